@@ -7,6 +7,7 @@
  *   0x00 DATA     both ways   payload = raw terminal bytes (client → server: keyboard input)
  *   0x01 RESIZE   to server   payload = uint16 BE cols, uint16 BE rows (1..MAX_COLS / 1..MAX_ROWS)
  *   0x02 ACK      to server   payload = uint32 BE count of DATA payload bytes the client has processed
+ *                             since its previous ACK (a delta, so it never wraps)
  *   0x03 CONTROL  both ways   payload = UTF-8 JSON, one of the ConsoleControl messages below
  */
 import { z } from "zod";
@@ -25,6 +26,25 @@ export const CONSOLE_LIMITS = {
   flowHighWaterBytes: 256 * 1024,
   /** Clients acknowledge at least every this many processed bytes. */
   ackEveryBytes: 32 * 1024,
+} as const;
+
+/**
+ * WebSocket close codes with a meaning for the client's reconnect logic. 1003 (malformed frame),
+ * 1008 (policy) and 1009 (too big) are the standard ones; the 4xxx codes tell a client not to
+ * reconnect on its own.
+ */
+export const ConsoleCloseCode = {
+  normal: 1000,
+  goingAway: 1001,
+  unsupportedData: 1003,
+  policy: 1008,
+  tooBig: 1009,
+  /** The server side of the console failed (agent unreachable, VM gone); retrying may help. */
+  unavailable: 1011,
+  /** Access was revoked (user suspended, permission removed): do not reconnect. */
+  revoked: 4001,
+  /** Closed after a long time without input: reconnect only when the user asks. */
+  idle: 4002,
 } as const;
 
 const viewer = z.object({ user: z.string().max(64), role: z.enum(["admin", "member"]), since: z.string() });

@@ -1,0 +1,302 @@
+"use client";
+
+// Imported here, so xterm's CSS ships only with the console route; the terminal code itself is
+// loaded by the dynamic import below, in the browser only.
+import "@xterm/xterm/css/xterm.css";
+import { useCallback, useEffect, useRef, useState } from "react";
+import type { ConnectionStatus, Viewer } from "./console-connection";
+import type { TerminalSession } from "./terminal-session";
+import { TicketRefusedError } from "./ticket-refused-error";
+
+/** The shape of the wrapped server action that issues a console ticket (ActionResult). */
+export type IssueConsoleTicket = (input: {
+  vmName: string;
+}) => Promise<
+  { ok: true; data: { token: string } } | { ok: false; error: { code: string; message: string } }
+>;
+
+export interface ConsoleViewProps {
+  vmName: string;
+  issueTicket: IssueConsoleTicket;
+  /** Hides the Ctrl-Alt-Del control when the permission table denies `vm.power`. */
+  canCtrlAltDel?: boolean;
+}
+
+function ticketUrl(token: string, vmName: string): string {
+  const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+  const query = new URLSearchParams({ ticket: token, vm: vmName });
+  return `${scheme}//${window.location.host}/ws/console?${query}`;
+}
+
+function describeStatus(status: ConnectionStatus | undefined): string {
+  switch (status?.state) {
+    case undefined:
+    case "idle":
+    case "connecting":
+      return "Connecting…";
+    case "replaying":
+      return "Loading console history…";
+    case "live":
+      return "Live";
+    case "reconnecting": {
+      const seconds = Math.max(1, Math.round((status.retryInMs ?? 0) / 1000));
+      return `${status.reason ?? "Disconnected."} Reconnecting in ${seconds} s (attempt ${status.attempt}).`;
+    }
+    case "closed":
+      return `Closed. ${status.reason ?? ""}`.trim();
+  }
+}
+
+const keyButton =
+  "min-w-11 rounded border border-neutral-600 bg-neutral-800 px-3 py-2 text-sm text-neutral-100 hover:bg-neutral-700 focus-visible:outline focus-visible:outline-2 focus-visible:outline-sky-400 aria-pressed:bg-sky-700";
+const toolButton =
+  "rounded border border-neutral-600 px-2 py-1 text-sm text-neutral-100 hover:bg-neutral-700 focus-visible:outline focus-visible:outline-2 focus-visible:outline-sky-400";
+
+/** Full-window console for one VM: the TerminalSession does the work, this only mounts it. */
+export function ConsoleView({ vmName, issueTicket, canCtrlAltDel = true }: ConsoleViewProps) {
+  const container = useRef<HTMLElement>(null);
+  const session = useRef<TerminalSession | null>(null);
+  const [status, setStatus] = useState<ConnectionStatus>();
+  const [viewers, setViewers] = useState<Viewer[]>([]);
+  const [notice, setNotice] = useState<string>();
+  const [ctrlArmed, setCtrlArmed] = useState(false);
+  const [confirmingReboot, setConfirmingReboot] = useState(false);
+  const [query, setQuery] = useState("");
+  const [searchResult, setSearchResult] = useState<string>();
+
+  useEffect(() => {
+    let cancelled = false;
+    let mounted: TerminalSession | undefined;
+    const getTicket = async () => {
+      const result = await issueTicket({ vmName });
+      if (!result.ok) {
+        // Refused by the server (no access, suspended, VM gone): retrying would not help.
+        if (result.error.code !== "internal" && result.error.code !== "rate-limited") {
+          throw new TicketRefusedError(result.error.message);
+        }
+        throw new Error(result.error.message);
+      }
+      return { url: ticketUrl(result.data.token, vmName) };
+    };
+    void import("./terminal-session").then(({ TerminalSession }) => {
+      if (cancelled || !container.current) return;
+      mounted = new TerminalSession({
+        getTicket,
+        onStatus: setStatus,
+        onViewers: setViewers,
+        onNotice: setNotice,
+        onCtrlArmed: setCtrlArmed,
+      });
+      session.current = mounted;
+      mounted.mount(container.current);
+    });
+    return () => {
+      cancelled = true;
+      mounted?.dispose();
+      session.current = null;
+    };
+  }, [vmName, issueTicket]);
+
+  const search = useCallback(
+    (direction: "next" | "previous") => {
+      const found = session.current?.search(query, direction) ?? false;
+      setSearchResult(query && !found ? "No match" : undefined);
+    },
+    [query],
+  );
+
+  const copy = async () => {
+    const text = session.current?.selection() ?? "";
+    if (!text) return setNotice("Select text in the console first.");
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch {
+      setNotice("The browser refused clipboard access; use Ctrl+Shift+C.");
+    }
+  };
+
+  const paste = async () => {
+    try {
+      session.current?.paste(await navigator.clipboard.readText());
+    } catch {
+      setNotice("The browser refused clipboard access; use Ctrl+Shift+V or a long press.");
+    }
+  };
+
+  const live = status?.state === "live" || status?.state === "replaying";
+
+  return (
+    <div className="fixed inset-0 flex flex-col bg-neutral-950 text-neutral-100">
+      <div
+        role="toolbar"
+        aria-label="Console controls"
+        className="flex flex-wrap items-center gap-2 border-b border-neutral-800 px-2 py-1"
+      >
+        <span className="font-mono text-sm">{vmName}</span>
+        <output
+          aria-live="polite"
+          data-state={status?.state ?? "connecting"}
+          className="text-sm text-neutral-300"
+        >
+          {describeStatus(status)}
+        </output>
+        {(status?.state === "closed" || status?.state === "reconnecting") && (
+          <button type="button" className={toolButton} onClick={() => session.current?.reconnect()}>
+            Reconnect now
+          </button>
+        )}
+        {viewers.length > 0 && (
+          <ul aria-label="People watching this console" className="flex gap-2 text-sm text-neutral-400">
+            {viewers.map((v) => (
+              <li key={`${v.user}-${v.since}`}>{v.role === "admin" ? `${v.user} (admin)` : v.user}</li>
+            ))}
+          </ul>
+        )}
+        <form
+          aria-label="Search the console"
+          className="ml-auto flex items-center gap-1"
+          onSubmit={(e) => {
+            e.preventDefault();
+            search("next");
+          }}
+        >
+          <input
+            type="search"
+            aria-label="Search console output"
+            placeholder="Search"
+            value={query}
+            onChange={(e) => setQuery(e.target.value)}
+            onKeyDown={(e) => {
+              if (e.key === "Enter" && e.shiftKey) {
+                e.preventDefault();
+                search("previous");
+              }
+            }}
+            className="w-36 rounded border border-neutral-600 bg-neutral-900 px-2 py-1 text-sm"
+          />
+          <button
+            type="button"
+            className={toolButton}
+            aria-label="Previous match"
+            onClick={() => search("previous")}
+          >
+            ↑
+          </button>
+          <button type="submit" className={toolButton} aria-label="Next match">
+            ↓
+          </button>
+          {searchResult && <span className="text-sm text-amber-300">{searchResult}</span>}
+        </form>
+        <button type="button" className={toolButton} onClick={copy}>
+          Copy
+        </button>
+        <button type="button" className={toolButton} onClick={paste} disabled={!live}>
+          Paste
+        </button>
+        {canCtrlAltDel &&
+          (confirmingReboot ? (
+            <fieldset aria-label="Confirm Ctrl-Alt-Del" className="flex items-center gap-1 text-sm">
+              Reboot the guest?
+              <button
+                type="button"
+                className={`${toolButton} border-red-500`}
+                onClick={() => {
+                  session.current?.sendCtrlAltDel();
+                  setConfirmingReboot(false);
+                }}
+              >
+                Send Ctrl-Alt-Del
+              </button>
+              <button type="button" className={toolButton} onClick={() => setConfirmingReboot(false)}>
+                Cancel
+              </button>
+            </fieldset>
+          ) : (
+            <button
+              type="button"
+              className={toolButton}
+              onClick={() => setConfirmingReboot(true)}
+              disabled={!live}
+            >
+              Ctrl-Alt-Del…
+            </button>
+          ))}
+      </div>
+      {notice && (
+        <div role="alert" className="flex items-center gap-2 bg-amber-900/60 px-2 py-1 text-sm">
+          <span>{notice}</span>
+          <button
+            type="button"
+            className={toolButton}
+            aria-label="Dismiss notice"
+            onClick={() => setNotice(undefined)}
+          >
+            ×
+          </button>
+        </div>
+      )}
+      <section ref={container} className="min-h-0 flex-1 p-1" aria-label={`Console of ${vmName}`} />
+      <div
+        role="toolbar"
+        aria-label="On-screen keys"
+        className="flex flex-wrap gap-1 border-t border-neutral-800 p-1"
+      >
+        <button type="button" className={keyButton} onClick={() => session.current?.sendKey("escape")}>
+          Esc
+        </button>
+        <button
+          type="button"
+          className={keyButton}
+          aria-pressed={ctrlArmed}
+          aria-label="Ctrl (applies to the next key)"
+          onClick={() => session.current?.setCtrlArmed(!ctrlArmed)}
+        >
+          Ctrl
+        </button>
+        <button type="button" className={keyButton} onClick={() => session.current?.sendKey("tab")}>
+          Tab
+        </button>
+        <button
+          type="button"
+          className={keyButton}
+          aria-label="Ctrl-C"
+          onClick={() => session.current?.sendKey("ctrlC")}
+        >
+          ^C
+        </button>
+        <button
+          type="button"
+          className={keyButton}
+          aria-label="Arrow left"
+          onClick={() => session.current?.sendKey("left")}
+        >
+          ←
+        </button>
+        <button
+          type="button"
+          className={keyButton}
+          aria-label="Arrow up"
+          onClick={() => session.current?.sendKey("up")}
+        >
+          ↑
+        </button>
+        <button
+          type="button"
+          className={keyButton}
+          aria-label="Arrow down"
+          onClick={() => session.current?.sendKey("down")}
+        >
+          ↓
+        </button>
+        <button
+          type="button"
+          className={keyButton}
+          aria-label="Arrow right"
+          onClick={() => session.current?.sendKey("right")}
+        >
+          →
+        </button>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,71 @@
+import { once } from "node:events";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { WebSocket } from "ws";
+import { ConsoleHub, type ConsoleHubOptions } from "../console-hub";
+import type { ConsoleSession } from "../console-session";
+import { createTicketService, MemoryTicketStore } from "../tickets";
+import { type ConsoleAccess, createConsoleUpgradeHandler } from "../upgrade";
+
+/**
+ * The web tier's console path alone (upgrade glue, sessions, hub, tickets) on 127.0.0.1, wired to
+ * an agent console URL: for unit tests of the browser side and for benches. Every user owns the
+ * VM named after them; `root` is an admin.
+ */
+export async function startConsoleTestServer(options: {
+  agentUrl: (vmName: string) => string;
+  port?: number;
+  hub?: ConsoleHubOptions;
+}) {
+  const hub = new ConsoleHub(options.hub);
+  const tickets = createTicketService({ store: new MemoryTicketStore() });
+  const sessions: ConsoleSession[] = [];
+  const loadUserAndVm = async ({
+    userId,
+    vmId,
+  }: {
+    userId: string;
+    vmId: string;
+  }): Promise<ConsoleAccess | null> => {
+    const role = userId === "root" ? "admin" : "member";
+    if (role !== "admin" && userId !== vmId) return null;
+    return {
+      user: { id: userId, username: userId, role },
+      vm: { id: vmId, name: vmId, ownerId: vmId },
+      canCtrlAltDel: true,
+    };
+  };
+  const server = createServer((_req, res) => res.writeHead(404).end());
+  server.listen(options.port ?? 0, "127.0.0.1");
+  await once(server, "listening");
+  const port = (server.address() as AddressInfo).port;
+  const origin = `http://127.0.0.1:${port}`;
+  server.on(
+    "upgrade",
+    createConsoleUpgradeHandler({
+      allowedOrigins: [origin],
+      consumeTicket: tickets.consumeTicket,
+      loadUserAndVm,
+      openAgentConsole: (vmName) => new WebSocket(options.agentUrl(vmName)),
+      hub,
+      onSession: (s) => sessions.push(s),
+    }),
+  );
+  return {
+    port,
+    origin,
+    hub,
+    sessions,
+    /** A ticket URL as the browser would get it from the ticket action. */
+    async ticketUrl(userId: string, vmName: string): Promise<string> {
+      const { token } = await tickets.issueTicket({ userId, vmId: vmName });
+      return `ws://127.0.0.1:${port}/ws/console?ticket=${token}&vm=${vmName}`;
+    },
+    /** Stops like a web-tier restart: sessions closed with 1001, then the listener. */
+    async stop(): Promise<void> {
+      hub.closeAll("shutdown");
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

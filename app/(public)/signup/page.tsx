@@ -1,0 +1,16 @@
+import type { Metadata } from "next";
+import { AuthCard } from "@/components/auth/auth-card";
+import { SignupForm } from "@/components/auth/signup-form";
+
+export const metadata: Metadata = { title: "Request an account" };
+
+export default function SignupPage() {
+  return (
+    <AuthCard
+      title="Request an account"
+      subtitle="An admin reviews every request before the account can be used."
+    >
+      <SignupForm />
+    </AuthCard>
+  );
+}

@@ -1,0 +1,55 @@
+"use server";
+
+import { redirect } from "next/navigation";
+import { CredentialsSignin } from "next-auth";
+import { signIn, signOut } from "@/server/web/auth/auth";
+import { ActionFailure, NoInput, publicAction } from "@/server/web/auth/wrappers";
+import { SignInInput } from "@/server/web/dal/authenticate-credentials";
+import { recordAuditEvent } from "@/server/web/dal/record-audit-event";
+import { AccountRequestInput, requestAccount } from "@/server/web/dal/request-account";
+
+/** The one answer for an unknown account and a wrong password. */
+const BAD_CREDENTIALS = "Wrong username or password.";
+
+export const signInAction = publicAction(SignInInput, async (input) => {
+  try {
+    await signIn("credentials", { identifier: input.identifier, password: input.password, redirect: false });
+  } catch (e) {
+    if (!(e instanceof CredentialsSignin)) throw e;
+    const [kind, arg] = (e.code ?? "").split(":");
+    if (kind === "rate-limited") {
+      const n = Number(arg) || 15;
+      throw new ActionFailure(
+        "rate-limited",
+        `Too many attempts. Try again in ${n} minute${n === 1 ? "" : "s"}.`,
+      );
+    }
+    if (kind === "refused")
+      throw new ActionFailure(
+        "forbidden",
+        arg === "rejected"
+          ? "This account request was not approved."
+          : "This account is suspended. Contact the admin.",
+      );
+    throw new ActionFailure("unauthorized", BAD_CREDENTIALS);
+  }
+  // The dashboard sends a pending account on to /pending.
+  redirect("/");
+});
+
+export const signOutAction = publicAction(NoInput, async (_input, { caller, meta }) => {
+  if (caller)
+    await recordAuditEvent({
+      actor: caller,
+      action: "signout",
+      result: "success",
+      targetUserId: caller.id,
+      meta,
+    });
+  await signOut({ redirectTo: "/login" });
+});
+
+export const requestAccountAction = publicAction(AccountRequestInput, async (input, { meta }) => {
+  await requestAccount(input, meta);
+  redirect("/signup/sent");
+});

@@ -1,0 +1,102 @@
+import type { Metadata } from "next";
+import { AccountActions } from "@/components/admin/account-actions";
+import { PageShell } from "@/components/page-shell";
+import { StatusBadge } from "@/components/ui/status-badge";
+import { requireAdmin } from "@/server/web/dal/get-session";
+import { type AccountRow, listAccounts } from "@/server/web/dal/list-accounts";
+
+export const metadata: Metadata = { title: "Accounts" };
+
+const dateFmt = new Intl.DateTimeFormat("en-GB", {
+  dateStyle: "medium",
+  timeStyle: "short",
+  timeZone: "UTC",
+});
+
+export default async function AccountsPage() {
+  const caller = await requireAdmin();
+  const { pending, others } = await listAccounts(caller);
+  return (
+    <PageShell
+      caller={caller}
+      title="Accounts"
+      description="Approve account requests; suspend or reactivate members."
+    >
+      <section aria-labelledby="pending-heading">
+        <h2 id="pending-heading" className="text-lg font-medium">
+          Pending requests <span className="text-stone-500">({pending.length})</span>
+        </h2>
+        {pending.length === 0 ? (
+          <p className="mt-3 rounded-xl border border-dashed border-stone-300 px-4 py-6 text-center text-sm text-stone-600 dark:border-stone-700 dark:text-stone-400">
+            No requests waiting.
+          </p>
+        ) : (
+          <ul className="mt-3 space-y-3">
+            {pending.map((u) => (
+              <AccountItem key={u.id} user={u} changes={["approve", "reject"]} showNote />
+            ))}
+          </ul>
+        )}
+      </section>
+      <section aria-labelledby="members-heading" className="mt-10">
+        <h2 id="members-heading" className="text-lg font-medium">
+          Accounts
+        </h2>
+        <ul className="mt-3 space-y-3">
+          {others.map((u) => (
+            <AccountItem
+              key={u.id}
+              user={u}
+              changes={
+                u.id === caller.id || u.role !== "member"
+                  ? []
+                  : u.status === "active"
+                    ? ["suspend"]
+                    : u.status === "suspended"
+                      ? ["reactivate"]
+                      : []
+              }
+            />
+          ))}
+        </ul>
+      </section>
+    </PageShell>
+  );
+}
+
+function AccountItem({
+  user,
+  changes,
+  showNote,
+}: {
+  user: AccountRow;
+  changes: ("approve" | "reject" | "suspend" | "reactivate")[];
+  showNote?: boolean;
+}) {
+  return (
+    <li
+      aria-label={user.username}
+      className="flex flex-col gap-3 rounded-xl border border-stone-200 bg-white p-4 sm:flex-row sm:items-center sm:justify-between dark:border-stone-800 dark:bg-stone-900"
+    >
+      <div className="min-w-0 space-y-1">
+        <p className="flex flex-wrap items-center gap-2">
+          <span className="font-mono font-medium">{user.username}</span>
+          <StatusBadge value={user.status} />
+          {user.role === "admin" ? <span className="text-xs text-stone-500">admin</span> : null}
+        </p>
+        <p className="truncate text-sm text-stone-600 dark:text-stone-400">
+          {user.name} · {user.email}
+        </p>
+        <p className="text-xs text-stone-500">
+          {showNote ? "Requested" : "Created"} {dateFmt.format(user.createdAt)} UTC
+        </p>
+        {showNote && user.requestNote ? (
+          <blockquote className="mt-2 whitespace-pre-wrap break-words border-l-2 border-stone-300 pl-3 text-sm text-stone-700 dark:border-stone-700 dark:text-stone-300">
+            {user.requestNote}
+          </blockquote>
+        ) : null}
+      </div>
+      {changes.length ? <AccountActions userId={user.id} username={user.username} changes={changes} /> : null}
+    </li>
+  );
+}

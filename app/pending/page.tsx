@@ -1,0 +1,25 @@
+import type { Metadata } from "next";
+import { redirect } from "next/navigation";
+import { AuthCard } from "@/components/auth/auth-card";
+import { SignOutButton } from "@/components/sign-out-button";
+import { getSession } from "@/server/web/dal/get-session";
+
+export const metadata: Metadata = { title: "Request waiting" };
+
+export default async function PendingPage() {
+  const caller = await getSession();
+  if (!caller) redirect("/login");
+  if (caller.status !== "pending") redirect("/");
+  return (
+    <AuthCard title="Your request is waiting">
+      <div className="space-y-4 text-sm text-stone-700 dark:text-stone-300">
+        <p>
+          Hello <span className="font-medium">{caller.name}</span>. Your account request is waiting for an
+          admin to review it.
+        </p>
+        <p>Once it is approved, sign in again to reach your dashboard.</p>
+        <SignOutButton />
+      </div>
+    </AuthCard>
+  );
+}

@@ -1,0 +1,66 @@
+/**
+ * Auth.js v5: Credentials provider, JWT session cookie. The token carries only the user id and the
+ * session version; every request re-reads the user in `getSession` (server/web/dal/get-session.ts),
+ * so suspending a user (which bumps sessionVersion) ends their sessions at once.
+ */
+import NextAuth, { CredentialsSignin } from "next-auth";
+import Credentials from "next-auth/providers/credentials";
+import { authenticateCredentials } from "../dal/authenticate-credentials";
+import { getEnv } from "../env";
+import { requestMetaFrom } from "../request-meta";
+
+/** `code` tells the sign-in form which message to show; never more than that. */
+export class SignInFailed extends CredentialsSignin {
+  constructor(code: string) {
+    super();
+    this.code = code;
+  }
+}
+
+export const SESSION_MAX_AGE_S = 7 * 24 * 3600;
+
+// The config is a function so the environment is read when serving, not while `next build` runs.
+export const { auth, signIn, signOut } = NextAuth(() => {
+  const env = getEnv();
+  return {
+    secret: env.authSecret,
+    trustHost: true,
+    useSecureCookies: env.secureCookies,
+    session: { strategy: "jwt", maxAge: SESSION_MAX_AGE_S },
+    pages: { signIn: "/login", error: "/login" },
+    logger: {
+      // A failed sign-in is an expected outcome (audited), not a server error with a stack trace.
+      error(error) {
+        if (error instanceof CredentialsSignin) return;
+        console.error(`[auth] ${error.name}: ${error.message}`);
+      },
+      warn() {},
+    },
+    providers: [
+      Credentials({
+        credentials: { identifier: {}, password: {} },
+        async authorize(credentials, request) {
+          const outcome = await authenticateCredentials(credentials, requestMetaFrom(request.headers));
+          if (outcome.ok) return { id: outcome.user.id, sessionVersion: outcome.user.sessionVersion };
+          if (outcome.reason === "rate-limited")
+            throw new SignInFailed(`rate-limited:${outcome.retryAfterMinutes}`);
+          if (outcome.reason === "refused") throw new SignInFailed(`refused:${outcome.status}`);
+          throw new SignInFailed("bad-credentials");
+        },
+      }),
+    ],
+    callbacks: {
+      jwt({ token, user }) {
+        if (user) {
+          token.uid = user.id;
+          token.sv = (user as { sessionVersion?: number }).sessionVersion;
+        }
+        return token;
+      },
+      session({ session, token }) {
+        // Only what getSession needs to find the row; everything else is re-read from the database.
+        return { ...session, uid: token.uid, sv: token.sv } as typeof session;
+      },
+    },
+  };
+});

@@ -1,0 +1,42 @@
+/**
+ * Who may do what: the only place. Wrappers (./wrappers.ts) and the UI ask `can(role, permission)`;
+ * the DAL scopes every query to the caller on top of this.
+ */
+import type { Role } from "../domain";
+
+export const PERMISSIONS = [
+  "vm.read",
+  "vm.power",
+  "vm.console",
+  "vm.snapshot",
+  "vm.provision",
+  "vm.read.any",
+  "vm.console.any",
+  "accounts.read",
+  "accounts.approve",
+  "accounts.suspend",
+  "audit.read",
+  "host.read",
+] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+const member: readonly Permission[] = ["vm.read", "vm.power", "vm.console", "vm.snapshot"];
+
+export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
+  member,
+  admin: [
+    ...member,
+    "vm.provision",
+    "vm.read.any",
+    "vm.console.any",
+    "accounts.read",
+    "accounts.approve",
+    "accounts.suspend",
+    "audit.read",
+    "host.read",
+  ],
+};
+
+export function can(role: Role, permission: Permission): boolean {
+  return ROLE_PERMISSIONS[role].includes(permission);
+}

@@ -1,0 +1,123 @@
+/**
+ * Host admin CLI (bin/zaphod). Whoever can run it already controls the host and the database, so
+ * it uses the DAL's `unsafe…` functions; everything it changes is audited with the actor "cli".
+ *
+ *   zaphod migrate
+ *   zaphod create-admin <username> --email E [--name N]     (password on stdin)
+ *   zaphod create-user <username> --email E [--name N] [--pending]   (password on stdin)
+ *   zaphod list-users
+ *   zaphod approve <username>
+ */
+import { parseArgs } from "node:util";
+import { migrate } from "../../../prisma/migrate";
+import { unsafeChangeAccountStatus } from "../dal/change-account-status";
+import { unsafeCreateUser, unsafeFindUserByUsername, unsafeListUsers } from "../dal/unsafe-create-user";
+import { getDb } from "../db/client";
+import { getEnv } from "../env";
+import { ActionFailure } from "../errors";
+
+const USAGE = `usage:
+  zaphod migrate
+  zaphod create-admin <username> --email <email> [--name <full name>]   (reads the password from stdin)
+  zaphod create-user <username> --email <email> [--name <full name>] [--pending]   (password from stdin)
+  zaphod list-users
+  zaphod approve <username>`;
+
+const cliMeta = { ip: "", userAgent: "zaphod-cli" };
+
+async function readPassword(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write("Password (input is echoed; prefer piping it in): ");
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  // One line: strip the trailing newline only.
+  return Buffer.concat(chunks)
+    .toString("utf8")
+    .replace(/\r?\n$/, "");
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      email: { type: "string" },
+      name: { type: "string" },
+      pending: { type: "boolean" },
+      help: { type: "boolean" },
+    },
+  });
+  switch (command) {
+    case "migrate": {
+      const r = await migrate(getEnv().databaseUrl, (l) => console.log(l));
+      console.log(r.applied.length ? `migrated: ${r.applied.join(", ")}` : "database is up to date");
+      return 0;
+    }
+    case "create-admin":
+    case "create-user": {
+      const username = positionals[0];
+      if (!username || !values.email) {
+        console.error(USAGE);
+        return 2;
+      }
+      const password = await readPassword();
+      const role = command === "create-admin" ? "admin" : "member";
+      const { id } = await unsafeCreateUser("cli", {
+        username,
+        email: values.email,
+        name: values.name ?? username,
+        password,
+        role,
+        status: values.pending ? "pending" : "active",
+      });
+      console.log(`created ${role} ${username} (${id})`);
+      return 0;
+    }
+    case "list-users": {
+      const users = await unsafeListUsers();
+      const rows = users.map((u) => [u.username, u.role, u.status, u.email, u.name]);
+      const widths = [0, 1, 2, 3].map((i) =>
+        Math.max(...[["USERNAME", "ROLE", "STATUS", "EMAIL"][i]!.length, ...rows.map((r) => r[i]!.length)]),
+      );
+      const line = (r: string[]) => r.map((c, i) => (i < 4 ? c.padEnd(widths[i]!) : c)).join("  ");
+      console.log(line(["USERNAME", "ROLE", "STATUS", "EMAIL", "NAME"]));
+      for (const r of rows) console.log(line(r));
+      return 0;
+    }
+    case "approve": {
+      const username = positionals[0];
+      if (!username) {
+        console.error(USAGE);
+        return 2;
+      }
+      const user = await unsafeFindUserByUsername(username);
+      if (!user) {
+        console.error(`no such user: ${username}`);
+        return 1;
+      }
+      await unsafeChangeAccountStatus("cli", { userId: user.id, change: "approve" }, cliMeta);
+      console.log(`approved ${username}`);
+      return 0;
+    }
+    default:
+      console.error(USAGE);
+      return command === "help" || values.help ? 0 : 2;
+  }
+}
+
+let code = 1;
+try {
+  code = await main(process.argv.slice(2));
+} catch (e) {
+  if (e instanceof ActionFailure) console.error(`zaphod: ${e.message}`);
+  else if (e && typeof e === "object" && "issues" in e) {
+    for (const i of (e as { issues: { path: unknown[]; message: string }[] }).issues)
+      console.error(`zaphod: ${i.path.join(".") || "input"}: ${i.message}`);
+  } else console.error(`zaphod: ${(e as Error).message ?? e}`);
+  code = 1;
+} finally {
+  await getDb()
+    .$disconnect()
+    .catch(() => {});
+}
+process.exit(code);

@@ -1,0 +1,103 @@
+import "server-only";
+import type { Permission } from "../auth/permissions";
+import { getDb } from "../db/client";
+import type { AuditAction, UserStatus } from "../domain";
+import { ActionFailure } from "../errors";
+import type { RequestMeta } from "../request-meta";
+import { assertPermission } from "./assert-permission";
+import type { Actor, Caller } from "./caller";
+import { recordAuditEvent } from "./record-audit-event";
+
+export type AccountChange = "approve" | "reject" | "suspend" | "reactivate";
+
+const TRANSITIONS: Record<
+  AccountChange,
+  { from: UserStatus; to: UserStatus; permission: Permission; audit: AuditAction; endSessions: boolean }
+> = {
+  approve: {
+    from: "pending",
+    to: "active",
+    permission: "accounts.approve",
+    audit: "account.approve",
+    endSessions: false,
+  },
+  reject: {
+    from: "pending",
+    to: "rejected",
+    permission: "accounts.approve",
+    audit: "account.reject",
+    endSessions: true,
+  },
+  suspend: {
+    from: "active",
+    to: "suspended",
+    permission: "accounts.suspend",
+    audit: "account.suspend",
+    endSessions: true,
+  },
+  reactivate: {
+    from: "suspended",
+    to: "active",
+    permission: "accounts.suspend",
+    audit: "account.reactivate",
+    endSessions: false,
+  },
+};
+
+/**
+ * Moves an account along approve/reject (pending) or suspend/reactivate (members). Suspending and
+ * rejecting bump the session version, so the user's next request has no session.
+ */
+export async function changeAccountStatus(
+  caller: Caller,
+  input: { userId: string; change: AccountChange },
+  meta: RequestMeta,
+): Promise<{ status: UserStatus }> {
+  const t = TRANSITIONS[input.change];
+  assertPermission(caller, t.permission);
+  return unsafeChangeAccountStatus(caller, input, meta);
+}
+
+/**
+ * Skips the permission check: for the host CLI (whoever runs it already controls the host) and for
+ * changeAccountStatus after its check.
+ */
+export async function unsafeChangeAccountStatus(
+  actor: Actor,
+  input: { userId: string; change: AccountChange },
+  meta: RequestMeta,
+): Promise<{ status: UserStatus }> {
+  const t = TRANSITIONS[input.change];
+  const db = getDb();
+  const target = await db.user.findUnique({
+    where: { id: input.userId },
+    select: { id: true, role: true, username: true },
+  });
+  if (!target) throw new ActionFailure("not-found", "No such account.");
+  if (typeof actor !== "string" && target.id === actor.id)
+    throw new ActionFailure("forbidden", "You cannot change your own account.");
+  if ((input.change === "suspend" || input.change === "reactivate") && target.role !== "member")
+    throw new ActionFailure("forbidden", "Only member accounts can be suspended here.");
+  // Conditional update: only from the expected state, so two admins clicking at once cannot both win.
+  const updated = await db.user.updateMany({
+    where: { id: target.id, status: t.from },
+    data: {
+      status: t.to,
+      ...(t.endSessions ? { sessionVersion: { increment: 1 } } : {}),
+      ...(input.change === "approve"
+        ? { approvedById: typeof actor === "string" ? null : actor.id, approvedAt: new Date() }
+        : {}),
+    },
+  });
+  if (updated.count === 0)
+    throw new ActionFailure("conflict", `This account is no longer ${t.from}; reload the page.`);
+  await recordAuditEvent({
+    actor,
+    action: t.audit,
+    result: "success",
+    targetUserId: target.id,
+    meta,
+    detail: { username: target.username, from: t.from, to: t.to },
+  });
+  return { status: t.to };
+}

@@ -1,0 +1,39 @@
+import "server-only";
+import { getDb } from "../db/client";
+import { newId } from "../db/ids";
+import type { AuditAction, AuditResult } from "../domain";
+import type { RequestMeta } from "../request-meta";
+import type { Actor } from "./caller";
+
+export type AuditInput = {
+  actor: Actor;
+  action: AuditAction;
+  result: AuditResult;
+  targetUserId?: string | null;
+  vmId?: string | null;
+  meta?: RequestMeta;
+  /** Never secrets: no passwords, tokens or cookies. */
+  detail?: Record<string, unknown>;
+};
+
+export function actorFields(actor: Actor) {
+  return typeof actor === "string"
+    ? { actorId: null, actorLabel: actor }
+    : { actorId: actor.id, actorLabel: actor.username };
+}
+
+export async function recordAuditEvent(e: AuditInput): Promise<void> {
+  await getDb().auditEvent.create({
+    data: {
+      id: newId(),
+      ...actorFields(e.actor),
+      action: e.action,
+      result: e.result,
+      targetUserId: e.targetUserId ?? null,
+      vmId: e.vmId ?? null,
+      ip: e.meta?.ip ?? "",
+      userAgent: e.meta?.userAgent ?? null,
+      detail: JSON.stringify(e.detail ?? {}),
+    },
+  });
+}

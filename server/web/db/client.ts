@@ -1,0 +1,34 @@
+/**
+ * The one Prisma client. `DATABASE_URL` picks the provider: `file:` → SQLite (better-sqlite3),
+ * `postgresql://` → PostgreSQL (pg). Both generated clients come from the same models
+ * (prisma/schema.prisma and its generated pg twin), so the SQLite client's type serves for both.
+ */
+import { PrismaBetterSqlite3 } from "@prisma/adapter-better-sqlite3";
+import { PrismaPg } from "@prisma/adapter-pg";
+import { getEnv } from "../env";
+import { PrismaClient as PgClient } from "./generated/pg/client";
+import { PrismaClient as SqliteClient } from "./generated/sqlite/client";
+
+export type Db = SqliteClient;
+
+export function createDb(databaseUrl: string): Db {
+  if (databaseUrl.startsWith("file:")) {
+    // timeout = SQLite busy_timeout (ms). WAL is set once by the migration runner (it persists in the
+    // file); foreign keys are on by default in better-sqlite3's build.
+    return new SqliteClient({ adapter: new PrismaBetterSqlite3({ url: databaseUrl, timeout: 10_000 }) });
+  }
+  return new PgClient({ adapter: new PrismaPg({ connectionString: databaseUrl }) }) as unknown as Db;
+}
+
+const g = globalThis as { __zaphodDb?: Db };
+
+/** The process-wide client (kept on globalThis so dev reloads do not open new connections). */
+export function getDb(): Db {
+  g.__zaphodDb ??= createDb(getEnv().databaseUrl);
+  return g.__zaphodDb;
+}
+
+/** Tests swap in a client for another database. */
+export function setDbForTests(db: Db | undefined) {
+  g.__zaphodDb = db;
+}

@@ -1,0 +1,69 @@
+/**
+ * Domain values stored as plain strings (one schema serves SQLite and PostgreSQL) and checked here.
+ */
+import { z } from "zod";
+
+export const Role = z.enum(["admin", "member"]);
+export type Role = z.infer<typeof Role>;
+
+export const UserStatus = z.enum(["pending", "active", "suspended", "rejected"]);
+export type UserStatus = z.infer<typeof UserStatus>;
+
+export const TaskStatus = z.enum(["queued", "running", "succeeded", "failed", "interrupted"]);
+export type TaskStatus = z.infer<typeof TaskStatus>;
+
+export const SnapshotStatus = z.enum(["requested", "running", "ready", "failed", "restoring"]);
+export type SnapshotStatus = z.infer<typeof SnapshotStatus>;
+
+export const AuditResult = z.enum(["success", "failure", "denied"]);
+export type AuditResult = z.infer<typeof AuditResult>;
+
+/** Strict slug for usernames and VM names (also a host user suffix and a UML umid). */
+export const Slug = z
+  .string()
+  .trim()
+  .regex(
+    /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/,
+    "3–32 characters: lowercase letters, digits and dashes; start with a letter",
+  );
+
+export const Username = Slug;
+
+export const Email = z
+  .string()
+  .trim()
+  .transform((s) => s.normalize("NFKC").toLowerCase())
+  .pipe(
+    z
+      .string()
+      .max(254, "Too long")
+      // One plain address: no lists, no display names, no quoted parts.
+      .regex(/^[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)+$/, "Enter an email address like name@example.org"),
+  );
+
+export const FullName = z
+  .string()
+  .trim()
+  .min(1, "Enter your name")
+  .max(100, "At most 100 characters")
+  .refine(
+    (s) => ![...s].some((c) => c.charCodeAt(0) < 32 || c.charCodeAt(0) === 127),
+    "No control characters",
+  );
+
+export const Password = z.string().min(10, "At least 10 characters").max(256, "At most 256 characters");
+
+export const AuditActions = [
+  "account.request",
+  "account.approve",
+  "account.reject",
+  "account.suspend",
+  "account.reactivate",
+  "account.create",
+  "signin.success",
+  "signin.failure",
+  "signin.refused",
+  "signout",
+] as const;
+export const AuditAction = z.enum(AuditActions);
+export type AuditAction = z.infer<typeof AuditAction>;

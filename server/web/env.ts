@@ -1,0 +1,106 @@
+/**
+ * The web tier's environment, read once and validated (zod). Every other module asks `getEnv()`;
+ * nothing else reads process.env for configuration.
+ */
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+
+const bool = z
+  .enum(["1", "0", "true", "false", "yes", "no", ""])
+  .optional()
+  .transform((v) => v === "1" || v === "true" || v === "yes");
+
+const schema = z
+  .object({
+    NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+    PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+    DATABASE_URL: z
+      .string()
+      .default("file:./.data/zaphod.db")
+      .refine((u) => /^(file:|postgres(ql)?:\/\/)/.test(u), "must start with file: or postgresql://"),
+    AUTH_SECRET: z.string().optional(),
+    AUTH_SECRET_FILE: z.string().optional(),
+    ZAPHOD_ORIGINS: z.string().optional(),
+    /** Set when a reverse proxy in front of us sets X-Forwarded-For; otherwise the header is ignored. */
+    ZAPHOD_TRUST_PROXY: bool,
+    ZAPHOD_AGENT_SOCKET: z.string().default("/run/zaphod/agent.sock"),
+  })
+  .transform((raw, ctx) => {
+    let secret = raw.AUTH_SECRET?.trim();
+    if (!secret && raw.AUTH_SECRET_FILE) {
+      try {
+        secret = readFileSync(raw.AUTH_SECRET_FILE, "utf8").trim();
+      } catch (e) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["AUTH_SECRET_FILE"],
+          message: `cannot read ${raw.AUTH_SECRET_FILE}: ${(e as NodeJS.ErrnoException).code ?? e}`,
+        });
+        return z.NEVER;
+      }
+    }
+    if (!secret) {
+      if (raw.NODE_ENV === "production") {
+        ctx.addIssue({
+          code: "custom",
+          path: ["AUTH_SECRET"],
+          message:
+            "required in production (set AUTH_SECRET or AUTH_SECRET_FILE; e.g. `openssl rand -base64 32`)",
+        });
+        return z.NEVER;
+      }
+      // Development and tests only: a fixed, publicly known secret.
+      secret = "zaphod-development-secret-not-for-production";
+    } else if (secret.length < 32) {
+      ctx.addIssue({ code: "custom", path: ["AUTH_SECRET"], message: "must be at least 32 characters" });
+      return z.NEVER;
+    }
+    const origins = (raw.ZAPHOD_ORIGINS ?? `http://127.0.0.1:${raw.PORT},http://localhost:${raw.PORT}`)
+      .split(",")
+      .map((o) => o.trim())
+      .filter(Boolean);
+    for (const o of origins) {
+      let u: URL | undefined;
+      try {
+        u = new URL(o);
+      } catch {}
+      if (!u || (u.protocol !== "http:" && u.protocol !== "https:") || u.origin !== o) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["ZAPHOD_ORIGINS"],
+          message: `"${o}" is not an origin like https://panel.example.org (scheme://host[:port], no path)`,
+        });
+        return z.NEVER;
+      }
+    }
+    return {
+      nodeEnv: raw.NODE_ENV,
+      isProduction: raw.NODE_ENV === "production",
+      port: raw.PORT,
+      databaseUrl: raw.DATABASE_URL,
+      databaseProvider: raw.DATABASE_URL.startsWith("file:") ? ("sqlite" as const) : ("postgresql" as const),
+      authSecret: secret,
+      origins,
+      /** Cookies get the Secure flag (and the __Secure- prefix) when the panel is served over https. */
+      secureCookies: origins.every((o) => o.startsWith("https:")),
+      trustProxy: raw.ZAPHOD_TRUST_PROXY,
+      agentSocket: raw.ZAPHOD_AGENT_SOCKET,
+    };
+  });
+
+export type Env = z.output<typeof schema>;
+
+export class EnvError extends Error {}
+
+export function parseEnv(raw: Record<string, string | undefined>): Env {
+  const res = schema.safeParse(raw);
+  if (res.success) return res.data;
+  const lines = res.error.issues.map((i) => `  ${i.path.join(".") || "env"}: ${i.message}`);
+  throw new EnvError(`zaphod: invalid environment\n${lines.join("\n")}`);
+}
+
+let cached: Env | undefined;
+export function getEnv(): Env {
+  cached ??= parseEnv(process.env);
+  return cached;
+}

@@ -1,0 +1,89 @@
+/**
+ * The web tier's process: Next.js (App Router) behind a Node HTTP server, plus WebSocket upgrades
+ * for `/ws/*` only. Listens on 127.0.0.1:PORT.
+ *
+ *   NODE_ENV=production node --import ./server/web/register.mjs server/web/main.ts   (after `next build`)
+ *   node --import ./server/web/register.mjs server/web/main.ts --dev
+ */
+import { createServer, type IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import next from "next";
+import { EnvError, getEnv } from "./env";
+import { CLIENT_IP_HEADER, clientIpOf } from "./request-meta";
+import { findUpgrade } from "./upgrade-registry";
+
+// WebSocket endpoints: import here each module that calls registerUpgrade() (upgrade-registry.ts),
+// e.g. the console gateway for /ws/console.
+
+function refuse(socket: Duplex, status: number, text: string) {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+async function main() {
+  let env: ReturnType<typeof getEnv>;
+  try {
+    env = getEnv();
+  } catch (e) {
+    if (e instanceof EnvError) {
+      console.error(e.message);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const dev = process.argv.includes("--dev");
+  const hostname = "127.0.0.1";
+  const app = next({ dev, hostname, port: env.port, dir: process.cwd() });
+  await app.prepare();
+  const handle = app.getRequestHandler();
+
+  const server = createServer((req, res) => {
+    // Overwrite whatever the client sent: this header is how server code learns the address.
+    req.headers[CLIENT_IP_HEADER] = clientIpOf(
+      req.socket.remoteAddress,
+      req.headers["x-forwarded-for"],
+      env.trustProxy,
+    );
+    handle(req, res).catch((e) => {
+      console.error("[web] request failed:", e);
+      if (!res.headersSent) res.statusCode = 500;
+      res.end();
+    });
+  });
+
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (req.url ?? "").split("?")[0] ?? "";
+    if (path.startsWith("/ws/")) {
+      req.headers[CLIENT_IP_HEADER] = clientIpOf(
+        req.socket.remoteAddress,
+        req.headers["x-forwarded-for"],
+        env.trustProxy,
+      );
+      const handler = findUpgrade(path);
+      if (!handler) return refuse(socket, 404, "Not Found");
+      try {
+        handler(req, socket, head);
+      } catch (e) {
+        console.error("[web] upgrade failed:", e);
+        refuse(socket, 500, "Internal Server Error");
+      }
+      return;
+    }
+    // Dev: Next attached its own upgrade listener for HMR (/_next/hmr); leave those to it.
+    // Production: Next serves no upgrades; an unanswered socket would hang, so close it.
+    if (!dev) socket.destroy();
+  });
+
+  const shutdown = (signal: string) => {
+    console.log(`[web] ${signal}: shutting down`);
+    server.close(() => process.exit(0));
+    setTimeout(() => process.exit(0), 5_000).unref();
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+
+  server.listen(env.port, hostname, () => {
+    console.log(`[web] zaphod ${dev ? "(dev) " : ""}listening on http://${hostname}:${env.port}`);
+  });
+}
+
+await main();

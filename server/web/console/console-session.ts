@@ -27,6 +27,13 @@ export interface ConsoleSessionOptions {
   /** WebSocket ping interval towards the browser; a missed pong terminates the session. */
   heartbeatMs?: number;
   agentConnectTimeoutMs?: number;
+  /**
+   * Re-checks the viewer's access (user still active, still allowed on this VM) every
+   * `recheckAccessMs`; false closes the console as revoked. Catches revocations that did not go
+   * through `ConsoleHub.closeUser` on this process (the CLI, another web process).
+   */
+  recheckAccess?: () => Promise<boolean>;
+  recheckAccessMs?: number;
   /** Most bytes the web tier keeps queued towards either side before it stops reading the other. */
   windowBytes?: number;
   onClose?: (info: { code: number; reason: string }) => void;
@@ -84,6 +91,7 @@ export class ConsoleSession implements ConsoleViewer {
   readonly #idleTimer: NodeJS.Timeout;
   readonly #heartbeat: NodeJS.Timeout;
   #connectTimer: NodeJS.Timeout | undefined;
+  #recheckTimer: NodeJS.Timeout | undefined;
 
   constructor(options: ConsoleSessionOptions) {
     this.userId = options.user.id;
@@ -104,6 +112,16 @@ export class ConsoleSession implements ConsoleViewer {
     this.#heartbeat = setInterval(() => this.#ping(), options.heartbeatMs ?? 30_000);
     this.#idleTimer.unref();
     this.#heartbeat.unref();
+    const recheck = options.recheckAccess;
+    if (recheck) {
+      this.#recheckTimer = setInterval(() => {
+        recheck().then(
+          (allowed) => allowed || this.close("revoked"),
+          () => {}, // a failed check (database busy) is retried on the next tick
+        );
+      }, options.recheckAccessMs ?? 5_000);
+      this.#recheckTimer.unref();
+    }
 
     const browser = this.#browser;
     browser.on("message", (data, isBinary) => this.#fromBrowser(data as Buffer, isBinary));
@@ -292,6 +310,7 @@ export class ConsoleSession implements ConsoleViewer {
     this.#state = "closed";
     clearTimeout(this.#idleTimer);
     clearInterval(this.#heartbeat);
+    clearInterval(this.#recheckTimer);
     clearTimeout(this.#connectTimer);
     if (this.#browserPaused) this.#browser.resume(); // let ws read the close handshake
     if (this.#agent.readyState === OPEN) this.#agent.close(ConsoleCloseCode.normal, "browser gone");

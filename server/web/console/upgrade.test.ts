@@ -22,7 +22,7 @@ import { createTicketService, MemoryTicketStore } from "./tickets";
 import { type ConsoleAccess, createConsoleUpgradeHandler } from "./upgrade";
 
 const users = {
-  alice: { id: "u-alice", username: "alice", role: "member" as const, active: true },
+  alice: { id: "u-alice", username: "alice", role: "member" as const, active: true as boolean },
   bob: { id: "u-bob", username: "bob", role: "member" as const, active: true },
   carol: { id: "u-carol", username: "carol", role: "member" as const, active: true },
   root: { id: "u-root", username: "root", role: "admin" as const, active: true },
@@ -83,6 +83,7 @@ beforeEach(async () => {
       loadUserAndVm,
       openAgentConsole: (vmName) => new WebSocket(agent.url(vmName)),
       hub,
+      session: { recheckAccessMs: 100 },
       onSession: (s) => sessions.push(s),
     }),
   );
@@ -296,6 +297,21 @@ describe("console session", () => {
         (m) => m.type === "viewers" && m.viewers.length === 1 && m.viewers[0]?.user === "root",
       ),
     );
+  });
+
+  it("closes within the recheck interval when the user is suspended elsewhere (no closeUser call)", async () => {
+    const { ws, frames } = await open("alice", "v-alice");
+    const gone = closed(ws);
+    users.alice.active = false;
+    try {
+      expect((await gone).code).toBe(ConsoleCloseCode.revoked);
+      expect(controls(frames).at(-1)).toEqual({
+        type: "closing",
+        reason: "Access to this console was revoked.",
+      });
+    } finally {
+      users.alice.active = true;
+    }
   });
 
   it("closes the browser with 1011 when the agent console ends", async () => {

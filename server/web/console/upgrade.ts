@@ -23,7 +23,7 @@ export interface ConsoleUpgradeOptions {
   hub: ConsoleHub;
   session?: Pick<
     ConsoleSessionOptions,
-    "idleTimeoutMs" | "heartbeatMs" | "agentConnectTimeoutMs" | "windowBytes"
+    "idleTimeoutMs" | "heartbeatMs" | "agentConnectTimeoutMs" | "windowBytes" | "recheckAccessMs"
   >;
   onSession?: (session: ConsoleSession) => void;
 }
@@ -69,6 +69,8 @@ export function createConsoleUpgradeHandler(options: ConsoleUpgradeOptions) {
     if (socket.destroyed) return slot.release();
     wss.handleUpgrade(req, socket, head, (browser) => {
       const agent = options.openAgentConsole(access.vm.name);
+      // Re-read now and then, so a revocation made elsewhere (CLI, another process) closes it too.
+      const recheckAccess = async () => (await options.loadUserAndVm(consumed))?.vm.name === access.vm.name;
       const session = new ConsoleSession({
         ...options.session,
         ...access,
@@ -76,6 +78,7 @@ export function createConsoleUpgradeHandler(options: ConsoleUpgradeOptions) {
         agent,
         hub: options.hub,
         slot,
+        recheckAccess,
       });
       options.onSession?.(session);
     });

@@ -19,18 +19,20 @@ export type AccountRequestInput = z.output<typeof AccountRequestInput>;
 
 /** Anyone may ask for an account; it starts pending until an admin approves it. */
 export async function requestAccount(
-  input: AccountRequestInput,
+  raw: z.input<typeof AccountRequestInput>,
   meta: RequestMeta,
 ): Promise<{ username: string }> {
+  const input = AccountRequestInput.parse(raw); // normalizes (email case, NFKC) even when called directly
   const db = getDb();
-  const taken = await db.user.findFirst({
+  const taken = await db.user.findMany({
     where: { OR: [{ username: input.username }, { email: input.email }] },
     select: { username: true, email: true },
   });
-  if (taken) {
+  if (taken.length) {
     const fieldErrors: Record<string, string> = {};
-    if (taken.username === input.username) fieldErrors.username = "This username is taken";
-    if (taken.email === input.email) fieldErrors.email = "An account with this email already exists";
+    if (taken.some((t) => t.username === input.username)) fieldErrors.username = "This username is taken";
+    if (taken.some((t) => t.email === input.email))
+      fieldErrors.email = "An account with this email already exists";
     throw new ActionFailure("conflict", "Please check the highlighted fields.", fieldErrors);
   }
   const id = newId();

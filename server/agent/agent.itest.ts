@@ -1,0 +1,412 @@
+/**
+ * The host agent against real UML VMs (busybox image built here in about a second). One VM is
+ * reused across checks where that is honest; a second one proves autostart after a restart.
+ */
+import { randomUUID } from "node:crypto";
+import { readdir, readFile, stat } from "node:fs/promises";
+import { request } from "node:http";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { AgentCallError } from "../web/agent/client";
+import { processesOfVm, scanUmlProcesses } from "./host-procs";
+import { createHarness, type Harness, runAsNobody } from "./testing/agent-harness";
+import { TestConsole } from "./testing/console-client";
+
+let h: Harness;
+const VM = "vm-one";
+const VM2 = "vm-auto";
+const OWNER = "alice";
+
+function rawPost(
+  body: string | Buffer,
+): Promise<{ status: number; json: { ok?: boolean; error?: { code?: string } } | null }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        socketPath: h.socketPath,
+        path: "/v1/rpc",
+        method: "POST",
+        headers: { "content-type": "application/json" },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : null });
+        });
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+async function listTree(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    out.push(join(entry.parentPath, entry.name));
+  }
+  return out.sort();
+}
+
+async function umlMains(name: string) {
+  const cow = join(h.dataDir, "vms", name, "disk", "root.cow");
+  const procs = processesOfVm(await scanUmlProcesses(), { name, cow, uid: null });
+  const pids = new Set(procs.map((p) => p.pid));
+  return procs.filter((p) => !pids.has(p.ppid));
+}
+
+async function attach(name = VM): Promise<TestConsole> {
+  return TestConsole.open(h.client.openConsole(name));
+}
+
+async function currentBootLog(name = VM): Promise<string> {
+  const dir = join(h.dataDir, "vms", name, "console");
+  const logs = (await readdir(dir)).filter((f) => f.startsWith("boot-")).sort();
+  return readFile(join(dir, logs.at(-1) as string), "latin1");
+}
+
+const timings: Record<string, number> = {};
+async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  try {
+    return await fn();
+  } finally {
+    timings[label] = (Date.now() - started) / 1000;
+  }
+}
+
+beforeAll(async () => {
+  h = await createHarness();
+  await h.startAgent();
+});
+
+afterAll(async () => {
+  console.log(`timings (s): ${JSON.stringify(timings)}`);
+  await h?.cleanup();
+});
+
+describe("host agent with real UML VMs", () => {
+  it("refuses malformed, oversized and hostile requests with typed errors and no side effect", async () => {
+    const before = await listTree(h.dataDir);
+    const id = () => randomUUID();
+    const create = (name: unknown, extra: Record<string, unknown> = {}) =>
+      JSON.stringify({
+        v: 1,
+        id: id(),
+        op: "vm.create",
+        args: { name, owner: OWNER, image: h.image, memoryMiB: 64, storageGiB: 1, swapMiB: 32, ...extra },
+      });
+    const cases: Array<[string, string | Buffer, number]> = [
+      ["not json", "{nope", 400],
+      ["unknown op", JSON.stringify({ v: 1, id: id(), op: "vm.exec", args: { name: "abc" } }), 400],
+      ["no version", JSON.stringify({ id: id(), op: "vm.list", args: {} }), 400],
+      [
+        "extra top-level field",
+        JSON.stringify({ v: 1, id: id(), op: "vm.list", args: {}, path: "/etc" }),
+        400,
+      ],
+      ["extra arg", create("okname", { path: "/etc/passwd" }), 400],
+      ["wrong type", create("okname", { memoryMiB: "64" }), 400],
+      ["out of range", create("okname", { memoryMiB: 10_000_000 }), 400],
+      ["request id not a uuid", JSON.stringify({ v: 1, id: "1; rm -rf /", op: "vm.list", args: {} }), 400],
+      ["hostile owner", create("okname", { owner: "../root" }), 400],
+      ["hostile image", create("okname", { image: "../../etc/shadow" }), 400],
+      ["oversized", Buffer.alloc(70 * 1024, 0x20), 413],
+    ];
+    for (const name of [
+      "../x",
+      "-rf",
+      "$(id)",
+      "`id`",
+      "x;id",
+      "a/b",
+      "new\nline",
+      "nul\0x",
+      "x".repeat(300),
+      "ünï",
+      "UPPER",
+      "ab",
+    ]) {
+      cases.push([`hostile name ${JSON.stringify(name)}`, create(name), 400]);
+    }
+    for (const [label, body, status] of cases) {
+      const reply = await rawPost(body);
+      expect(reply.status, label).toBe(status);
+      expect(reply.json?.ok, label).toBe(false);
+      expect(reply.json?.error?.code, label).toBe("invalid-request");
+    }
+    // The typed client refuses too, with a typed error.
+    await expect(h.client.call("vm.status", { name: "../x" })).rejects.toMatchObject({
+      code: "invalid-request",
+    });
+    await expect(h.client.call("vm.status", { name: "nothere" })).rejects.toMatchObject({
+      code: "not-found",
+    });
+    expect(await listTree(h.dataDir)).toEqual(before);
+    const passwd = await readFile("/etc/passwd", "utf8");
+    expect(passwd.split("\n").some((line) => line.startsWith(h.prefix))).toBe(false);
+  });
+
+  it("keeps the socket to its group: another local user gets EACCES", async () => {
+    const socketDir = await stat(join(h.socketPath, ".."));
+    expect(socketDir.mode & 0o777).toBe(0o750);
+    expect((await stat(h.socketPath)).mode & 0o777).toBe(0o660);
+    const probe = [
+      process.execPath,
+      "-e",
+      `require("net").connect(${JSON.stringify(h.socketPath)}).on("connect",()=>{console.log("CONNECTED");process.exit(0)}).on("error",e=>{console.log(e.code);process.exit(1)})`,
+    ];
+    const outsider = await runAsNobody(probe);
+    expect(outsider.stdout.trim()).toBe("EACCES");
+    const member = await runAsNobody(probe, h.group); // positive control: the group is the access
+    expect(member.stdout.trim()).toBe("CONNECTED");
+  });
+
+  it("provisions a VM: COW over the image, sparse swap and storage, its own host user", async () => {
+    const task = await timed("create", () =>
+      h.client.run("vm.create", {
+        name: VM,
+        owner: OWNER,
+        image: h.image,
+        memoryMiB: 64,
+        storageGiB: 2,
+        swapMiB: 64,
+      }),
+    );
+    expect(task.state).toBe("succeeded");
+    const status = await h.client.call("vm.status", { name: VM });
+    expect(status.state).toBe("stopped");
+    expect(status.hostUser).toBe(`${h.prefix}${OWNER}`);
+    expect(status.mac).toMatch(/^02(:[0-9a-f]{2}){5}$/);
+    const storage = status.disks.find((d) => d.disk === "storage");
+    expect(storage?.apparentBytes).toBe(2 * 1024 ** 3);
+    expect(storage?.allocatedBytes).toBeLessThan(200 * 1024 ** 2); // sparse
+    const swap = status.disks.find((d) => d.disk === "swap");
+    expect(swap?.apparentBytes).toBe(64 * 1024 ** 2);
+    expect(swap?.allocatedBytes).toBeLessThan(1024 ** 2);
+    const cowHeader = await readFile(join(h.dataDir, "vms", VM, "disk", "root.cow"));
+    expect(cowHeader.subarray(0, 4).toString("latin1")).toBe("OOOM");
+    expect(cowHeader.includes(Buffer.from(join(h.dataDir, "images", `${h.image}.ext4`)))).toBe(true);
+    // Images are published read-only.
+    expect((await stat(join(h.dataDir, "images", `${h.image}.ext4`))).mode & 0o777).toBe(0o444);
+    // Destroy needs the confirmation field.
+    await expect(h.client.call("vm.destroy", { name: VM, confirm: "other-vm" })).rejects.toMatchObject({
+      code: "invalid-request",
+    });
+    await expect(
+      h.client.run("vm.create", {
+        name: VM,
+        owner: OWNER,
+        image: h.image,
+        memoryMiB: 64,
+        storageGiB: 1,
+        swapMiB: 0,
+      }),
+    ).rejects.toMatchObject({
+      code: "conflict",
+    });
+  });
+
+  it("starts once: a concurrent start gets conflict and there is never a second UML", async () => {
+    const events: string[] = [];
+    const off = h.client.subscribe((event) => {
+      if (event.type === "vm.state" && event.vm === VM) events.push(`${event.state}/${event.stage}`);
+    });
+    const results = await timed("start-to-login", async () => {
+      const settled = await Promise.allSettled([
+        h.client.run("vm.start", { name: VM }),
+        h.client.call("vm.start", { name: VM }),
+        h.client.call("vm.start", { name: VM }),
+      ]);
+      return settled;
+    });
+    const codes = results.map((r) => (r.status === "rejected" ? (r.reason as AgentCallError).code : "ok"));
+    expect(codes.filter((c) => c === "ok")).toHaveLength(1);
+    expect(codes.filter((c) => c === "conflict" || c === "invalid-state")).toHaveLength(2);
+    const first = results[0];
+    expect(first?.status).toBe("fulfilled");
+    if (first?.status === "fulfilled") expect(first.value.result?.stage).toBe("up");
+    expect(await umlMains(VM)).toHaveLength(1);
+    await expect(h.client.call("vm.start", { name: VM })).rejects.toMatchObject({ code: "invalid-state" });
+    expect(await umlMains(VM)).toHaveLength(1);
+    off();
+    expect(events).toContain("running/up");
+  });
+
+  it("console: login prompt, typed root + a command, several clients, resize reaches the guest", async () => {
+    const a = await attach();
+    const b = await attach();
+    await a.replayed();
+    await a.waitFor(/login:/);
+    // Replayed scrollback never carries terminal queries.
+    expect(a.raw.includes("\x1b[6n")).toBe(false);
+    const t0 = Date.now();
+    a.type("root\r");
+    await a.waitFor(/# $/m, 30_000, a.text.lastIndexOf("login:"));
+    timings["login-echo"] = (Date.now() - t0) / 1000;
+    const mark = a.text.length;
+    const t1 = Date.now();
+    a.type("echo hello-$((6*7))\r");
+    await a.waitFor(/^hello-42/m, 20_000, mark);
+    timings["command-roundtrip"] = (Date.now() - t1) / 1000;
+    await b.waitFor(/^hello-42/m, 20_000); // the second client sees the same console
+    const mark2 = a.text.length;
+    a.resize(100, 30);
+    await new Promise((r) => setTimeout(r, 300));
+    a.type("stty size\r");
+    await a.waitFor(/^30 100/m, 20_000, mark2);
+    const mark3 = a.text.length;
+    b.resize(90, 25);
+    await new Promise((r) => setTimeout(r, 300));
+    b.type("stty size\r");
+    await a.waitFor(/^25 90/m, 20_000, mark3);
+    expect(b.raw.includes("\x1b[6n")).toBe(false);
+    a.close();
+    b.close();
+  });
+
+  it("status: pid, guest memory/load/uptime via mconsole, disk use; the VM runs as its host user", async () => {
+    const status = await h.client.call("vm.status", { name: VM });
+    expect(status.state).toBe("running");
+    expect(status.stage).toBe("up");
+    expect(status.pid).toBeGreaterThan(1);
+    expect(status.guest?.memTotalKiB).toBeGreaterThan(30_000);
+    expect(status.guest?.uptimeSeconds).toBeGreaterThan(0);
+    expect(status.guest?.load).toHaveLength(3);
+    expect(status.disks.map((d) => d.disk).sort()).toEqual(["root", "storage", "swap"]);
+    const procStatus = await readFile(`/proc/${status.pid}/status`, "utf8");
+    const uid = Number(/^Uid:\s+(\d+)/m.exec(procStatus)?.[1]);
+    const userUid = Number(
+      (await readFile("/etc/passwd", "utf8"))
+        .split("\n")
+        .find((l) => l.startsWith(`${status.hostUser}:`))
+        ?.split(":")[2],
+    );
+    expect(uid).toBe(userUid);
+    // Guest RAM lives in the VM's own directory, not the shared /dev/shm.
+    const environ = await readFile(`/proc/${status.pid}/environ`, "utf8");
+    expect(environ).toContain(`TMPDIR=${join(h.dataDir, "vms", VM, "ram")}`);
+    // The mconsole socket: only the VM's user (and root).
+    const mconsoleSocket = join(h.dataDir, "vms", VM, "run", VM, "mconsole");
+    const outsider = await runAsNobody(["uml_mconsole", mconsoleSocket, "version"]);
+    expect(outsider.stdout).not.toMatch(/^OK/m);
+    expect(`${outsider.stdout}${outsider.stderr}`).toMatch(/Permission denied|No such file/);
+    expect((await stat(join(h.dataDir, "vms", VM, "run"))).mode & 0o777).toBe(0o700);
+    const health = await h.client.call("agent.health", {});
+    expect(health.host.memTotalKiB).toBeGreaterThan(0);
+    expect(health.host.dataDiskFreeBytes).toBeGreaterThan(0);
+    expect(health.vms.running).toBe(1);
+  });
+
+  it("survives kill -9 of the agent: same pid, console intact, autostart VMs start", async () => {
+    await h.client.run("vm.create", {
+      name: VM2,
+      owner: OWNER,
+      image: h.image,
+      memoryMiB: 48,
+      storageGiB: 1,
+      swapMiB: 0,
+      autostart: true,
+    });
+    const before = await h.client.call("vm.status", { name: VM });
+    await h.killAgent("SIGKILL");
+    expect((await umlMains(VM)).map((p) => p.pid)).toEqual([before.pid]);
+    await timed("agent-restart", () => h.startAgent());
+    const after = await h.client.call("vm.status", { name: VM });
+    expect(after.pid).toBe(before.pid);
+    expect(after.state).toBe("running");
+    const c = await attach();
+    await c.waitFor(/^hello-42/m, 20_000); // replay: what was printed before the restart
+    await c.replayed();
+    const mark = c.text.length;
+    c.type("echo again-$((1+1))\r");
+    await c.waitFor(/^again-2/m, 20_000, mark);
+    c.close();
+    // The autostart VM was started by the restarted agent.
+    const until = Date.now() + 120_000;
+    let auto = await h.client.call("vm.status", { name: VM2 });
+    while (auto.stage !== "up" && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 500));
+      auto = await h.client.call("vm.status", { name: VM2 });
+    }
+    expect(auto.state).toBe("running");
+    expect(auto.stage).toBe("up");
+    await h.client.run("vm.poweroff", { name: VM2 });
+    expect(await umlMains(VM2)).toHaveLength(0);
+    await h.client.run("vm.destroy", { name: VM2, confirm: VM2 });
+  });
+
+  it("graceful reboot (Ctrl-Alt-Del) returns to login, same process", async () => {
+    const before = await h.client.call("vm.status", { name: VM });
+    const task = await timed("reboot", () => h.client.run("vm.reboot", { name: VM }));
+    expect(task.result?.stage).toBe("up");
+    expect(task.result?.pid).toBe(before.pid);
+    expect(Number(task.result?.bootId)).toBeGreaterThan(Number(before.bootId));
+    const log = await currentBootLog();
+    expect(log).toMatch(/The system is going down NOW|Requesting system reboot|reboot: Restarting system/);
+    expect(log).toMatch(/login:/);
+  });
+
+  it("hard reset returns to login", async () => {
+    const task = await timed("reset", () => h.client.run("vm.reset", { name: VM }));
+    expect(task.result?.stage).toBe("up");
+    expect(await umlMains(VM)).toHaveLength(1);
+  });
+
+  it("clean shut down: the next boot needs no journal recovery", async () => {
+    const c = await attach();
+    await c.waitFor(/login:/);
+    const mark = c.text.length;
+    c.type("root\r");
+    await c.waitFor(/# $/m, 20_000, mark);
+    c.type("echo written-before-shutdown > /data/marker; echo ok-$((2+3))\r");
+    await c.waitFor(/^ok-5/m, 20_000, mark);
+    c.close();
+    const down = await timed("shutdown", () => h.client.run("vm.shutdown", { name: VM }));
+    expect(down.result?.state).toBe("stopped");
+    expect(await umlMains(VM)).toHaveLength(0);
+    const up = await timed("start-after-shutdown", () => h.client.run("vm.start", { name: VM }));
+    expect(up.result?.stage).toBe("up");
+    const log = await currentBootLog();
+    expect(log).toMatch(/EXT4-fs \(ubda\)/);
+    // ext4 prints "recovery complete" after journal recovery; raid6's "recovery algorithm" line is unrelated.
+    expect(log.split("\n").filter((line) => /EXT4-fs.*recover|recovery complete/i.test(line))).toEqual([]);
+    const c2 = await attach();
+    await c2.waitFor(/login:/);
+    const mark2 = c2.text.length;
+    c2.type("root\r");
+    await c2.waitFor(/# $/m, 20_000, mark2);
+    c2.type("cat /data/marker\r");
+    await c2.waitFor(/^written-before-shutdown/m, 20_000, mark2);
+    c2.close();
+  });
+
+  it("status says waiting-at-console when a broken fstab entry stops the boot", async () => {
+    const c = await attach();
+    await c.waitFor(/# $/m);
+    const mark = c.text.length;
+    c.type("echo '/dev/ubdz /mnt ext4 defaults 0 2' >> /etc/fstab; sync; echo fstab-$((3*3))\r");
+    await c.waitFor(/^fstab-9/m, 20_000, mark);
+    c.close();
+    const task = await h.client.run("vm.reboot", { name: VM });
+    expect(task.result?.stage).toBe("waiting-at-console");
+    const status = await h.client.call("vm.status", { name: VM });
+    expect(status.stage).toBe("waiting-at-console");
+    expect(status.stageDetail).toBe("maintenance prompt");
+    const off = await h.client.run("vm.poweroff", { name: VM });
+    expect(off.result?.state).toBe("stopped");
+    expect(await umlMains(VM)).toHaveLength(0);
+    await h.client.run("vm.destroy", { name: VM, confirm: VM });
+    await expect(h.client.call("vm.status", { name: VM })).rejects.toMatchObject({ code: "not-found" });
+    const passwd = await readFile("/etc/passwd", "utf8");
+    expect(passwd.split("\n").some((line) => line.startsWith(h.prefix))).toBe(false); // last VM: user removed
+  });
+
+  it("exits cleanly on SIGTERM", async () => {
+    const child = h.agent;
+    await h.killAgent("SIGTERM");
+    expect(child?.exitCode).toBe(0);
+  });
+});

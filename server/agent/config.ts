@@ -1,0 +1,71 @@
+/** Agent configuration: the environment is read once, validated with zod, with clear errors. */
+import { isAbsolute, join, resolve } from "node:path";
+import { z } from "zod";
+
+const safePath = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(
+    /^[A-Za-z0-9._/+-]+$/,
+    "may contain only letters, digits and . _ / + - (it is used in tmux commands)",
+  );
+
+const Env = z.object({
+  ZAPHOD_DATA_DIR: safePath.optional(),
+  ZAPHOD_AGENT_SOCKET: safePath.optional(),
+  ZAPHOD_SOCKET_GROUP: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]{0,31}$/, "must be a group name")
+    .optional(),
+  ZAPHOD_HOST_USER_PREFIX: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,7}$/, "must be 1 to 8 chars of a-z, 0-9, '-' starting with a letter")
+    .optional(),
+  ZAPHOD_AUTOSTART_CONCURRENCY: z.coerce.number().int().min(1).max(32).optional(),
+  ZAPHOD_UML_BINARY: safePath.optional(),
+});
+
+export interface AgentConfig {
+  privileged: boolean;
+  dataDir: string;
+  imagesDir: string;
+  vmsDir: string;
+  socketPath: string;
+  socketGroup: string;
+  hostUserPrefix: string;
+  autostartConcurrency: number;
+  umlBinary: string;
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  const parsed = Env.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join(".")}: ${issue.message}`);
+    throw new ConfigError(`invalid agent environment:\n${lines.join("\n")}`);
+  }
+  const e = parsed.data;
+  const privileged = process.getuid?.() === 0;
+  const dataDir = resolve(e.ZAPHOD_DATA_DIR ?? (privileged ? "/var/lib/zaphod" : "./.data/agent"));
+  const socketPath = resolve(
+    e.ZAPHOD_AGENT_SOCKET ?? (privileged ? "/run/zaphod/agent.sock" : join(dataDir, "run/agent.sock")),
+  );
+  if (!isAbsolute(dataDir)) throw new ConfigError("ZAPHOD_DATA_DIR must resolve to an absolute path");
+  if (socketPath.length > 100)
+    throw new ConfigError("ZAPHOD_AGENT_SOCKET is too long for a Unix socket path");
+  return {
+    privileged,
+    dataDir,
+    imagesDir: join(dataDir, "images"),
+    vmsDir: join(dataDir, "vms"),
+    socketPath,
+    socketGroup: e.ZAPHOD_SOCKET_GROUP ?? "zaphod",
+    hostUserPrefix: e.ZAPHOD_HOST_USER_PREFIX ?? "zvm-",
+    autostartConcurrency: e.ZAPHOD_AUTOSTART_CONCURRENCY ?? 2,
+    umlBinary: e.ZAPHOD_UML_BINARY ?? "/usr/bin/linux.uml",
+  };
+}

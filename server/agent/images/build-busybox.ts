@@ -1,0 +1,151 @@
+/**
+ * Builds the small busybox root image used by the demo and the tests, in seconds:
+ *   npm run image:busybox -- [--name busybox-1] [--data-dir DIR]
+ * Console login as root with an empty password, Ctrl-Alt-Del reboots cleanly, swap on /dev/ubdb
+ * and the storage disk /dev/ubdc on /data (as in the seed). When a mount in /etc/fstab fails,
+ * rcS stops at a maintenance prompt and waits at a shell (so status shows waiting-at-console).
+ */
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { run } from "../exec";
+import { assertImageNameFree, publishImage } from "./publish-image";
+
+const INITTAB = `::sysinit:/etc/init.d/rcS
+::respawn:/sbin/getty -L 0 tty0 screen
+::ctrlaltdel:/sbin/reboot
+::shutdown:/bin/sync
+::shutdown:/sbin/swapoff -a
+::shutdown:/bin/umount -a -r
+::shutdown:/bin/sync
+::restart:/sbin/init
+`;
+
+const RCS = `#!/bin/sh
+# zaphod busybox image: early boot
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+mkdir -p /dev/pts
+mount -t devpts devpts /dev/pts
+hn=
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in zvm.hostname=*) hn="\${arg#zvm.hostname=}" ;; esac
+done
+hostname "\${hn:-zaphod}"
+mount -o remount,rw /
+swapon -a
+if ! mount -a -t noswap; then
+  echo
+  echo "mount failed: check /etc/fstab"
+  echo "Give root password for maintenance"
+  echo "(or press Control-D to continue):"
+  setsid cttyhack /bin/sh -l
+fi
+`;
+
+const FSTAB = `# device  mountpoint  type  options  dump  pass
+proc       /proc  proc  defaults  0 0
+/dev/ubdb  none   swap  sw        0 0
+/dev/ubdc  /data  ext4  defaults  0 2
+`;
+
+const FILES: Record<string, { text: string; mode: number }> = {
+  "etc/inittab": { text: INITTAB, mode: 0o644 },
+  "etc/init.d/rcS": { text: RCS, mode: 0o755 },
+  "etc/fstab": { text: FSTAB, mode: 0o644 },
+  "etc/passwd": { text: "root::0:0:root:/root:/bin/sh\n", mode: 0o644 },
+  "etc/group": { text: "root:x:0:\n", mode: 0o644 },
+  "etc/hostname": { text: "zaphod\n", mode: 0o644 },
+  "etc/issue": { text: "zaphod busybox (root, no password)\n\n", mode: 0o644 },
+  "etc/profile": { text: 'export PS1="\\h:\\w# "\nexport PATH=/sbin:/usr/sbin:/bin:/usr/bin\n', mode: 0o644 },
+  "etc/shells": { text: "/bin/sh\n/bin/ash\n", mode: 0o644 },
+};
+
+export interface BuildBusyboxOptions {
+  imagesDir: string;
+  name: string;
+  sizeMiB?: number;
+  log?: (line: string) => void;
+}
+
+export async function buildBusyboxImage(options: BuildBusyboxOptions): Promise<string> {
+  const log = options.log ?? ((line: string) => console.error(line));
+  await mkdir(options.imagesDir, { recursive: true, mode: 0o755 });
+  await assertImageNameFree(options.imagesDir, options.name);
+  const work = await mkdtemp(join(tmpdir(), "zaphod-busybox-"));
+  try {
+    const root = join(work, "root");
+    for (const dir of [
+      "bin",
+      "sbin",
+      "usr/bin",
+      "usr/sbin",
+      "etc/init.d",
+      "proc",
+      "sys",
+      "dev",
+      "tmp",
+      "root",
+    ]) {
+      await mkdir(join(root, dir), { recursive: true });
+    }
+    for (const dir of ["data", "mnt", "run", "var/log"]) await mkdir(join(root, dir), { recursive: true });
+    await chmod(join(root, "tmp"), 0o1777);
+    await run(["cp", "--", "/bin/busybox", join(root, "bin/busybox")]);
+    const { stdout } = await run(["/bin/busybox", "--list-full"]);
+    for (const entry of stdout.split("\n")) {
+      if (!/^[a-z/]+\/[a-z0-9._[-]+$/.test(entry) || entry === "bin/busybox") continue;
+      await mkdir(join(root, dirname(entry)), { recursive: true });
+      await symlink("/bin/busybox", join(root, entry)).catch(() => undefined);
+    }
+    for (const [path, { text, mode }] of Object.entries(FILES)) {
+      await writeFile(join(root, path), text, { mode });
+      await chmod(join(root, path), mode);
+    }
+    const out = join(work, "image.ext4");
+    const size = `${options.sizeMiB ?? 256}M`;
+    await run([
+      "mkfs.ext4",
+      "-q",
+      "-F",
+      "-E",
+      "lazy_itable_init=0,lazy_journal_init=0",
+      "-L",
+      "root",
+      "-d",
+      root,
+      "--",
+      out,
+      size,
+    ]);
+    const published = await publishImage(options.imagesDir, options.name, out, "busybox");
+    log(`image ${options.name}: busybox root published at ${published}`);
+    return published;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const { loadConfig } = await import("../config");
+  const argv = process.argv.slice(2);
+  const arg = (flag: string) => {
+    const i = argv.indexOf(flag);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const dataDir = arg("--data-dir");
+  if (dataDir) process.env.ZAPHOD_DATA_DIR = dataDir;
+  const config = loadConfig();
+  const name = arg("--name") ?? `busybox-${new Date().toISOString().slice(0, 10).replaceAll("-", "")}`;
+  const started = Date.now();
+  await buildBusyboxImage({ imagesDir: config.imagesDir, name });
+  console.error(`built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((error) => {
+    console.error(`image:busybox: ${(error as Error).message}`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,102 @@
+/**
+ * The zaphod host agent: `npm run agent` (tsx server/agent/main.ts). Root: one host user per
+ * member; unprivileged: every VM runs as the invoking user. One log line per operation on stderr.
+ * SIGTERM/SIGINT close the socket and exit without touching any VM.
+ */
+import { randomUUID } from "node:crypto";
+import { chmod, chown, mkdir, unlink } from "node:fs/promises";
+import { connect } from "node:net";
+import { dirname } from "node:path";
+import { type AgentConfig, ConfigError, loadConfig } from "./config";
+import { EventBus } from "./event-bus";
+import { run } from "./exec";
+import { ensureDir, lstatOrNull } from "./safe-fs";
+import { AgentServer } from "./server";
+import { VmManager } from "./vm-manager";
+
+const log = (line: string) => console.error(`${new Date().toISOString()} agent: ${line}`);
+
+async function socketGroupId(config: AgentConfig): Promise<number | null> {
+  if (!config.privileged) return null;
+  const lookup = async () => run(["getent", "group", "--", config.socketGroup], { allowFailure: true });
+  let result = await lookup();
+  if (result.code !== 0) {
+    await run(["groupadd", "--system", "--", config.socketGroup]);
+    log(`created group ${config.socketGroup}`);
+    result = await lookup();
+  }
+  return Number(result.stdout.split(":")[2]);
+}
+
+/** Refuses to start when another agent answers on the socket; removes a stale socket file. */
+async function claimSocketPath(path: string): Promise<void> {
+  const info = await lstatOrNull(path);
+  if (!info) return;
+  if (!info.isSocket()) throw new Error(`${path} exists and is not a socket`);
+  const alive = await new Promise<boolean>((resolve) => {
+    const socket = connect(path);
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+  if (alive) throw new Error(`another agent is listening on ${path}`);
+  await unlink(path);
+}
+
+export async function startAgent(config: AgentConfig) {
+  process.umask(0o077);
+  await mkdir(config.dataDir, { recursive: true, mode: 0o755 });
+  await chmod(config.dataDir, 0o755);
+  await ensureDir(config.imagesDir, null, 0o755);
+  await ensureDir(config.vmsDir, null, 0o755);
+  const gid = await socketGroupId(config);
+  const socketDir = dirname(config.socketPath);
+  await mkdir(socketDir, { recursive: true, mode: 0o750 });
+  await ensureDir(socketDir, gid === null ? null : { uid: 0, gid }, 0o750);
+  await claimSocketPath(config.socketPath);
+
+  const events = new EventBus();
+  const manager = new VmManager(config, events, log);
+  await manager.rescan();
+  const server = new AgentServer(manager, log);
+  await new Promise<void>((resolve, reject) => {
+    server.http.once("error", reject);
+    server.http.listen(config.socketPath, () => resolve());
+  });
+  await chmod(config.socketPath, 0o660);
+  if (gid !== null) await chown(config.socketPath, 0, gid);
+  manager.startSweeping();
+  log(
+    `listening on ${config.socketPath} (0660${gid === null ? "" : ` root:${config.socketGroup}`}), data ${config.dataDir}, ${config.privileged ? "root: one host user per member" : "unprivileged: VMs run as this user"}`,
+  );
+  void manager.autostart(() => randomUUID());
+  return { manager, server };
+}
+
+async function main(): Promise<void> {
+  let config: AgentConfig;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    console.error(error instanceof ConfigError ? error.message : error);
+    process.exit(2);
+  }
+  const { manager, server } = await startAgent(config);
+  const stop = (signal: string) => {
+    log(`${signal}: closing the socket; VMs and their consoles keep running`);
+    manager.stopSweeping();
+    server.closeConsoles();
+    server.http.close();
+    void unlink(config.socketPath).catch(() => undefined);
+    setTimeout(() => process.exit(0), 200).unref();
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+main().catch((error) => {
+  log(`fatal: ${(error as Error).message}`);
+  process.exit(1);
+});

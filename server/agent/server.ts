@@ -1,0 +1,317 @@
+/**
+ * The agent's socket: `POST /v1/rpc` (one zod union of verbs), `GET /v1/events` and
+ * `GET /v1/vms/<name>/console` (WebSockets). Every message is validated again here.
+ */
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import { WebSocket, WebSocketServer } from "ws";
+import {
+  AGENT_LIMITS,
+  AGENT_PATHS,
+  type AgentError,
+  type AgentReply,
+  AgentRequest,
+  CAPABILITIES,
+  HTTP_STATUS_BY_CODE,
+  PROTOCOL_VERSION,
+} from "../protocol/agent";
+import {
+  CONSOLE_LIMITS,
+  ConsoleFrameError,
+  decodeConsoleFrame,
+  encodeConsoleFrame,
+} from "../protocol/console";
+import { isSlug } from "../protocol/names";
+import { ConsoleHub } from "./console-hub";
+import { ConsoleSession } from "./console-session";
+import { AgentFailure, toAgentError } from "./errors";
+import { captureScreen } from "./tmux";
+import type { VmManager } from "./vm-manager";
+
+export const AGENT_VERSION = "0.1.0";
+
+interface CachedReply {
+  body: string;
+  status: number;
+  reply: Promise<AgentReply>;
+}
+
+export class AgentServer {
+  readonly http: Server;
+  private eventsWss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
+  private consoleWss = new WebSocketServer({ noServer: true, maxPayload: CONSOLE_LIMITS.maxFrameBytes });
+  private replies = new Map<string, CachedReply>();
+  private hubs = new Map<string, ConsoleHub>();
+
+  constructor(
+    private manager: VmManager,
+    private log: (line: string) => void = (line) => console.error(line),
+  ) {
+    this.http = createServer((req, res) => void this.onRequest(req, res));
+    this.http.on("upgrade", (req, socket, head) => void this.onUpgrade(req, socket, head));
+    this.http.on("clientError", (_error, socket) => socket.destroy());
+    this.http.headersTimeout = 10_000;
+    this.http.requestTimeout = 30_000;
+  }
+
+  // ── RPC ───────────────────────────────────────────────────────────────────────────────────
+
+  private send(res: ServerResponse, status: number, reply: AgentReply): void {
+    const body = JSON.stringify(reply);
+    res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+    res.end(body);
+  }
+
+  private fail(res: ServerResponse, id: string | null, error: AgentError, status?: number): void {
+    this.log(`rpc op=? id=${id ?? "-"} refused code=${error.code} (${error.message})`);
+    this.send(res, status ?? HTTP_STATUS_BY_CODE[error.code], { v: PROTOCOL_VERSION, id, ok: false, error });
+  }
+
+  private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.url !== AGENT_PATHS.rpc || req.method !== "POST") {
+      return this.fail(res, null, { code: "not-found", message: "unknown path" });
+    }
+    const declared = Number(req.headers["content-length"] ?? 0);
+    if (declared > AGENT_LIMITS.maxRequestBytes) {
+      req.resume();
+      res.setHeader("connection", "close");
+      return this.fail(res, null, { code: "invalid-request", message: "request too large" }, 413);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > AGENT_LIMITS.maxRequestBytes) {
+        tooLarge = true;
+        break;
+      }
+      chunks.push(chunk as Buffer);
+    }
+    if (tooLarge) {
+      res.setHeader("connection", "close");
+      this.fail(res, null, { code: "invalid-request", message: "request too large" }, 413);
+      req.destroy();
+      return;
+    }
+    const body = Buffer.concat(chunks).toString("utf8");
+    let json: unknown;
+    try {
+      json = JSON.parse(body);
+    } catch {
+      return this.fail(res, null, { code: "invalid-request", message: "body is not JSON" });
+    }
+    const parsed = AgentRequest.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue ? `${issue.path.join(".") || "request"}: ${issue.message}` : "invalid";
+      const id =
+        typeof (json as { id?: unknown })?.id === "string" ? (json as { id: string }).id.slice(0, 64) : null;
+      return this.fail(res, id && /^[0-9a-f-]{36}$/.test(id) ? id : null, {
+        code: "invalid-request",
+        message: where.slice(0, 300),
+      });
+    }
+    const request = parsed.data;
+    const cached = this.replies.get(request.id);
+    if (cached) {
+      if (cached.body !== JSON.stringify({ op: request.op, args: request.args })) {
+        return this.fail(res, request.id, {
+          code: "invalid-request",
+          message: "request id reused for another request",
+        });
+      }
+      return this.send(res, cached.status, await cached.reply);
+    }
+    const started = Date.now();
+    const entry: CachedReply = {
+      body: JSON.stringify({ op: request.op, args: request.args }),
+      status: 200,
+      reply: this.dispatch(request).then(
+        (result) => ({ v: PROTOCOL_VERSION, id: request.id, ok: true as const, result }) as AgentReply,
+        (error) => {
+          if (!(error instanceof AgentFailure)) this.log(`rpc ${request.op}: ${(error as Error).stack}`);
+          const agentError = toAgentError(error);
+          entry.status = HTTP_STATUS_BY_CODE[agentError.code];
+          return { v: PROTOCOL_VERSION, id: request.id, ok: false as const, error: agentError };
+        },
+      ),
+    };
+    this.replies.set(request.id, entry);
+    while (this.replies.size > AGENT_LIMITS.idempotencyCacheSize) {
+      this.replies.delete(this.replies.keys().next().value as string);
+    }
+    const reply = await entry.reply;
+    const vm = "name" in request.args ? ` vm=${request.args.name}` : "";
+    this.log(
+      `rpc op=${request.op}${vm} id=${request.id} ${reply.ok ? "ok" : `error=${reply.error.code} (${reply.error.message})`} ms=${Date.now() - started}`,
+    );
+    this.send(res, entry.status, reply);
+  }
+
+  private async dispatch(request: AgentRequest): Promise<unknown> {
+    const m = this.manager;
+    switch (request.op) {
+      case "agent.health": {
+        const vms = await m.list();
+        return {
+          version: PROTOCOL_VERSION,
+          agentVersion: AGENT_VERSION,
+          capabilities: [...CAPABILITIES],
+          privileged: m.config.privileged,
+          uptimeSeconds: Math.round((Date.now() - m.startedAt) / 1000),
+          host: await m.hostFigures(),
+          vms: { total: vms.length, running: vms.filter((v) => v.pid !== null).length },
+        };
+      }
+      case "image.list":
+        return { images: await m.images() };
+      case "task.get":
+        return m.getTask(request.args.id);
+      case "vm.list":
+        return { vms: await m.list() };
+      case "vm.status":
+        return m.status(request.args.name);
+      case "vm.create":
+        return { task: await m.create(request.id, request.args) };
+      case "vm.destroy":
+        return { task: await m.destroy(request.id, request.args) };
+      case "vm.start":
+        return { task: await m.start(request.id, request.args.name) };
+      case "vm.reboot":
+        return { task: await m.reboot(request.id, request.args.name) };
+      case "vm.reset":
+        return { task: await m.reset(request.id, request.args.name) };
+      case "vm.shutdown":
+        return { task: await m.shutdown(request.id, request.args.name) };
+      case "vm.poweroff":
+        return { task: await m.poweroff(request.id, request.args.name) };
+      case "vm.setAutostart":
+        return m.setAutostart(request.args.name, request.args.autostart);
+    }
+  }
+
+  // ── WebSockets ────────────────────────────────────────────────────────────────────────────
+
+  private refuse(socket: Duplex, status: number, text: string): void {
+    socket.end(`HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+  }
+
+  private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on("error", () => undefined);
+    const url = req.url ?? "";
+    if (url === AGENT_PATHS.events) {
+      this.eventsWss.handleUpgrade(req, socket, head, (ws) => this.onEvents(ws));
+      return;
+    }
+    const match = AGENT_PATHS.consolePattern.exec(url);
+    if (!match?.[1]) return this.refuse(socket, 404, "Not Found");
+    const name = decodeURIComponent(match[1]);
+    if (!isSlug(name)) return this.refuse(socket, 400, "Bad Request");
+    const runtime = await this.manager.runtimeOrNull(name);
+    if (!runtime) return this.refuse(socket, 404, "Not Found");
+    this.consoleWss.handleUpgrade(req, socket, head, (ws) => this.onConsole(ws, name));
+  }
+
+  private onEvents(ws: WebSocket): void {
+    ws.send(
+      JSON.stringify({ v: 1, type: "hello", agentVersion: AGENT_VERSION, capabilities: [...CAPABILITIES] }),
+    );
+    const off = this.manager.events.subscribe((event) => {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      if (ws.bufferedAmount > 4 * 1024 * 1024) {
+        ws.close(1013, "too far behind"); // the client reconnects and re-reads status
+        return;
+      }
+      ws.send(JSON.stringify(event));
+    });
+    ws.on("message", () => undefined);
+    ws.on("close", off);
+    ws.on("error", off);
+  }
+
+  private async onConsole(ws: WebSocket, name: string): Promise<void> {
+    const runtime = await this.manager.runtimeOrNull(name);
+    if (!runtime) return ws.close(1011, "vm vanished");
+    let hub = this.hubs.get(name);
+    if (!hub) {
+      hub = new ConsoleHub(runtime, () => this.hubs.delete(name));
+      this.hubs.set(name, hub);
+    }
+    const theHub = hub;
+    const session = new ConsoleSession(
+      {
+        current: () => this.manager.currentBootLog(runtime),
+        screen: async () => {
+          const { text, x, y } = await captureScreen(runtime.paths, runtime.user).catch(() => ({
+            text: "",
+            x: 0,
+            y: 0,
+          }));
+          const body = text.replace(/\n$/, "").replace(/\n/g, "\r\n");
+          return Buffer.from(`\x1b[H\x1b[2J${body}\x1b[${y + 1};${x + 1}H`, "utf8");
+        },
+      },
+      {
+        send: (frame) => {
+          if (ws.readyState === WebSocket.OPEN) ws.send(encodeConsoleFrame(frame));
+        },
+        buffered: () => ws.bufferedAmount,
+      },
+    );
+    const unsubscribe = theHub.subscribe(() => session.wake());
+    const status = await this.manager.stageOf(runtime);
+    ws.send(
+      encodeConsoleFrame({
+        kind: "control",
+        message: { type: "hello", vm: name, bootId: status.bootId ?? undefined },
+      }),
+    );
+    ws.on("message", (data: Buffer, isBinary) => {
+      if (!isBinary) return ws.close(1003, "binary frames only");
+      let frame: ReturnType<typeof decodeConsoleFrame>;
+      try {
+        frame = decodeConsoleFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      } catch (error) {
+        return ws.close(1003, error instanceof ConsoleFrameError ? error.message.slice(0, 100) : "bad frame");
+      }
+      switch (frame.kind) {
+        case "data":
+          if (frame.bytes.length > CONSOLE_LIMITS.maxInputBytes) return ws.close(1009, "input too large");
+          theHub.input(frame.bytes);
+          break;
+        case "resize":
+          theHub.resize(frame.cols, frame.rows);
+          break;
+        case "ack":
+          session.ack(frame.bytes);
+          break;
+        case "control":
+          if (frame.message.type === "ctrl-alt-del") {
+            this.manager.reboot(randomUUID(), name).catch((error) => {
+              const text = `ctrl-alt-del refused: ${toAgentError(error).message}`;
+              ws.send(encodeConsoleFrame({ kind: "control", message: { type: "notice", text } }));
+            });
+          } else if (frame.message.type === "ping") {
+            ws.send(encodeConsoleFrame({ kind: "control", message: { type: "pong", t: frame.message.t } }));
+          }
+          break;
+      }
+    });
+    const close = () => {
+      unsubscribe();
+      void session.close();
+    };
+    ws.on("close", close);
+    ws.on("error", close);
+    this.log(`console attach vm=${name}`);
+    await session.start();
+  }
+
+  closeConsoles(): void {
+    for (const ws of this.consoleWss.clients) ws.close(1001, "agent stopping");
+    for (const ws of this.eventsWss.clients) ws.close(1001, "agent stopping");
+    for (const hub of [...this.hubs.values()]) hub.close();
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * One tmux server per VM holds its console (uml.md §1.3): it runs as the VM's user with its socket
+ * in the VM's 0700 run directory, UML runs in its only pane (`con0=fd:0,fd:1`), and it outlives the
+ * agent. Raw output goes to the current boot's log through `pipe-pane`.
+ */
+import { join } from "node:path";
+import { baseEnv, type RunAs, run } from "./exec";
+import type { VmPaths } from "./vm-paths";
+
+export const SESSION = "con";
+/** Hard cap per boot log even when no agent watches (the agent truncates at a lower size). */
+const PIPE_CAP_BYTES = 64 * 1024 * 1024;
+
+export const TMUX_CONF = `# written by the zaphod agent
+set -g history-limit 10000
+set -g status off
+set -g remain-on-exit off
+set -g exit-empty on
+set -g default-terminal screen
+`;
+
+function tmux(paths: VmPaths, as: RunAs, args: string[], timeoutMs = 10_000) {
+  return run(["tmux", "-S", paths.tmuxSocket, ...args], {
+    as,
+    env: baseEnv({ HOME: paths.runDir }),
+    cwd: paths.runDir,
+    timeoutMs,
+  });
+}
+
+/** The pipe-pane command is a shell string run by tmux: built from agent paths only (config-validated charset). */
+function pipeCommand(logFile: string): string {
+  return `exec stdbuf -o0 head -c ${PIPE_CAP_BYTES} >> '${logFile}'`;
+}
+
+export async function startConsoleHolder(options: {
+  paths: VmPaths;
+  as: RunAs;
+  argv: string[];
+  logFile: string;
+  cols: number;
+  rows: number;
+}): Promise<void> {
+  const { paths, as } = options;
+  // One command list: the pipe is set before the server's loop reads the pane's first output.
+  await run(
+    [
+      "tmux",
+      "-S",
+      paths.tmuxSocket,
+      "-f",
+      paths.tmuxConf,
+      "new-session",
+      "-d",
+      "-s",
+      SESSION,
+      "-x",
+      String(options.cols),
+      "-y",
+      String(options.rows),
+      "--",
+      ...options.argv,
+      ";",
+      "pipe-pane",
+      "-o",
+      "-t",
+      SESSION,
+      pipeCommand(options.logFile),
+    ],
+    {
+      as,
+      env: baseEnv({ HOME: paths.runDir, TMPDIR: paths.ramDir, TERM: "screen" }),
+      cwd: paths.runDir,
+      timeoutMs: 15_000,
+    },
+  );
+}
+
+/** Points the console log at a new file (a new boot); the old pipe is closed first. */
+export async function switchConsoleLog(paths: VmPaths, as: RunAs, logFile: string): Promise<void> {
+  await tmux(paths, as, [
+    "pipe-pane",
+    "-t",
+    SESSION,
+    ";",
+    "pipe-pane",
+    "-o",
+    "-t",
+    SESSION,
+    pipeCommand(logFile),
+  ]);
+}
+
+export interface HolderInfo {
+  serverPid: number;
+  panePid: number;
+  piping: boolean;
+}
+
+export async function holderInfo(paths: VmPaths, as: RunAs): Promise<HolderInfo | null> {
+  try {
+    const { stdout } = await tmux(
+      paths,
+      as,
+      ["display-message", "-p", "-t", SESSION, "#{pid} #{pane_pid} #{pane_pipe}"],
+      5000,
+    );
+    const [serverPid, panePid, piping] = stdout.trim().split(" ");
+    return { serverPid: Number(serverPid), panePid: Number(panePid), piping: piping === "1" };
+  } catch {
+    return null;
+  }
+}
+
+export async function ensurePiping(paths: VmPaths, as: RunAs, logFile: string): Promise<void> {
+  const info = await holderInfo(paths, as);
+  if (info && !info.piping) await tmux(paths, as, ["pipe-pane", "-o", "-t", SESSION, pipeCommand(logFile)]);
+}
+
+/** The current screen with colours, for a client that skipped ahead. */
+export async function captureScreen(
+  paths: VmPaths,
+  as: RunAs,
+): Promise<{ text: string; x: number; y: number }> {
+  const [{ stdout: text }, { stdout: cursor }] = await Promise.all([
+    tmux(paths, as, ["capture-pane", "-p", "-e", "-t", SESSION], 5000),
+    tmux(paths, as, ["display-message", "-p", "-t", SESSION, "#{cursor_x} #{cursor_y}"], 5000),
+  ]);
+  const [x, y] = cursor.trim().split(" ").map(Number);
+  return { text, x: x ?? 0, y: y ?? 0 };
+}
+
+export async function killHolder(paths: VmPaths, as: RunAs): Promise<void> {
+  await tmux(paths, as, ["kill-server"], 5000).catch(() => undefined);
+}
+
+export function tmuxControlArgv(paths: VmPaths): string[] {
+  return [
+    "tmux",
+    "-S",
+    paths.tmuxSocket,
+    "-C",
+    "attach-session",
+    "-f",
+    "no-output,ignore-size",
+    "-t",
+    SESSION,
+  ];
+}
+
+export function tmuxEnv(paths: VmPaths) {
+  return baseEnv({ HOME: paths.runDir });
+}
+
+export { join };

@@ -1,0 +1,279 @@
+/**
+ * The web tier ⇄ agent protocol: `POST /v1/rpc` requests (one discriminated union of verbs),
+ * replies, error codes, events on `GET /v1/events`. Documented in ./README.md.
+ * Every verb takes ids and bounded numbers only: never a path, a command or a shell string.
+ */
+import { z } from "zod";
+import { ImageName, MacAddress, OwnerName, VmName } from "./names";
+
+export const PROTOCOL_VERSION = 1 as const;
+
+/** Features a client may test for (agent.health → capabilities). */
+export const CAPABILITIES = ["vm.lifecycle", "vm.console", "events", "tasks", "host.figures"] as const;
+export type Capability = (typeof CAPABILITIES)[number];
+
+export const AGENT_LIMITS = {
+  /** Largest `POST /v1/rpc` body; bigger → HTTP 413 + invalid-request. */
+  maxRequestBytes: 64 * 1024,
+  /** Largest message on the events WebSocket (ws `maxPayload`, both directions). */
+  maxEventFrameBytes: 64 * 1024,
+  /** Request ids remembered for idempotent replays. */
+  idempotencyCacheSize: 1024,
+  memoryMiB: { min: 16, max: 65536 },
+  storageGiB: { min: 1, max: 4096 },
+  swapMiB: { min: 0, max: 65536 },
+  /** Console output replayed on attach (tail of the current boot's log). */
+  consoleReplayBytes: 512 * 1024,
+  /** A console client further behind than this skips ahead to a fresh screen. */
+  consoleSkipBytes: 1024 * 1024,
+  /** Each boot's console log is truncated when it grows past this. */
+  consoleLogMaxBytes: 8 * 1024 * 1024,
+  /** Boot logs kept per VM. */
+  consoleLogsKept: 5,
+} as const;
+
+export const ERROR_CODES = [
+  "not-found",
+  "access-denied",
+  "invalid-state",
+  "conflict",
+  "timeout",
+  "invalid-request",
+  "internal",
+] as const;
+export const ErrorCode = z.enum(ERROR_CODES);
+export type ErrorCode = z.infer<typeof ErrorCode>;
+
+export const HTTP_STATUS_BY_CODE: Record<ErrorCode, number> = {
+  "not-found": 404,
+  "access-denied": 403,
+  "invalid-state": 409,
+  conflict: 409,
+  timeout: 504,
+  "invalid-request": 400,
+  internal: 500,
+};
+
+const vm = z.object({ name: VmName }).strict();
+const none = z.object({}).strict();
+
+export const CreateVmArgs = z
+  .object({
+    name: VmName,
+    owner: OwnerName,
+    image: ImageName,
+    memoryMiB: z.number().int().min(AGENT_LIMITS.memoryMiB.min).max(AGENT_LIMITS.memoryMiB.max),
+    storageGiB: z.number().int().min(AGENT_LIMITS.storageGiB.min).max(AGENT_LIMITS.storageGiB.max),
+    swapMiB: z.number().int().min(AGENT_LIMITS.swapMiB.min).max(AGENT_LIMITS.swapMiB.max),
+    mac: MacAddress.optional(),
+    autostart: z.boolean().default(false),
+  })
+  .strict();
+
+/** Every verb with its arguments. Adding a verb = adding a line here (and to README.md). */
+const verbs = {
+  "agent.health": none,
+  "image.list": none,
+  "task.get": z.object({ id: z.uuid() }).strict(),
+  "vm.list": none,
+  "vm.status": vm,
+  "vm.create": CreateVmArgs,
+  "vm.destroy": z.object({ name: VmName, confirm: VmName }).strict(),
+  "vm.start": vm,
+  "vm.reboot": vm,
+  "vm.reset": vm,
+  "vm.shutdown": vm,
+  "vm.poweroff": vm,
+  "vm.setAutostart": z.object({ name: VmName, autostart: z.boolean() }).strict(),
+} as const;
+type Verbs = typeof verbs;
+export type Op = keyof Verbs;
+export const OPS = Object.keys(verbs) as Op[];
+export type ArgsOf<O extends Op> = z.input<Verbs[O]>;
+export type ParsedArgsOf<O extends Op> = z.output<Verbs[O]>;
+
+/** Verbs that run as a task: the reply carries the task, progress and the end arrive as events. */
+export const TASK_OPS = [
+  "vm.create",
+  "vm.destroy",
+  "vm.start",
+  "vm.reboot",
+  "vm.reset",
+  "vm.shutdown",
+  "vm.poweroff",
+] as const satisfies readonly Op[];
+export type TaskOp = (typeof TASK_OPS)[number];
+
+function request<O extends Op>(op: O) {
+  return z
+    .object({ v: z.literal(PROTOCOL_VERSION), id: z.uuid(), op: z.literal(op), args: verbs[op] })
+    .strict();
+}
+
+/** The one schema every request is validated against, on both sides. */
+export const AgentRequest = z.discriminatedUnion("op", [
+  request("agent.health"),
+  request("image.list"),
+  request("task.get"),
+  request("vm.list"),
+  request("vm.status"),
+  request("vm.create"),
+  request("vm.destroy"),
+  request("vm.start"),
+  request("vm.reboot"),
+  request("vm.reset"),
+  request("vm.shutdown"),
+  request("vm.poweroff"),
+  request("vm.setAutostart"),
+]);
+export type AgentRequest = z.infer<typeof AgentRequest>;
+
+// ── results ─────────────────────────────────────────────────────────────────────────────────
+
+export const VM_STATES = ["stopped", "starting", "running", "stopping", "crashed"] as const;
+export type VmState = (typeof VM_STATES)[number];
+/** From the console tail: `up` = at a login prompt or shell; `waiting-at-console` = fsck/maintenance/emergency/panic. */
+export const BOOT_STAGES = ["booting", "up", "waiting-at-console"] as const;
+export type BootStage = (typeof BOOT_STAGES)[number];
+
+export interface DiskUse {
+  /** `root` (COW over the image), `swap`, `storage`. */
+  disk: "root" | "swap" | "storage";
+  apparentBytes: number;
+  allocatedBytes: number;
+}
+
+export interface VmConfig {
+  name: string;
+  owner: string;
+  image: string;
+  memoryMiB: number;
+  storageGiB: number;
+  swapMiB: number;
+  mac: string;
+  autostart: boolean;
+  createdAt: string;
+}
+
+export interface VmStatus extends VmConfig {
+  state: VmState;
+  stage: BootStage | null;
+  /** What the console tail matched, e.g. "Give root password for maintenance". */
+  stageDetail: string | null;
+  pid: number | null;
+  /** Host user the VM runs as. */
+  hostUser: string;
+  bootId: string | null;
+  /** Host-side: seconds since the UML process started. */
+  processUptimeSeconds: number | null;
+  /** Guest-side, through mconsole; null when the VM is not running or mconsole did not answer. */
+  guest: {
+    uptimeSeconds: number;
+    load: [number, number, number];
+    memTotalKiB: number;
+    memAvailableKiB: number;
+    swapTotalKiB: number;
+    swapFreeKiB: number;
+  } | null;
+  disks: DiskUse[];
+  /** The operation holding the VM's lock, if any. */
+  busy: Op | null;
+}
+
+export interface ImageInfo {
+  name: string;
+  kind: "busybox" | "debian" | "other";
+  sizeBytes: number;
+  allocatedBytes: number;
+  createdAt: string;
+}
+
+export interface HealthResult {
+  version: typeof PROTOCOL_VERSION;
+  agentVersion: string;
+  capabilities: Capability[];
+  privileged: boolean;
+  uptimeSeconds: number;
+  host: {
+    memTotalKiB: number;
+    memAvailableKiB: number;
+    swapTotalKiB: number;
+    swapFreeKiB: number;
+    dataDiskTotalBytes: number;
+    dataDiskFreeBytes: number;
+  };
+  vms: { total: number; running: number };
+}
+
+export const TASK_STATES = ["running", "succeeded", "failed"] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+
+export interface TaskInfo {
+  /** The id of the request that started it. */
+  id: string;
+  op: TaskOp;
+  vm: string;
+  state: TaskState;
+  /** Short human text of the current step, e.g. "booting". */
+  step: string;
+  startedAt: string;
+  endedAt: string | null;
+  error: AgentError | null;
+  /** For vm.start/reboot/reset: the status when the VM reached a stage (or timed out waiting). */
+  result: VmStatus | null;
+}
+
+export interface TaskAccepted {
+  task: TaskInfo;
+}
+
+export interface ResultOf {
+  "agent.health": HealthResult;
+  "image.list": { images: ImageInfo[] };
+  "task.get": TaskInfo;
+  "vm.list": { vms: VmStatus[] };
+  "vm.status": VmStatus;
+  "vm.create": TaskAccepted;
+  "vm.destroy": TaskAccepted;
+  "vm.start": TaskAccepted;
+  "vm.reboot": TaskAccepted;
+  "vm.reset": TaskAccepted;
+  "vm.shutdown": TaskAccepted;
+  "vm.poweroff": TaskAccepted;
+  "vm.setAutostart": VmConfig;
+}
+
+export interface AgentError {
+  code: ErrorCode;
+  message: string;
+}
+
+export type AgentReply<O extends Op = Op> =
+  | { v: typeof PROTOCOL_VERSION; id: string; ok: true; result: ResultOf[O] }
+  | { v: typeof PROTOCOL_VERSION; id: string | null; ok: false; error: AgentError };
+
+// ── events (GET /v1/events, text frames of JSON, server → client only) ──────────────────────
+
+export type AgentEvent =
+  | { v: 1; type: "hello"; agentVersion: string; capabilities: Capability[] }
+  | {
+      v: 1;
+      type: "vm.state";
+      vm: string;
+      state: VmState;
+      stage: BootStage | null;
+      pid: number | null;
+      bootId: string | null;
+    }
+  | { v: 1; type: "vm.created"; vm: string }
+  | { v: 1; type: "vm.destroyed"; vm: string }
+  | { v: 1; type: "task.progress"; task: TaskInfo }
+  | { v: 1; type: "task.done"; task: TaskInfo };
+
+/** WebSocket paths, relative to the socket's HTTP origin. */
+export const AGENT_PATHS = {
+  rpc: "/v1/rpc",
+  events: "/v1/events",
+  console: (vm: string) => `/v1/vms/${encodeURIComponent(vm)}/console`,
+  consolePattern: /^\/v1\/vms\/([^/]+)\/console$/,
+} as const;

@@ -1,0 +1,229 @@
+/**
+ * The web tier's typed client for the host agent (HTTP + WebSocket over its Unix socket).
+ *   const agent = createAgentClient({ socketPath });
+ *   const status = await agent.call("vm.status", { name });          // typed result or AgentCallError
+ *   const task = await agent.run("vm.start", { name });               // waits for task.done
+ *   const off = agent.subscribe((event) => …);                        // events, reconnects by itself
+ *   const ws = agent.openConsole("alice");                            // console frames (protocol/console.ts)
+ */
+import { randomUUID } from "node:crypto";
+import { request } from "node:http";
+import { WebSocket } from "ws";
+import {
+  AGENT_LIMITS,
+  AGENT_PATHS,
+  type AgentError,
+  type AgentEvent,
+  type AgentReply,
+  type ArgsOf,
+  type ErrorCode,
+  type Op,
+  PROTOCOL_VERSION,
+  type ResultOf,
+  type TaskInfo,
+  type TaskOp,
+} from "../../protocol/agent";
+import { CONSOLE_LIMITS } from "../../protocol/console";
+
+export class AgentCallError extends Error {
+  override name = "AgentCallError";
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly op: Op,
+  ) {
+    super(message);
+  }
+}
+
+export interface AgentClientOptions {
+  socketPath: string;
+  /** Per-request timeout (the agent answers task verbs at once; tasks report through events). */
+  timeoutMs?: number;
+  /** Delay before reconnecting the event stream, doubling up to 10 s. */
+  reconnectMs?: number;
+}
+
+export interface AgentClient {
+  call<O extends Op>(op: O, args: ArgsOf<O>, options?: { id?: string }): Promise<ResultOf[O]>;
+  /** Starts a task verb and resolves when it ends (rejects with the task's error on failure). */
+  run<O extends TaskOp>(
+    op: O,
+    args: ArgsOf<O>,
+    options?: { id?: string; timeoutMs?: number },
+  ): Promise<TaskInfo>;
+  subscribe(listener: (event: AgentEvent) => void): () => void;
+  openConsole(vmName: string): WebSocket;
+  close(): void;
+}
+
+function post(
+  socketPath: string,
+  body: string,
+  timeoutMs: number,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        socketPath,
+        path: AGENT_PATHS.rpc,
+        method: "POST",
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+        timeout: timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }),
+        );
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () =>
+      req.destroy(new AgentCallError("timeout", "agent did not answer in time", "agent.health")),
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+export function createAgentClient(options: AgentClientOptions): AgentClient {
+  const { socketPath } = options;
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const listeners = new Set<(event: AgentEvent) => void>();
+  let events: WebSocket | null = null;
+  let closed = false;
+  let backoff = options.reconnectMs ?? 250;
+  let reconnectTimer: NodeJS.Timeout | null = null;
+
+  const wsUrl = (path: string) => `ws+unix://${socketPath}:${path}`;
+
+  function connectEvents(): void {
+    if (closed || events || listeners.size === 0) return;
+    const ws = new WebSocket(wsUrl(AGENT_PATHS.events), { maxPayload: AGENT_LIMITS.maxEventFrameBytes });
+    events = ws;
+    ws.on("open", () => {
+      backoff = options.reconnectMs ?? 250;
+    });
+    ws.on("message", (data) => {
+      let event: AgentEvent;
+      try {
+        event = JSON.parse(String(data)) as AgentEvent;
+      } catch {
+        return;
+      }
+      for (const listener of listeners) listener(event);
+    });
+    const retry = () => {
+      if (events !== ws) return;
+      events = null;
+      if (closed || listeners.size === 0) return;
+      reconnectTimer = setTimeout(connectEvents, backoff);
+      reconnectTimer.unref?.();
+      backoff = Math.min(backoff * 2, 10_000);
+    };
+    ws.on("close", retry);
+    ws.on("error", () => ws.terminate());
+  }
+
+  async function call<O extends Op>(
+    op: O,
+    args: ArgsOf<O>,
+    callOptions: { id?: string } = {},
+  ): Promise<ResultOf[O]> {
+    const id = callOptions.id ?? randomUUID();
+    const body = JSON.stringify({ v: PROTOCOL_VERSION, id, op, args });
+    let response: { status: number; text: string };
+    try {
+      response = await post(socketPath, body, timeoutMs);
+    } catch (error) {
+      if (error instanceof AgentCallError) throw new AgentCallError(error.code, error.message, op);
+      throw new AgentCallError("internal", `agent unreachable: ${(error as Error).message}`, op);
+    }
+    let reply: AgentReply<O>;
+    try {
+      reply = JSON.parse(response.text) as AgentReply<O>;
+    } catch {
+      throw new AgentCallError("internal", `agent sent a non-JSON reply (HTTP ${response.status})`, op);
+    }
+    if (!reply.ok) throw new AgentCallError(reply.error.code, reply.error.message, op);
+    return reply.result;
+  }
+
+  function subscribe(listener: (event: AgentEvent) => void): () => void {
+    listeners.add(listener);
+    connectEvents();
+    return () => {
+      listeners.delete(listener);
+      if (listeners.size === 0 && events) {
+        const ws = events;
+        events = null;
+        ws.close();
+      }
+    };
+  }
+
+  async function run<O extends TaskOp>(
+    op: O,
+    args: ArgsOf<O>,
+    runOptions: { id?: string; timeoutMs?: number } = {},
+  ): Promise<TaskInfo> {
+    const id = runOptions.id ?? randomUUID();
+    const waitMs = runOptions.timeoutMs ?? 240_000;
+    let resolveDone: (task: TaskInfo) => void = () => undefined;
+    const done = new Promise<TaskInfo>((resolve) => {
+      resolveDone = resolve;
+    });
+    const off = subscribe((event) => {
+      if (event.type === "task.done" && event.task.id === id) resolveDone(event.task);
+    });
+    try {
+      const accepted = (await call(op, args, { id })) as { task: TaskInfo };
+      // The task may have ended before the event stream was up: ask for it while waiting.
+      const poll = setInterval(() => {
+        call("task.get", { id: accepted.task.id })
+          .then((task) => task.state !== "running" && resolveDone(task))
+          .catch(() => undefined);
+      }, 5_000);
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new AgentCallError("timeout", `${op} did not finish in time`, op)),
+          waitMs,
+        );
+      });
+      try {
+        const task = await Promise.race([done, timeout]);
+        if (task.state === "failed") {
+          const error = task.error as AgentError;
+          throw new AgentCallError(error.code, error.message, op);
+        }
+        return task;
+      } finally {
+        clearInterval(poll);
+        clearTimeout(timer);
+      }
+    } finally {
+      off();
+    }
+  }
+
+  function openConsole(vmName: string): WebSocket {
+    const ws = new WebSocket(wsUrl(AGENT_PATHS.console(vmName)), {
+      maxPayload: CONSOLE_LIMITS.maxFrameBytes,
+    });
+    ws.binaryType = "nodebuffer";
+    return ws;
+  }
+
+  function close(): void {
+    closed = true;
+    if (reconnectTimer) clearTimeout(reconnectTimer);
+    listeners.clear();
+    events?.close();
+    events = null;
+  }
+
+  return { call, run, subscribe, openConsole, close };
+}

@@ -9,6 +9,9 @@ describe("detectBootStage", () => {
     expect(detectBootStage("\r\n\x1b[0mvm-one login: ").stage).toBe("up");
     expect(detectBootStage("vm-one login: root\r\nvm-one:/root# \x1b[6n").stage).toBe("up");
   });
+  it("is up at a shell prompt whose login scrolled away", () => {
+    expect(detectBootStage("y\r\ny\r\n^C\r\nvm-one:/root# ")).toMatchObject({ stage: "up", detail: "shell" });
+  });
   it("waits at the console at a maintenance, emergency, fsck or panic prompt", () => {
     expect(
       detectBootStage(

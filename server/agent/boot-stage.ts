@@ -54,7 +54,9 @@ export function detectBootStage(tailRaw: string): StageReading {
   for (const match of text.matchAll(/\blogin:/g)) upAt = Math.max(upAt, match.index ?? -1);
   if (waitingAt >= 0 && waitingAt > upAt) return { stage: "waiting-at-console", detail: waitingDetail };
   if (upAt >= 0) return { stage: "up", detail: "login prompt" };
-  const lastLine = text.trimEnd().split("\n").pop() ?? "";
+  const lastLine = text.split("\n").pop() ?? "";
   if (UP.some((pattern) => pattern.test(lastLine))) return { stage: "up", detail: "login prompt" };
+  // A shell prompt (after a login that scrolled out of the tail) with no rescue prompt before it.
+  if (waitingAt < 0 && /[#$] $/.test(lastLine)) return { stage: "up", detail: "shell" };
   return { stage: "booting", detail: null };
 }

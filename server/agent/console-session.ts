@@ -35,7 +35,7 @@ export class ConsoleSession {
   private replayEnd = 0;
   private replaying = true;
   private sent = 0; // DATA payload bytes sent, mod 2^32
-  private acked = 0; // last cumulative ACK, mod 2^32
+  private acked = 0; // DATA payload bytes acknowledged, mod 2^32
   private running: Promise<void> | null = null;
   private again = false;
   private closed = false;
@@ -66,11 +66,9 @@ export class ConsoleSession {
     await this.pump();
   }
 
-  /** The client processed bytes: `total` is its cumulative count of DATA payload bytes, mod 2^32. */
-  ack(total: number): void {
-    const delta = (total - this.acked + U32) % U32;
-    if (delta > this.inFlight) return; // an ACK for bytes never sent: ignore
-    this.acked = total % U32;
+  /** The client processed `bytes` more DATA payload bytes since its previous ACK (a delta, clamped). */
+  ack(bytes: number): void {
+    this.acked = (this.acked + Math.min(bytes, this.inFlight)) % U32;
     void this.pump();
   }
 

@@ -69,6 +69,10 @@ export class VmManager {
   private tasks = new Map<string, TaskInfo>();
   private expectStopped = new Set<string>();
   private last = new Map<string, Snapshot>();
+  private stages = new Map<
+    string,
+    { bootId: string; reading: { stage: BootStage; detail: string | null } }
+  >();
   private sweepTimer: NodeJS.Timeout | null = null;
   readonly startedAt = Date.now();
 
@@ -360,8 +364,13 @@ export class VmManager {
     const current = await this.currentBootLog(runtime);
     if (!current) return { stage: "booting", detail: null, bootId: null };
     const tail = await readTail(current.file, 8192).catch(() => Buffer.alloc(0));
-    const reading = detectBootStage(tail.toString("latin1"));
-    return { ...reading, bootId: String(current.n) };
+    const bootId = String(current.n);
+    let reading = detectBootStage(tail.toString("latin1"));
+    // Within one boot the stage does not go back to booting because output scrolled the prompt away.
+    const seen = this.stages.get(runtime.config.name);
+    if (reading.stage === "booting" && seen?.bootId === bootId) reading = seen.reading;
+    else this.stages.set(runtime.config.name, { bootId, reading });
+    return { ...reading, bootId };
   }
 
   private umlArgv(runtime: Runtime): string[] {
@@ -767,7 +776,7 @@ export class VmManager {
     }
   }
 
-  startSweeping(everyMs = 1000): void {
+  startSweeping(everyMs = 2000): void {
     const tick = async () => {
       try {
         const all = await scanUmlProcesses();

@@ -8,6 +8,10 @@ export class TestConsole {
   controls: ConsoleControl[] = [];
   replayText: string | null = null;
   private processed = 0;
+  /** A paused client does not acknowledge: it simulates a browser that fell behind. */
+  paused = false;
+  /** DATA bytes received and not acknowledged while paused. */
+  owed = 0;
   private waiters = new Set<() => void>();
 
   constructor(readonly ws: WebSocket) {
@@ -15,8 +19,9 @@ export class TestConsole {
       const frame = decodeConsoleFrame(new Uint8Array(data));
       if (frame.kind === "data") {
         this.raw += Buffer.from(frame.bytes).toString("latin1");
-        this.processed = (this.processed + frame.bytes.length) % 2 ** 32;
-        this.ws.send(encodeConsoleFrame({ kind: "ack", bytes: this.processed }));
+        this.processed += frame.bytes.length;
+        if (this.paused) this.owed += frame.bytes.length;
+        else this.ws.send(encodeConsoleFrame({ kind: "ack", bytes: frame.bytes.length }));
       } else if (frame.kind === "control") {
         this.controls.push(frame.message);
         if (frame.message.type === "replay-end") this.replayText = this.text;
@@ -55,6 +60,12 @@ export class TestConsole {
         setTimeout(wake, 250);
       });
     }
+  }
+
+  resume(): void {
+    this.paused = false;
+    if (this.owed > 0) this.ws.send(encodeConsoleFrame({ kind: "ack", bytes: this.owed }));
+    this.owed = 0;
   }
 
   /** Resolves once the server said `replay-end`. */

@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { rmSync } from "node:fs";
 import { createServer } from "node:http";
+import type { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { WebSocketServer } from "ws";
 import { CONSOLE_LIMITS, decodeConsoleFrame, encodeConsoleFrame } from "../../server/protocol/console";
@@ -19,7 +20,7 @@ export const BENCH_PROMPT = "__P__$ ";
 export function spawnPtyShell(cols = 100, rows = 30): ChildProcess {
   return spawn("python3", [bridge, String(cols), String(rows), "--", "bash", "--norc", "--noprofile", "-i"], {
     shell: false,
-    stdio: ["pipe", "pipe", "ignore"],
+    stdio: ["pipe", "pipe", "ignore", "pipe"], // fd 3: window sizes
     // An allow-listed environment (NODE_ENV only because Next's types make it required).
     env: {
       NODE_ENV: "production",
@@ -50,6 +51,7 @@ export async function startPtyAgent(
   const server = createServer();
   const wss = new WebSocketServer({ server, maxPayload: CONSOLE_LIMITS.maxFrameBytes });
   const children = new Set<ChildProcess>();
+  const events = { ctrlAltDel: 0, resizes: [] as { cols: number; rows: number }[] };
   wss.on("connection", (ws, req) => {
     const vm = /^\/v1\/vms\/([a-z0-9-]+)\/console$/.exec(req.url ?? "")?.[1] ?? "bench";
     const child = spawnPtyShell();
@@ -68,6 +70,10 @@ export async function startPtyAgent(
     ws.on("message", (data) => {
       const frame = decodeConsoleFrame(new Uint8Array(data as Buffer));
       if (frame.kind === "data") child.stdin?.write(frame.bytes);
+      else if (frame.kind === "resize") {
+        events.resizes.push({ cols: frame.cols, rows: frame.rows });
+        (child.stdio[3] as Writable | null)?.write(`${frame.cols} ${frame.rows}\n`);
+      } else if (frame.kind === "control" && frame.message.type === "ctrl-alt-del") events.ctrlAltDel++;
       else if (frame.kind === "ack") {
         inFlight = Math.max(0, inFlight - frame.bytes);
         if (inFlight < windowBytes) child.stdout?.resume();
@@ -78,11 +84,14 @@ export async function startPtyAgent(
       children.delete(child);
     };
     ws.on("close", end);
+    ws.on("error", end);
     child.on("exit", () => ws.close());
   });
   server.listen(socketPath);
   await once(server, "listening");
   return {
+    /** What the stand-in saw that a real agent would act on (for tests). */
+    events,
     url: (vmName: string) => `ws+unix://${socketPath}:/v1/vms/${vmName}/console`,
     async close() {
       for (const child of children) killChild(child);

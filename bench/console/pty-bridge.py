@@ -6,6 +6,9 @@ stand-in agent writes keyboard bytes to our stdin and reads terminal output from
 nobody reads stdout we stop reading the pty, so the program on it blocks, as on a real terminal.
 Keyboard input is never held behind output (Ctrl-C must get through a flood).
 
+Window sizes arrive as "COLS ROWS\n" lines on fd 3 when it is open; the kernel then signals the
+program (SIGWINCH), as a terminal emulator's resize would.
+
 usage: pty-bridge.py COLS ROWS -- COMMAND [ARGS...]
 """
 import errno
@@ -27,6 +30,13 @@ def main() -> int:
     fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     for fd in (0, 1, master):
         os.set_blocking(fd, False)
+    try:
+        os.fstat(3)
+        os.set_blocking(3, False)
+        sizes = 3
+    except OSError:
+        sizes = None
+    size_line = b""
     to_pty = bytearray()
     to_out = bytearray()
     stdin_open = True
@@ -37,11 +47,22 @@ def main() -> int:
             readers.append(0)
         if len(to_out) < 65536:
             readers.append(master)  # backpressure: stop reading output while stdout is full
+        if sizes is not None:
+            readers.append(sizes)
         if to_pty:
             writers.append(master)
         if to_out:
             writers.append(1)
         r, w, _ = select.select(readers, writers, [])
+        if sizes is not None and sizes in r:
+            data = os.read(sizes, 4096)
+            if not data:
+                sizes = None
+            size_line += data
+            while b"\n" in size_line:
+                line, size_line = size_line.split(b"\n", 1)
+                c, rw = (int(x) for x in line.split())
+                fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rw, c, 0, 0))
         if 0 in r:
             data = os.read(0, 65536)
             if not data:

@@ -126,7 +126,12 @@ export function ConsoleView({ vmName, issueTicket, canCtrlAltDel = true }: Conso
   const live = status?.state === "live" || status?.state === "replaying";
 
   return (
-    <div className="fixed inset-0 flex flex-col bg-neutral-950 text-neutral-100">
+    // Layout that the terminal's size depends on is inline, so it holds whatever the stylesheet:
+    // a terminal without a height never renders (xterm pauses when not visible) and fits to 80x24.
+    <div
+      style={{ position: "fixed", inset: 0, display: "flex", flexDirection: "column" }}
+      className="bg-neutral-950 text-neutral-100"
+    >
       <div
         role="toolbar"
         aria-label="Console controls"
@@ -235,7 +240,12 @@ export function ConsoleView({ vmName, issueTicket, canCtrlAltDel = true }: Conso
           </button>
         </div>
       )}
-      <section ref={container} className="min-h-0 flex-1 p-1" aria-label={`Console of ${vmName}`} />
+      <section
+        ref={container}
+        style={{ flex: "1 1 auto", minHeight: 0, overflow: "hidden" }}
+        className="p-1"
+        aria-label={`Console of ${vmName}`}
+      />
       <div
         role="toolbar"
         aria-label="On-screen keys"

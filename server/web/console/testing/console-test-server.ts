@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import { createServer } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocket } from "ws";
 import { ConsoleHub, type ConsoleHubOptions } from "../console-hub";
@@ -16,6 +16,8 @@ export async function startConsoleTestServer(options: {
   agentUrl: (vmName: string) => string;
   port?: number;
   hub?: ConsoleHubOptions;
+  /** Serves plain HTTP requests (a test page); 404 without it. */
+  onRequest?: (req: IncomingMessage, res: ServerResponse) => void;
 }) {
   const hub = new ConsoleHub(options.hub);
   const tickets = createTicketService({ store: new MemoryTicketStore() });
@@ -35,10 +37,18 @@ export async function startConsoleTestServer(options: {
       canCtrlAltDel: true,
     };
   };
-  const server = createServer((_req, res) => res.writeHead(404).end());
+  const server = createServer((req, res) => {
+    if (options.onRequest) options.onRequest(req, res);
+    else res.writeHead(404).end();
+  });
   server.listen(options.port ?? 0, "127.0.0.1");
   await once(server, "listening");
   const port = (server.address() as AddressInfo).port;
+  /** A ticket URL as the browser would get it from the ticket action. */
+  const ticketUrl = async (userId: string, vmName: string): Promise<string> => {
+    const { token } = await tickets.issueTicket({ userId, vmId: vmName });
+    return `ws://127.0.0.1:${port}/ws/console?ticket=${token}&vm=${vmName}`;
+  };
   const origin = `http://127.0.0.1:${port}`;
   server.on(
     "upgrade",
@@ -56,11 +66,10 @@ export async function startConsoleTestServer(options: {
     origin,
     hub,
     sessions,
-    /** A ticket URL as the browser would get it from the ticket action. */
-    async ticketUrl(userId: string, vmName: string): Promise<string> {
-      const { token } = await tickets.issueTicket({ userId, vmId: vmName });
-      return `ws://127.0.0.1:${port}/ws/console?ticket=${token}&vm=${vmName}`;
-    },
+    ticketUrl,
+    /** Issues a bare ticket token, as the ticket action returns it. */
+    issueToken: async (userId: string, vmName: string) =>
+      (await tickets.issueTicket({ userId, vmId: vmName })).token,
     /** Stops like a web-tier restart: sessions closed with 1001, then the listener. */
     async stop(): Promise<void> {
       hub.closeAll("shutdown");

@@ -73,6 +73,7 @@ export async function startFakeAgentConsole(options: FakeAgentOptions = {}) {
       },
     };
     connections.push(conn);
+    socket.on("error", () => {});
     socket.on("message", (data) => {
       const frame = decodeConsoleFrame(new Uint8Array(data as Buffer));
       conn.received.push(frame);

@@ -4,11 +4,11 @@ import { useTransition } from "react";
 import { signOutAction } from "@/app/actions/auth";
 import { Button } from "@/components/ui/button";
 
-export function SignOutButton() {
+export function SignOutButton({ variant = "quiet" }: { variant?: "quiet" | "secondary" }) {
   const [pending, startTransition] = useTransition();
   return (
     <Button
-      variant="quiet"
+      variant={variant}
       pending={pending}
       onClick={() => startTransition(async () => void (await signOutAction({})))}
     >

@@ -17,8 +17,10 @@ export default async function PendingPage() {
           Hello <span className="font-medium">{caller.name}</span>. Your account request is waiting for an
           admin to review it.
         </p>
-        <p>Once it is approved, sign in again to reach your dashboard.</p>
-        <SignOutButton />
+        <p>
+          Once it is approved, reload this page to reach your dashboard. Nothing else is available until then.
+        </p>
+        <SignOutButton variant="secondary" />
       </div>
     </AuthCard>
   );

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { ConsumeResult, TicketRecord, TicketStore } from "./tickets";
 
 interface ConsoleTicketRow {
@@ -13,7 +14,7 @@ interface ConsoleTicketRow {
  */
 export interface ConsoleTicketClient {
   consoleTicket: {
-    create(args: { data: TicketRecord }): Promise<unknown>;
+    create(args: { data: TicketRecord & { id: string } }): Promise<unknown>;
     updateMany(args: {
       where: { tokenHash: string; usedAt: null; expiresAt: { gt: Date } };
       data: { usedAt: Date };
@@ -29,10 +30,14 @@ export interface ConsoleTicketClient {
 const select = { userId: true, vmId: true, expiresAt: true, usedAt: true } as const;
 
 export class PrismaTicketStore implements TicketStore {
-  constructor(private readonly db: ConsoleTicketClient) {}
+  /** `newId`: the project's row-id generator (server/web/db/ids.ts); ids are never made by the database. */
+  constructor(
+    private readonly db: ConsoleTicketClient,
+    private readonly newId: () => string = randomUUID,
+  ) {}
 
   async insert(record: TicketRecord): Promise<void> {
-    await this.db.consoleTicket.create({ data: record });
+    await this.db.consoleTicket.create({ data: { id: this.newId(), ...record } });
   }
 
   async consume(tokenHash: string, now: Date): Promise<ConsumeResult> {

@@ -1,4 +1,5 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, expectTypeOf, it } from "vitest";
+import type { Db } from "../db/client";
 import { type ConsoleTicketClient, PrismaTicketStore } from "./prisma-ticket-store";
 import { createTicketService, hashTicketToken, MemoryTicketStore, type TicketRecord } from "./tickets";
 
@@ -101,6 +102,10 @@ describe.each([
 });
 
 describe("PrismaTicketStore", () => {
+  it("fits the generated Prisma client (a compile-time check)", () => {
+    expectTypeOf<Db>().toExtend<ConsoleTicketClient>();
+  });
+
   it("prunes expired rows", async () => {
     const prisma = fakePrisma();
     const store = new PrismaTicketStore(prisma);

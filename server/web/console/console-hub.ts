@@ -49,7 +49,7 @@ export interface ConsoleSlot {
 export class ConsoleHub {
   readonly maxPerUser: number;
   readonly maxTotal: number;
-  readonly #onAdminOpened: AdminOpenedConsole | undefined;
+  readonly #adminOpenedListeners = new Set<AdminOpenedConsole>();
   readonly #slotsByUser = new Map<string, number>();
   #slots = 0;
   readonly #viewersByVm = new Map<string, Set<ConsoleViewer>>();
@@ -57,7 +57,13 @@ export class ConsoleHub {
   constructor(options: ConsoleHubOptions = {}) {
     this.maxPerUser = options.maxPerUser ?? 4;
     this.maxTotal = options.maxTotal ?? 200;
-    this.#onAdminOpened = options.onAdminOpened;
+    if (options.onAdminOpened) this.#adminOpenedListeners.add(options.onAdminOpened);
+  }
+
+  /** Adds a listener for admins opening members' consoles (the audit log); returns its removal. */
+  onAdminOpened(listener: AdminOpenedConsole): () => void {
+    this.#adminOpenedListeners.add(listener);
+    return () => this.#adminOpenedListeners.delete(listener);
   }
 
   /** Reserves a slot before the upgrade, so upgrades in flight count against the caps too. */
@@ -94,12 +100,19 @@ export class ConsoleHub {
     if (viewer.role === "admin" && viewer.userId !== viewer.vmOwnerId) {
       const text = `Admin ${viewer.username} opened this console.`;
       for (const other of set) if (other !== viewer) other.sendControl({ type: "notice", text });
-      this.#onAdminOpened?.({
+      const event = {
         adminUserId: viewer.userId,
         adminUsername: viewer.username,
         vmId: viewer.vmId,
         vmOwnerId: viewer.vmOwnerId,
-      });
+      };
+      for (const listener of this.#adminOpenedListeners) {
+        try {
+          listener(event);
+        } catch (error) {
+          console.error("[console] admin-opened listener failed:", error);
+        }
+      }
     }
     this.#announce(viewer.vmId);
   }

@@ -1,6 +1,6 @@
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, connect } from "node:net";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import {
@@ -201,6 +201,59 @@ describe("console upgrade: refusals before the upgrade", () => {
     await gone;
     await until(() => hub.openSlots === 3);
     expect(await attempt({ ticket: await ticketFor("carol", "v-carol") })).toHaveProperty("ws");
+  });
+});
+
+describe("console upgrade: handshake abuse", () => {
+  async function rawUpgrade(path: string, headers: Record<string, string>): Promise<string> {
+    const { port } = new URL(origin);
+    const socket = connect(Number(port), "127.0.0.1");
+    await once(socket, "connect");
+    const lines = [
+      `GET ${path} HTTP/1.1`,
+      `Host: 127.0.0.1:${port}`,
+      "Upgrade: websocket",
+      "Connection: Upgrade",
+    ];
+    for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
+    socket.write(`${lines.join("\r\n")}\r\n\r\n`);
+    let reply = "";
+    socket.on("data", (d) => {
+      reply += d.toString("latin1");
+    });
+    await once(socket, "close");
+    return reply.split("\r\n")[0] ?? "";
+  }
+
+  it("refuses a bad Sec-WebSocket-Key after the ticket, releases the slot and opens no agent connection", async () => {
+    const before = agent.connections.length;
+    const ticket = await ticketFor("alice", "v-alice");
+    const status = await rawUpgrade(`/ws/console?ticket=${ticket}`, {
+      Origin: origin,
+      "Sec-WebSocket-Version": "13",
+      "Sec-WebSocket-Key": "not a key",
+      "Sec-WebSocket-Protocol": "x".repeat(8000),
+    });
+    expect(status).toBe("HTTP/1.1 400 Bad Request");
+    await until(() => hub.openSlots === 0);
+    expect(agent.connections.length).toBe(before);
+  });
+
+  it("shrugs off a flood of unauthenticated upgrades while an open console keeps working", async () => {
+    const nextAgent = agent.nextConnection();
+    const { frames } = await open("alice", "v-alice");
+    const conn = await nextAgent;
+    const before = agent.connections.length;
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        attempt(i % 2 ? {} : { ticket: "A".repeat(43) }, { origin: i % 3 ? origin : "https://evil.example" }),
+      ),
+    );
+    expect(results.every((r) => "status" in r && (r.status === 401 || r.status === 403))).toBe(true);
+    expect(agent.connections.length).toBe(before);
+    expect(hub.openSlots).toBe(1);
+    conn.push("still here\r\n");
+    await until(() => text(frames).includes("still here"));
   });
 });
 

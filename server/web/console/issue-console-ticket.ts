@@ -1,0 +1,35 @@
+import "server-only";
+import { can } from "../auth/permissions";
+import type { Caller } from "../dal/caller";
+import { getDb } from "../db/client";
+import { newId } from "../db/ids";
+import { PrismaTicketStore } from "./prisma-ticket-store";
+import { createTicketService, type TicketService } from "./tickets";
+
+const key = Symbol.for("zaphod.consoleTickets");
+type WithTickets = typeof globalThis & { [key]?: TicketService };
+
+/** The process's ticket service over the database (one per process, like the hub). */
+export function getConsoleTicketService(): TicketService {
+  const scope = globalThis as WithTickets;
+  scope[key] ??= createTicketService({ store: new PrismaTicketStore(getDb(), newId) });
+  return scope[key];
+}
+
+/**
+ * A single-use console ticket for the caller on the VM named `vmName`, for the wrapped action
+ * behind the console page. Null when the VM does not exist or the caller may not open it: the
+ * same answer, so other members' VM names do not leak.
+ */
+export async function issueConsoleTicket(
+  caller: Caller,
+  vmName: string,
+  tickets: TicketService = getConsoleTicketService(),
+): Promise<{ token: string; expiresAt: Date } | null> {
+  if (caller.status !== "active") return null;
+  const vm = await getDb().vm.findUnique({ where: { name: vmName }, select: { id: true, ownerId: true } });
+  if (!vm) return null;
+  const owns = vm.ownerId === caller.id;
+  if (!(owns ? can(caller.role, "vm.console") : can(caller.role, "vm.console.any"))) return null;
+  return tickets.issueTicket({ userId: caller.id, vmId: vm.id });
+}

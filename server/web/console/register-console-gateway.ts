@@ -1,0 +1,37 @@
+/**
+ * Wires the console gateway into the custom server: call once at start, before listening.
+ *
+ *   registerConsoleGateway({
+ *     openAgentConsole: (vmName) => agentClient.openConsole(vmName),  // ws to /v1/vms/<name>/console
+ *     onAdminOpened: (e) => void recordAuditEvent({ … action: "console.open" … }),
+ *   });
+ *
+ * Revocation from server actions: `getConsoleHub().closeUser(userId)` after suspending a user; the
+ * sessions also re-check access every 5 s, which covers the CLI and other web processes.
+ */
+import type { WebSocket } from "ws";
+import { getEnv } from "../env";
+import { registerUpgrade } from "../upgrade-registry";
+import type { AdminOpenedConsole } from "./console-hub";
+import { getConsoleHub } from "./console-hub-instance";
+import { getConsoleTicketService } from "./issue-console-ticket";
+import { loadConsoleAccess } from "./load-console-access";
+import { createConsoleUpgradeHandler } from "./upgrade";
+
+export function registerConsoleGateway(deps: {
+  openAgentConsole: (vmName: string) => WebSocket;
+  onAdminOpened?: AdminOpenedConsole;
+}): void {
+  const hub = getConsoleHub();
+  if (deps.onAdminOpened) hub.onAdminOpened(deps.onAdminOpened);
+  registerUpgrade(
+    "/ws/console",
+    createConsoleUpgradeHandler({
+      allowedOrigins: getEnv().origins,
+      consumeTicket: (token) => getConsoleTicketService().consumeTicket(token),
+      loadUserAndVm: loadConsoleAccess,
+      openAgentConsole: deps.openAgentConsole,
+      hub,
+    }),
+  );
+}

@@ -13,6 +13,19 @@ const config: NextConfig = {
   // Types are checked once for the whole repository by `npm run typecheck` (tsc --noEmit).
   typescript: { ignoreBuildErrors: true },
   reactStrictMode: true,
+  // Baseline headers for every response, static assets included (proxy.ts adds the CSP to pages and APIs).
+  async headers() {
+    return [
+      {
+        source: "/:path*",
+        headers: [
+          { key: "X-Content-Type-Options", value: "nosniff" },
+          { key: "Referrer-Policy", value: "same-origin" },
+          { key: "X-Frame-Options", value: "DENY" },
+        ],
+      },
+    ];
+  },
   experimental: {
     serverActions: { bodySizeLimit: "64kb" },
   },

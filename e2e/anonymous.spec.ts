@@ -32,6 +32,13 @@ test("security headers on pages and API responses", async ({ request }) => {
       path,
     ).toEqual([]);
   }
+  // Static assets too.
+  const html = await (await request.get("/login")).text();
+  const asset = html.match(/\/_next\/static\/[^"]+\.js/)?.[0];
+  expect(asset).toBeTruthy();
+  const assetRes = await request.get(asset!);
+  expect(assetRes.headers()["x-content-type-options"]).toBe("nosniff");
+
   const page = await request.get("/login");
   const csp = page.headers()["content-security-policy"] ?? "";
   expect(csp).toMatch(/script-src 'self' 'nonce-[A-Za-z0-9+/=]+' 'strict-dynamic'/);

@@ -29,10 +29,12 @@ export const { auth, signIn, signOut } = NextAuth(() => {
     session: { strategy: "jwt", maxAge: SESSION_MAX_AGE_S },
     pages: { signIn: "/login", error: "/login" },
     logger: {
-      // A failed sign-in is an expected outcome (audited), not a server error with a stack trace.
       error(error) {
-        if (error instanceof CredentialsSignin) return;
-        console.error(`[auth] ${error.name}: ${error.message}`);
+        // Expected outcomes, not server faults: a failed sign-in (audited) and an unreadable session
+        // cookie (forged, expired or signed with an old secret: treated as no session).
+        const type = (error as { type?: string }).type;
+        if (error instanceof CredentialsSignin || type === "JWTSessionError") return;
+        console.error(`[auth] ${type ?? error.name}: ${error.message}`);
       },
       warn() {},
     },

@@ -51,7 +51,7 @@ export async function startPtyAgent(
   const server = createServer();
   const wss = new WebSocketServer({ server, maxPayload: CONSOLE_LIMITS.maxFrameBytes });
   const children = new Set<ChildProcess>();
-  const events = { ctrlAltDel: 0, resizes: [] as { cols: number; rows: number }[] };
+  const events = { ctrlAltDel: 0, resizes: [] as { cols: number; rows: number }[], input: "" };
   wss.on("connection", (ws, req) => {
     const vm = /^\/v1\/vms\/([a-z0-9-]+)\/console$/.exec(req.url ?? "")?.[1] ?? "bench";
     const child = spawnPtyShell();
@@ -69,8 +69,10 @@ export async function startPtyAgent(
     });
     ws.on("message", (data) => {
       const frame = decodeConsoleFrame(new Uint8Array(data as Buffer));
-      if (frame.kind === "data") child.stdin?.write(frame.bytes);
-      else if (frame.kind === "resize") {
+      if (frame.kind === "data") {
+        child.stdin?.write(frame.bytes);
+        if (events.input.length < 1_000_000) events.input += Buffer.from(frame.bytes).toString("latin1");
+      } else if (frame.kind === "resize") {
         events.resizes.push({ cols: frame.cols, rows: frame.rows });
         (child.stdio[3] as Writable | null)?.write(`${frame.cols} ${frame.rows}\n`);
       } else if (frame.kind === "control" && frame.message.type === "ctrl-alt-del") events.ctrlAltDel++;

@@ -138,6 +138,18 @@ describe("ConsoleView in Chromium", () => {
     expect(await screen()).not.toContain("not-2-interrupted");
   });
 
+  it("answers no terminal query from the output and ignores title changes", async () => {
+    const from = agent.events.input.length;
+    // Queries the guest could print: DA1, DA2, DSR 6n, DECRQSS, a colour query; then a title.
+    await typeLine(String.raw`printf '\e[c\e[>c\e[6n\eP$qm\e\\\e]11;?\a\e]0;pwned\a'; echo q-$((2*3))`);
+    await expect.poll(screen, slow).toContain("q-6");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const typed = agent.events.input.slice(from);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: terminal replies start with ESC
+    expect(typed).not.toMatch(/\x1b\[\??[\d;]*[cR]|\x1bP\d\$r|\x1b\]11;rgb/);
+    expect(await page.title()).toBe("console harness");
+  });
+
   it("sends Ctrl-Alt-Del only after a confirmation", async () => {
     await page.getByRole("button", { name: "Ctrl-Alt-Del…" }).click();
     expect(agent.events.ctrlAltDel).toBe(0);

@@ -11,6 +11,7 @@ import {
 } from "./console-connection";
 import { type ArrowKey, applyCtrl, arrowKey, ON_SCREEN_KEYS } from "./keys";
 import type { BackoffOptions } from "./reconnect";
+import { safeLinkUrl, swallowTerminalQueries } from "./terminal-guards";
 
 export interface TerminalSessionOptions {
   /** A fresh single-use ticket URL (`wss://…/ws/console?ticket=…`) per connection attempt. */
@@ -26,14 +27,8 @@ export interface TerminalSessionOptions {
 
 /** Only web links open, in a new tab without access to this page (OSC 8 can carry `javascript:`). */
 function openLink(uri: string): void {
-  let url: URL;
-  try {
-    url = new URL(uri);
-  } catch {
-    return;
-  }
-  if (url.protocol !== "https:" && url.protocol !== "http:") return;
-  window.open(url.href, "_blank", "noopener,noreferrer");
+  const href = safeLinkUrl(uri);
+  if (href) window.open(href, "_blank", "noopener,noreferrer");
 }
 
 /**
@@ -64,6 +59,7 @@ export class TerminalSession {
     this.terminal.loadAddon(this.#fit);
     this.terminal.loadAddon(this.#search);
     this.terminal.loadAddon(new WebLinksAddon((_event, uri) => openLink(uri)));
+    swallowTerminalQueries(this.terminal);
 
     const terminal = this.terminal;
     const sink: TerminalSink = {

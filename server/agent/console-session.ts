@@ -26,6 +26,8 @@ export interface SessionSink {
 }
 
 const CHUNK = 32 * 1024;
+/** Largest screen rendering sent after a skip (counted in the window like any DATA). */
+const SCREEN_MAX = 64 * 1024;
 const U32 = 2 ** 32;
 
 export class ConsoleSession {
@@ -129,15 +131,17 @@ export class ConsoleSession {
       const handle = this.handle as FileHandle;
       const { size } = await handle.stat();
       if (size < this.offset) this.offset = 0; // truncated (log cap): start again at its beginning
+      if (this.inFlight >= this.limits.highWater || this.sink.buffered() > this.limits.highWater * 2) return;
+      // Only once the client has room again: the skip and the fresh screen respect the window too.
       if (!this.replaying && size - this.offset > this.limits.skipBytes) {
+        if (this.limits.highWater - this.inFlight < Math.min(SCREEN_MAX, this.limits.highWater)) return;
         const skipped = size - this.offset;
         this.offset = size;
         this.stripper = new QueryStripper();
         this.control({ type: "skipped", bytes: skipped });
-        this.sendData(await this.source.screen());
+        this.sendData((await this.source.screen()).subarray(0, SCREEN_MAX));
         continue;
       }
-      if (this.inFlight >= this.limits.highWater || this.sink.buffered() > this.limits.highWater * 2) return;
       if (this.offset >= size) {
         if (this.replaying && this.offset >= this.replayEnd) this.endReplay();
         // At the end of this boot's log: follow a newer boot log if one exists.
@@ -152,8 +156,10 @@ export class ConsoleSession {
         }
         return;
       }
-      const room = this.limits.highWater - this.inFlight;
-      const length = Math.min(CHUNK, size - this.offset, Math.max(room, 1));
+      // The stripper may prepend a held-back escape prefix (< 32 bytes): keep room for it.
+      const room = this.limits.highWater - this.inFlight - 32;
+      if (room <= 0) return;
+      const length = Math.min(CHUNK, size - this.offset, room);
       const buffer = Buffer.alloc(length);
       const { bytesRead } = await handle.read(buffer, 0, length, this.offset);
       if (bytesRead === 0) return;

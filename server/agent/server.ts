@@ -27,7 +27,7 @@ import { ConsoleHub } from "./console-hub";
 import { ConsoleSession } from "./console-session";
 import { AgentFailure, toAgentError } from "./errors";
 import { captureScreen } from "./tmux";
-import type { VmManager } from "./vm-manager";
+import type { Runtime, VmManager } from "./vm-manager";
 
 export const AGENT_VERSION = "0.1.0";
 
@@ -211,7 +211,7 @@ export class AgentServer {
     if (!isSlug(name)) return this.refuse(socket, 400, "Bad Request");
     const runtime = await this.manager.runtimeOrNull(name);
     if (!runtime) return this.refuse(socket, 404, "Not Found");
-    this.consoleWss.handleUpgrade(req, socket, head, (ws) => this.onConsole(ws, name));
+    this.consoleWss.handleUpgrade(req, socket, head, (ws) => this.onConsole(ws, name, runtime));
   }
 
   private onEvents(ws: WebSocket): void {
@@ -231,9 +231,7 @@ export class AgentServer {
     ws.on("error", off);
   }
 
-  private async onConsole(ws: WebSocket, name: string): Promise<void> {
-    const runtime = await this.manager.runtimeOrNull(name);
-    if (!runtime) return ws.close(1011, "vm vanished");
+  private async onConsole(ws: WebSocket, name: string, runtime: Runtime): Promise<void> {
     let hub = this.hubs.get(name);
     if (!hub) {
       hub = new ConsoleHub(runtime, () => this.hubs.delete(name));
@@ -261,13 +259,6 @@ export class AgentServer {
       },
     );
     const unsubscribe = theHub.subscribe(() => session.wake());
-    const status = await this.manager.stageOf(runtime);
-    ws.send(
-      encodeConsoleFrame({
-        kind: "control",
-        message: { type: "hello", vm: name, bootId: status.bootId ?? undefined },
-      }),
-    );
     ws.on("message", (data: Buffer, isBinary) => {
       if (!isBinary) return ws.close(1003, "binary frames only");
       let frame: ReturnType<typeof decodeConsoleFrame>;
@@ -306,6 +297,10 @@ export class AgentServer {
     ws.on("close", close);
     ws.on("error", close);
     this.log(`console attach vm=${name}`);
+    // Handlers are in place before the first await: a RESIZE sent right after open is not lost.
+    const current = await this.manager.currentBootLog(runtime);
+    const hello = { type: "hello" as const, vm: name, bootId: current ? String(current.n) : undefined };
+    ws.send(encodeConsoleFrame({ kind: "control", message: hello }));
     await session.start();
   }
 

@@ -30,7 +30,7 @@ import { deleteHostUser, ensureHostUser, type HostUser, lookupHostUser } from ".
 import { imagePath } from "./images/publish-image";
 import { mconsole, readGuestFigures } from "./mconsole";
 import { Revert } from "./revert";
-import { ensureDir, lstatOrNull, readSmallFileNoFollow, readTail } from "./safe-fs";
+import { ensureDir, lstatOrNull, openRegularNoFollow, readSmallFileNoFollow, readTail } from "./safe-fs";
 import {
   ensurePiping,
   holderInfo,
@@ -360,17 +360,36 @@ export class VmManager {
 
   async stageOf(
     runtime: Runtime,
+    options: { sticky: boolean } = { sticky: true },
   ): Promise<{ stage: BootStage; detail: string | null; bootId: string | null }> {
     const current = await this.currentBootLog(runtime);
     if (!current) return { stage: "booting", detail: null, bootId: null };
     const tail = await readTail(current.file, 8192).catch(() => Buffer.alloc(0));
     const bootId = String(current.n);
     let reading = detectBootStage(tail.toString("latin1"));
-    // Within one boot the stage does not go back to booting because output scrolled the prompt away.
+    if (!options.sticky) return { ...reading, bootId };
+    // Within one boot a login prompt seen once stays "up" when later output scrolls it away.
     const seen = this.stages.get(runtime.config.name);
     if (reading.stage === "booting" && seen?.bootId === bootId) reading = seen.reading;
-    else this.stages.set(runtime.config.name, { bootId, reading });
+    else if (reading.detail !== "shell") this.stages.set(runtime.config.name, { bootId, reading });
     return { ...reading, bootId };
+  }
+
+  /** Whether this boot's log already shows the kernel's banner (the guest really (re)booted). */
+  private async bannerSeen(file: string, from: number): Promise<{ seen: boolean; next: number }> {
+    const handle = await openRegularNoFollow(file).catch(() => null);
+    if (!handle) return { seen: false, next: from };
+    try {
+      const { size } = await handle.stat();
+      const length = Math.min(size - from, 1024 * 1024);
+      if (length <= 0) return { seen: false, next: from };
+      const buffer = Buffer.alloc(length);
+      const { bytesRead } = await handle.read(buffer, 0, length, from);
+      const seen = buffer.subarray(0, bytesRead).includes("Linux version ");
+      return { seen, next: Math.max(from, from + bytesRead - 16) };
+    } finally {
+      await handle.close();
+    }
   }
 
   private umlArgv(runtime: Runtime): string[] {
@@ -486,16 +505,26 @@ export class VmManager {
   /** Waits until the console shows a login prompt or a prompt that needs a human; returns the status. */
   private async waitForStage(runtime: Runtime, bootN: number): Promise<VmStatus> {
     let missing = 0;
+    let banner = false;
+    let scanned = 0;
     await this.waitFor(
       async () => {
-        const stage = await this.stageOf(runtime);
-        // Until the new boot's log exists, the previous boot's tail says nothing about this one.
-        if (stage.stage !== "booting" && Number(stage.bootId) >= bootN) return true;
         // UML re-execs itself on reboot (same pid): a probe can miss it for a moment.
         if (await this.mainProcess(runtime)) missing = 0;
-        else if (++missing >= 12)
+        else if (++missing >= 12) {
           throw new AgentFailure("invalid-state", `${runtime.config.name} stopped while booting`);
-        return null;
+        }
+        const current = await this.currentBootLog(runtime);
+        if (!current || current.n < bootN) return null;
+        // Until the kernel banner is in this boot's log, a prompt there is the old system's.
+        if (!banner) {
+          const probe = await this.bannerSeen(current.file, scanned);
+          banner = probe.seen;
+          scanned = probe.next;
+          if (!banner) return null;
+        }
+        const stage = await this.stageOf(runtime, { sticky: false });
+        return stage.stage !== "booting" ? true : null;
       },
       BOOT_WAIT_MS,
       250,

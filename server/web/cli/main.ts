@@ -3,8 +3,8 @@
  * it uses the DAL's `unsafe…` functions; everything it changes is audited with the actor "cli".
  *
  *   zaphod migrate
- *   zaphod create-admin <username> --email E [--name N]     (password on stdin)
- *   zaphod create-user <username> --email E [--name N] [--pending]   (password on stdin)
+ *   zaphod create-admin <username> --email E [--name N] [--if-missing]   (password on stdin)
+ *   zaphod create-user <username> --email E [--name N] [--pending] [--if-missing]   (password on stdin)
  *   zaphod list-users
  *   zaphod approve <username>
  */
@@ -18,8 +18,9 @@ import { ActionFailure } from "../errors";
 
 const USAGE = `usage:
   zaphod migrate
-  zaphod create-admin <username> --email <email> [--name <full name>]   (reads the password from stdin)
-  zaphod create-user <username> --email <email> [--name <full name>] [--pending]   (password from stdin)
+  zaphod create-admin <username> --email <email> [--name <full name>] [--if-missing]   (password on stdin)
+  zaphod create-user <username> --email <email> [--name <full name>] [--pending] [--if-missing]   (password on stdin)
+    --if-missing: do nothing (exit 0) when the username exists, so scripts can run twice
   zaphod list-users
   zaphod approve <username>`;
 
@@ -44,6 +45,7 @@ async function main(argv: string[]): Promise<number> {
       email: { type: "string" },
       name: { type: "string" },
       pending: { type: "boolean" },
+      "if-missing": { type: "boolean" },
       help: { type: "boolean" },
     },
   });
@@ -59,6 +61,10 @@ async function main(argv: string[]): Promise<number> {
       if (!username || !values.email) {
         console.error(USAGE);
         return 2;
+      }
+      if (values["if-missing"] && (await unsafeFindUserByUsername(username))) {
+        console.log(`${username} already exists; left as is`);
+        return 0;
       }
       const password = await readPassword();
       const role = command === "create-admin" ? "admin" : "member";

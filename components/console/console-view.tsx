@@ -56,6 +56,9 @@ const toolButton =
 export function ConsoleView({ vmName, issueTicket, canCtrlAltDel = true }: ConsoleViewProps) {
   const container = useRef<HTMLElement>(null);
   const session = useRef<TerminalSession | null>(null);
+  // A server action's reference can change on a router refresh; that must not drop the console.
+  const issueTicketRef = useRef(issueTicket);
+  issueTicketRef.current = issueTicket;
   const [status, setStatus] = useState<ConnectionStatus>();
   const [viewers, setViewers] = useState<Viewer[]>([]);
   const [notice, setNotice] = useState<string>();
@@ -68,7 +71,7 @@ export function ConsoleView({ vmName, issueTicket, canCtrlAltDel = true }: Conso
     let cancelled = false;
     let mounted: TerminalSession | undefined;
     const getTicket = async () => {
-      const result = await issueTicket({ vmName });
+      const result = await issueTicketRef.current({ vmName });
       if (!result.ok) {
         // Refused by the server (no access, suspended, VM gone): retrying would not help.
         if (result.error.code !== "internal" && result.error.code !== "rate-limited") {
@@ -95,7 +98,7 @@ export function ConsoleView({ vmName, issueTicket, canCtrlAltDel = true }: Conso
       mounted?.dispose();
       session.current = null;
     };
-  }, [vmName, issueTicket]);
+  }, [vmName]);
 
   const search = useCallback(
     (direction: "next" | "previous") => {

@@ -13,7 +13,10 @@ import { type ConsoleAccess, createConsoleUpgradeHandler } from "../upgrade";
  * VM named after them; `root` is an admin.
  */
 export async function startConsoleTestServer(options: {
-  agentUrl: (vmName: string) => string;
+  /** The agent console's URL for a VM (fake agent, bench stand-in)… */
+  agentUrl?: (vmName: string) => string;
+  /** …or a ready client, e.g. the real agent client's `openConsole`. */
+  openAgentConsole?: (vmName: string) => WebSocket;
   port?: number;
   hub?: ConsoleHubOptions;
   /** Serves plain HTTP requests (a test page); 404 without it. */
@@ -56,7 +59,12 @@ export async function startConsoleTestServer(options: {
       allowedOrigins: [origin],
       consumeTicket: tickets.consumeTicket,
       loadUserAndVm,
-      openAgentConsole: (vmName) => new WebSocket(options.agentUrl(vmName)),
+      openAgentConsole:
+        options.openAgentConsole ??
+        ((vmName) => {
+          if (!options.agentUrl) throw new Error("startConsoleTestServer needs agentUrl or openAgentConsole");
+          return new WebSocket(options.agentUrl(vmName));
+        }),
       hub,
       onSession: (s) => sessions.push(s),
     }),

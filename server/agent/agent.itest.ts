@@ -8,6 +8,7 @@ import { request } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AgentCallError } from "../web/agent/client";
+import { run } from "./exec";
 import { processesOfVm, scanUmlProcesses } from "./host-procs";
 import { createHarness, type Harness, runAsNobody } from "./testing/agent-harness";
 import { TestConsole } from "./testing/console-client";
@@ -416,6 +417,29 @@ describe("host agent with real UML VMs", () => {
     c2.type("cat /data/marker\r");
     await c2.waitFor(/^written-before-shutdown/m, 20_000, mark2);
     c2.close();
+  });
+
+  it("never follows a symlink the VM's user plants in its own directories", async () => {
+    const status = await h.client.call("vm.status", { name: VM });
+    const consoleDir = join(h.dataDir, "vms", VM, "console");
+    const evil = join(consoleDir, "boot-999999.log");
+    const asVmUser = async (argv: string[]) => {
+      const uid = (await stat(consoleDir)).uid;
+      const gid = (await stat(consoleDir)).gid;
+      return run(["setpriv", `--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", "--", ...argv]);
+    };
+    await asVmUser(["ln", "-s", "/etc/shadow", evil]);
+    try {
+      const c = await attach();
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(c.raw).not.toMatch(/root:[^\n]*:\d+:/); // nothing of /etc/shadow
+      expect(c.controls.some((m) => m.type === "notice")).toBe(true);
+      c.close();
+      const again = await h.client.call("vm.status", { name: VM });
+      expect(again.pid).toBe(status.pid);
+    } finally {
+      await asVmUser(["rm", "-f", "--", evil]);
+    }
   });
 
   it("status says waiting-at-console when a broken fstab entry stops the boot", async () => {

@@ -58,12 +58,22 @@ export class ConsoleSession {
   }
 
   async start(): Promise<void> {
-    const current = await this.source.current();
-    if (current) {
-      await this.open(current.file);
-      const size = (await this.handle?.stat())?.size ?? 0;
-      this.offset = Math.max(0, size - this.limits.replayBytes);
-      this.replayEnd = size;
+    try {
+      const current = await this.source.current();
+      if (current) {
+        await this.open(current.file);
+        const size = (await this.handle?.stat())?.size ?? 0;
+        this.offset = Math.max(0, size - this.limits.replayBytes);
+        this.replayEnd = size;
+      }
+    } catch (error) {
+      // e.g. ELOOP: the VM's user replaced its log with a symlink; it is never followed.
+      this.control({
+        type: "notice",
+        text: `console log unreadable: ${(error as NodeJS.ErrnoException).code ?? "error"}`,
+      });
+      this.endReplay();
+      return;
     }
     await this.pump();
   }

@@ -3,6 +3,7 @@
  * run as that user. Unprivileged, every VM runs as the invoking user.
  */
 
+import { userInfo } from "node:os";
 import { OWNER_PATTERN } from "../protocol/names";
 import type { AgentConfig } from "./config";
 import { type RunAs, run } from "./exec";
@@ -12,7 +13,7 @@ export interface HostUser extends RunAs {
 }
 
 function currentUser(): HostUser {
-  return { name: process.env.USER ?? "self", uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  return { name: userInfo().username, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
 }
 
 export function hostUserName(config: AgentConfig, owner: string): string {

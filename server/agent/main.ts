@@ -92,6 +92,8 @@ async function main(): Promise<void> {
     void unlink(config.socketPath).catch(() => undefined);
     setTimeout(() => process.exit(0), 200).unref();
   };
+  // A failed promise somewhere must not take the socket down (the VMs would survive, the panel would not).
+  process.on("unhandledRejection", (error) => log(`unhandled: ${(error as Error)?.stack ?? error}`));
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
 }

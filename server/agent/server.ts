@@ -211,7 +211,12 @@ export class AgentServer {
     if (!isSlug(name)) return this.refuse(socket, 400, "Bad Request");
     const runtime = await this.manager.runtimeOrNull(name);
     if (!runtime) return this.refuse(socket, 404, "Not Found");
-    this.consoleWss.handleUpgrade(req, socket, head, (ws) => this.onConsole(ws, name, runtime));
+    this.consoleWss.handleUpgrade(req, socket, head, (ws) => {
+      this.onConsole(ws, name, runtime).catch((error) => {
+        this.log(`console ${name}: ${(error as Error).message}`);
+        ws.close(1011, "console unavailable");
+      });
+    });
   }
 
   private onEvents(ws: WebSocket): void {

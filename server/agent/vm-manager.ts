@@ -183,8 +183,9 @@ export class VmManager {
       this.log(
         `task op=${op} vm=${vm} id=${id} ${task.state}${task.error ? ` code=${task.error.code} (${task.error.message})` : ""} ms=${Date.now() - started}`,
       );
+      // The VM's state event goes out before task.done, so a client that stops listening at the end has it.
+      await this.sweepOne(vm).catch(() => undefined);
       this.events.emit({ v: 1, type: "task.done", task: { ...task } });
-      void this.sweepOne(vm);
     })();
     return { ...task };
   }

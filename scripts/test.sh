@@ -3,7 +3,7 @@
 # on SQLite and on a private PostgreSQL, host-agent tests that boot real UML VMs, and end-to-end
 # tests in Debian's Chromium against the real server, agent and VMs.
 # Installs what is missing first (Debian and npm packages); safe to run twice.
-# Usage: scripts/test.sh [step…]   (steps: lint types wrappers unit db-sqlite db-pg agent build e2e)
+# Usage: scripts/test.sh [step…]   (steps: lint types wrappers db-schema unit integration db-pg build e2e)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ensure_debian_packages user-mode-linux uml-utilities busybox-static e2fsprogs tmux chromium postgresql procps
@@ -29,21 +29,15 @@ vitest_json() { echo "--reporter=default --reporter=json --outputFile.json=$REPO
 step lint npx biome ci --error-on-warnings .
 step types npx tsc --noEmit
 step wrappers npm run -s check:wrappers
+step db-schema npm run -s db:check
 # shellcheck disable=SC2046
 step unit npx vitest run --project unit $(vitest_json unit)
-
-db_tests() { TEST_DATABASE_URL=$1 npx vitest run --project integration server/web prisma $(vitest_json "$2"); }
-step db-sqlite db_tests "file:$ROOT/.data/test-db/sqlite.db" db-sqlite
-pg_tests() {
-  local url rc=0
-  url=$(scripts/pg-start.sh) || return 1
-  db_tests "$url" db-pg || rc=$?
-  scripts/pg-stop.sh
-  return $rc
-}
-step db-pg pg_tests
+# Integration: the data layer on SQLite, the host agent booting real UML VMs, components in Chromium.
 # shellcheck disable=SC2046
-step agent npx vitest run --project integration server/agent $(vitest_json agent)
+step integration npx vitest run --project integration $(vitest_json integration)
+# The same data-layer tests against a private PostgreSQL (started and stopped by pg-run.sh).
+# shellcheck disable=SC2046
+step db-pg scripts/pg-run.sh npx vitest run --project integration server/web/dal server/web/auth server/web/console $(vitest_json db-pg)
 step build ensure_build
 e2e() { PLAYWRIGHT_JSON_OUTPUT_NAME=$REPORTS/e2e.json npx playwright test --reporter=list,json; }
 step e2e e2e

@@ -15,12 +15,17 @@ import { gzipSync } from "node:zlib";
 
 const root = resolve(import.meta.dirname, "..");
 
-export async function firstLoadJs(pageUrl: string, cookie?: string): Promise<{ scripts: number; gzipBytes: number; rawBytes: number }> {
+export async function firstLoadJs(
+  pageUrl: string,
+  cookie?: string,
+): Promise<{ scripts: number; gzipBytes: number; rawBytes: number }> {
   const headers: Record<string, string> = cookie ? { cookie } : {};
   const response = await fetch(pageUrl, { headers, redirect: "manual" });
   if (response.status !== 200) throw new Error(`${pageUrl}: HTTP ${response.status} (signed in?)`);
   const html = await response.text();
-  const sources = [...html.matchAll(/<script[^>]*\ssrc="([^"]+)"/g)].map((m) => new URL(m[1]!.replaceAll("&amp;", "&"), pageUrl).href);
+  const sources = [...html.matchAll(/<script[^>]*\ssrc="([^"]+)"/g)].map(
+    (m) => new URL(m[1]!.replaceAll("&amp;", "&"), pageUrl).href,
+  );
   let gzipBytes = 0;
   let rawBytes = 0;
   for (const src of new Set(sources)) {
@@ -33,8 +38,14 @@ export async function firstLoadJs(pageUrl: string, cookie?: string): Promise<{ s
 
 function run(cmd: string, args: string[], cwd: string): Promise<void> {
   return new Promise((ok, fail) => {
-    const child = spawn(cmd, args, { cwd, stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" } });
-    child.on("exit", (code) => (code === 0 ? ok() : fail(new Error(`${cmd} ${args.join(" ")} exited ${code}`))));
+    const child = spawn(cmd, args, {
+      cwd,
+      stdio: ["ignore", "ignore", "inherit"],
+      env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" },
+    });
+    child.on("exit", (code) =>
+      code === 0 ? ok() : fail(new Error(`${cmd} ${args.join(" ")} exited ${code}`)),
+    );
   });
 }
 
@@ -42,19 +53,28 @@ function run(cmd: string, args: string[], cwd: string): Promise<void> {
 async function startDefaultNext(port: number): Promise<{ url: string; stop: () => void }> {
   const dir = join(root, ".cache/bench/default-next");
   mkdirSync(join(dir, "app"), { recursive: true });
-  if (!existsSync(join(dir, "node_modules"))) symlinkSync(join(root, "node_modules"), join(dir, "node_modules"));
+  if (!existsSync(join(dir, "node_modules")))
+    symlinkSync(join(root, "node_modules"), join(dir, "node_modules"));
   writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "default-next", private: true }));
   writeFileSync(
     join(dir, "app/layout.tsx"),
     'export default function RootLayout({ children }: { children: React.ReactNode }) {\n  return <html lang="en"><body>{children}</body></html>;\n}\n',
   );
-  writeFileSync(join(dir, "app/page.tsx"), "export default function Home() {\n  return <main><h1>Hello</h1><p>A default Next.js page.</p></main>;\n}\n");
-  if (!existsSync(join(dir, ".next/BUILD_ID"))) await run(join(root, "node_modules/.bin/next"), ["build"], dir);
-  const child = spawn(join(root, "node_modules/.bin/next"), ["start", "-H", "127.0.0.1", "-p", String(port)], {
-    cwd: dir,
-    stdio: "ignore",
-    env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" },
-  });
+  writeFileSync(
+    join(dir, "app/page.tsx"),
+    "export default function Home() {\n  return <main><h1>Hello</h1><p>A default Next.js page.</p></main>;\n}\n",
+  );
+  if (!existsSync(join(dir, ".next/BUILD_ID")))
+    await run(join(root, "node_modules/.bin/next"), ["build"], dir);
+  const child = spawn(
+    join(root, "node_modules/.bin/next"),
+    ["start", "-H", "127.0.0.1", "-p", String(port)],
+    {
+      cwd: dir,
+      stdio: "ignore",
+      env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" },
+    },
+  );
   const url = `http://127.0.0.1:${port}/`;
   for (let i = 0; i < 100; i++) {
     try {
@@ -85,7 +105,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.log(`B5 dashboard ratio: ${(dashboard.gzipBytes / base.gzipBytes).toFixed(2)}× (target ≤ 1.10×)`);
     if (values.console) {
       const consolePage = await firstLoadJs(new URL(values.console, values.zaphod).href, cookie);
-      console.log(`zaphod console:    ${kb(consolePage.gzipBytes)} gzip (dashboard + ${kb(consolePage.gzipBytes - dashboard.gzipBytes)}; target ≤ +130 KB)`);
+      console.log(
+        `zaphod console:    ${kb(consolePage.gzipBytes)} gzip (dashboard + ${kb(consolePage.gzipBytes - dashboard.gzipBytes)}; target ≤ +130 KB)`,
+      );
     }
   } finally {
     peer.stop();

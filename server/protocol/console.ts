@@ -29,6 +29,25 @@ export const CONSOLE_LIMITS = {
 } as const;
 
 /**
+ * Browser hop only: the single-use ticket travels in `Sec-WebSocket-Protocol`, never in the URL
+ * (URLs end up in access logs, proxies and browser history). The browser offers
+ * `[CONSOLE_SUBPROTOCOL, CONSOLE_TICKET_PREFIX + token]`; the server checks the ticket before the
+ * upgrade and answers with `CONSOLE_SUBPROTOCOL` alone, so the token is never echoed back.
+ */
+export const CONSOLE_SUBPROTOCOL = "zaphod.console";
+export const CONSOLE_TICKET_PREFIX = "ticket.";
+
+/** The ticket among the offered subprotocols, when `CONSOLE_SUBPROTOCOL` is offered too. */
+export function ticketFromProtocols(header: string | undefined): string | null {
+  if (!header || header.length > 512) return null;
+  const offered = header.split(",").map((p) => p.trim());
+  if (!offered.includes(CONSOLE_SUBPROTOCOL)) return null;
+  const tickets = offered.filter((p) => p.startsWith(CONSOLE_TICKET_PREFIX));
+  if (tickets.length !== 1) return null;
+  return tickets[0]!.slice(CONSOLE_TICKET_PREFIX.length) || null;
+}
+
+/**
  * WebSocket close codes with a meaning for the client's reconnect logic. 1003 (malformed frame),
  * 1008 (policy) and 1009 (too big) are the standard ones; the 4xxx codes tell a client not to
  * reconnect on its own.
@@ -133,7 +152,8 @@ export function decodeConsoleFrame(message: Uint8Array): ConsoleFrame {
       return { kind: "ack", bytes: view.getUint32(1) };
     }
     case ConsoleFrameKind.control: {
-      if (payload.length > CONSOLE_LIMITS.maxControlBytes) throw new ConsoleFrameError("control frame too large");
+      if (payload.length > CONSOLE_LIMITS.maxControlBytes)
+        throw new ConsoleFrameError("control frame too large");
       let parsed: unknown;
       try {
         parsed = JSON.parse(decoder.decode(payload));
@@ -151,7 +171,8 @@ export function decodeConsoleFrame(message: Uint8Array): ConsoleFrame {
 
 /** Terminal queries that must not be replayed: a live terminal would answer them into the shell. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching escape sequences is the point
-const TERMINAL_QUERIES = /\x1b\[[0-9;?>]*[cn]|\x1b\[>[0-9;]*q|\x1b\][0-9]+;\?(?:\x07|\x1b\\)|\x1bP\$q[^\x1b]*\x1b\\/g;
+const TERMINAL_QUERIES =
+  /\x1b\[[0-9;?>]*[cn]|\x1b\[>[0-9;]*q|\x1b\][0-9]+;\?(?:\x07|\x1b\\)|\x1bP\$q[^\x1b]*\x1b\\/g;
 
 /** Removes device-status/attribute/colour queries (e.g. `ESC[6n`) from replayed scrollback. */
 export function stripTerminalQueries(text: string): string {

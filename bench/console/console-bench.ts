@@ -19,6 +19,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { WebSocket } from "ws";
+import { consoleProtocols } from "../../components/console/console-connection";
 import { AckCounter } from "../../components/console/flow-control";
 import { decodeConsoleFrame, encodeConsoleFrame } from "../../server/protocol/console";
 import { startConsoleTestServer } from "../../server/web/console/testing/console-test-server";
@@ -69,11 +70,11 @@ class BenchClient {
   maxQueue = 0;
 
   constructor(
-    url: string,
+    ticket: { url: string; token: string },
     origin: string,
     readonly bytesPerSecond = Number.POSITIVE_INFINITY,
   ) {
-    this.ws = new WebSocket(url, { origin });
+    this.ws = new WebSocket(ticket.url, consoleProtocols(ticket.token), { origin });
     this.ws.on("message", (data) => this.#message(new Uint8Array(data as Buffer)));
   }
 
@@ -171,7 +172,7 @@ async function runZaphod(): Promise<Results> {
   const agent = await startPtyAgent(socketPath);
   const web = await startConsoleTestServer({ agentUrl: agent.url, hub: { maxPerUser: 8 } });
   const open = async (rate?: number) => {
-    const client = new BenchClient(await web.ticketUrl("bench", "bench"), web.origin, rate);
+    const client = new BenchClient(await web.ticketFor("bench", "bench"), web.origin, rate);
     await client.opened();
     await client.waitFor(BENCH_PROMPT, 10_000);
     return client;

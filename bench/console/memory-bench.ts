@@ -13,6 +13,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { WebSocket } from "ws";
+import { consoleProtocols } from "../../components/console/console-connection";
 import { decodeConsoleFrame, encodeConsoleFrame } from "../../server/protocol/console";
 import { startFakeAgentConsole } from "../../server/web/console/testing/fake-agent-console";
 
@@ -43,11 +44,12 @@ const stats = async () =>
 
 /** A client that acknowledges everything at once (a fast browser). */
 async function openClient(user: string) {
-  const { url, origin } = (await (await fetch(`${base}/ticket?user=${user}`)).json()) as {
+  const { url, token, origin } = (await (await fetch(`${base}/ticket?user=${user}`)).json()) as {
     url: string;
+    token: string;
     origin: string;
   };
-  const ws = new WebSocket(url, { origin });
+  const ws = new WebSocket(url, consoleProtocols(token), { origin });
   let received = 0;
   ws.on("message", (data) => {
     const frame = decodeConsoleFrame(new Uint8Array(data as Buffer));

@@ -1,7 +1,7 @@
 /**
  * B4's web side, alone in its process so its memory can be read: the console path
  * (server/web/console via startConsoleTestServer) in front of the agent URL given in argv.
- * GET /ticket?user=u → a ticket URL for user u on VM u; GET /stats → memory after a full GC.
+ * GET /ticket?user=u → a socket URL and ticket for user u on VM u; GET /stats → memory after a full GC.
  * Prints {"port":…} on stdout when ready. Run with --expose-gc.
  */
 import { startConsoleTestServer } from "../../server/web/console/testing/console-test-server";
@@ -17,7 +17,7 @@ const web: Awaited<ReturnType<typeof startConsoleTestServer>> = await startConso
     const url = new URL(req.url ?? "/", "http://x");
     if (url.pathname === "/ticket") {
       const user = url.searchParams.get("user") ?? "u0";
-      void web.ticketUrl(user, user).then((u) => res.end(JSON.stringify({ url: u, origin: web.origin })));
+      void web.ticketFor(user, user).then((t) => res.end(JSON.stringify({ ...t, origin: web.origin })));
       return;
     }
     if (url.pathname === "/stats") {

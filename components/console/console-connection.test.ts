@@ -71,10 +71,11 @@ async function setup(options: { sink?: ReturnType<typeof recordingSink>; user?: 
     getTicket: async () => {
       ticketCalls++;
       if (refuse) throw new TicketRefusedError("You may not open this console.");
-      return { url: await webNow.ticketUrl(options.user ?? "alice", "alice") };
+      return webNow.ticketFor(options.user ?? "alice", "alice");
     },
     sink,
-    createSocket: (url) => new WebSocket(url, { origin: webNow.origin }) as unknown as BrowserSocket,
+    createSocket: (url, protocols) =>
+      new WebSocket(url, protocols, { origin: webNow.origin }) as unknown as BrowserSocket,
     backoff: { initialMs: 50, maxMs: 200, random: () => 0 },
     onStatus: (s) => statuses.push(s),
     onViewers: (v) => viewers.push(v),

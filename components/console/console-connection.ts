@@ -1,5 +1,7 @@
 import {
   CONSOLE_LIMITS,
+  CONSOLE_SUBPROTOCOL,
+  CONSOLE_TICKET_PREFIX,
   type ConsoleControl,
   decodeConsoleFrame,
   encodeConsoleFrame,
@@ -29,6 +31,17 @@ export interface BrowserSocket {
   close(code?: number, reason?: string): void;
 }
 
+/** Where to connect and the single-use ticket to present there. */
+export interface ConsoleTicket {
+  url: string;
+  token: string;
+}
+
+/** The subprotocols a console socket offers: the ticket travels here, not in the URL. */
+export function consoleProtocols(token: string): string[] {
+  return [CONSOLE_SUBPROTOCOL, `${CONSOLE_TICKET_PREFIX}${token}`];
+}
+
 export type Viewer = Extract<ConsoleControl, { type: "viewers" }>["viewers"][number];
 
 export interface ConnectionStatus {
@@ -40,10 +53,14 @@ export interface ConnectionStatus {
 }
 
 export interface ConsoleConnectionOptions {
-  /** Asks the server (an authorized action) for a fresh single-use ticket URL for this console. */
-  getTicket: () => Promise<{ url: string }>;
+  /**
+   * Asks the server (an authorized action) for a fresh single-use ticket for this console, and
+   * the socket's URL (`wss://host/ws/console?vm=<name>`, no secret in it).
+   */
+  getTicket: () => Promise<ConsoleTicket>;
   sink: TerminalSink;
-  createSocket?: (url: string) => BrowserSocket;
+  /** Opens the socket; `protocols` carries the ticket (`Sec-WebSocket-Protocol`). */
+  createSocket?: (url: string, protocols: string[]) => BrowserSocket;
   backoff?: BackoffOptions;
   ackEveryBytes?: number;
   onStatus?: (status: ConnectionStatus) => void;
@@ -60,7 +77,7 @@ const OPEN = 1;
 export class ConsoleConnection {
   readonly #options: ConsoleConnectionOptions;
   readonly #machine: ReconnectMachine;
-  readonly #createSocket: (url: string) => BrowserSocket;
+  readonly #createSocket: (url: string, protocols: string[]) => BrowserSocket;
   #socket: BrowserSocket | undefined;
   /** Bumped per attempt, so late events of an old socket or ticket request are ignored. */
   #generation = 0;
@@ -70,7 +87,8 @@ export class ConsoleConnection {
   constructor(options: ConsoleConnectionOptions) {
     this.#options = options;
     this.#machine = new ReconnectMachine(options.backoff);
-    this.#createSocket = options.createSocket ?? ((url) => new WebSocket(url) as unknown as BrowserSocket);
+    this.#createSocket =
+      options.createSocket ?? ((url, protocols) => new WebSocket(url, protocols) as unknown as BrowserSocket);
   }
 
   get state(): ConnectionState {
@@ -134,9 +152,9 @@ export class ConsoleConnection {
 
   async #connect(): Promise<void> {
     const generation = ++this.#generation;
-    let url: string;
+    let ticket: ConsoleTicket;
     try {
-      ({ url } = await this.#options.getTicket());
+      ticket = await this.#options.getTicket();
     } catch (error) {
       if (generation !== this.#generation) return;
       const final = error instanceof TicketRefusedError;
@@ -145,7 +163,7 @@ export class ConsoleConnection {
     }
     if (generation !== this.#generation || this.#machine.state !== "connecting") return;
 
-    const socket = this.#createSocket(url);
+    const socket = this.#createSocket(ticket.url, consoleProtocols(ticket.token));
     socket.binaryType = "arraybuffer";
     this.#socket = socket;
     const flow = new AckCounter(this.#options.ackEveryBytes);

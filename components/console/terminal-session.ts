@@ -6,6 +6,7 @@ import {
   type BrowserSocket,
   type ConnectionStatus,
   ConsoleConnection,
+  type ConsoleTicket,
   type TerminalSink,
   type Viewer,
 } from "./console-connection";
@@ -14,15 +15,15 @@ import type { BackoffOptions } from "./reconnect";
 import { safeLinkUrl, swallowTerminalQueries } from "./terminal-guards";
 
 export interface TerminalSessionOptions {
-  /** A fresh single-use ticket URL (`wss://…/ws/console?ticket=…`) per connection attempt. */
-  getTicket: () => Promise<{ url: string }>;
+  /** A fresh single-use ticket and the socket URL (`wss://…/ws/console?vm=…`) per attempt. */
+  getTicket: () => Promise<ConsoleTicket>;
   onStatus?: (status: ConnectionStatus) => void;
   onViewers?: (viewers: Viewer[]) => void;
   onNotice?: (text: string) => void;
   /** The sticky on-screen Ctrl was armed or used up. */
   onCtrlArmed?: (armed: boolean) => void;
   backoff?: BackoffOptions;
-  createSocket?: (url: string) => BrowserSocket;
+  createSocket?: (url: string, protocols: string[]) => BrowserSocket;
 }
 
 /** Only web links open, in a new tab without access to this page (OSC 8 can carry `javascript:`). */

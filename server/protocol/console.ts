@@ -170,8 +170,8 @@ export function decodeConsoleFrame(message: Uint8Array): ConsoleFrame {
 }
 
 /** Terminal queries that must not be replayed: a live terminal would answer them into the shell. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching escape sequences is the point
 const TERMINAL_QUERIES =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching escape sequences is the point
   /\x1b\[[0-9;?>]*[cn]|\x1b\[>[0-9;]*q|\x1b\][0-9]+;\?(?:\x07|\x1b\\)|\x1bP\$q[^\x1b]*\x1b\\/g;
 
 /** Removes device-status/attribute/colour queries (e.g. `ESC[6n`) from replayed scrollback. */

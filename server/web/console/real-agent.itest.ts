@@ -51,9 +51,10 @@ async function until(check: () => boolean, timeoutMs: number, what: string) {
 
 function connect(sink: ReturnType<typeof recordingSink>) {
   const connection = new ConsoleConnection({
-    getTicket: async () => ({ url: await web.ticketUrl(VM, VM) }),
+    getTicket: () => web.ticketFor(VM, VM),
     sink,
-    createSocket: (url) => new WebSocket(url, { origin: web.origin }) as unknown as BrowserSocket,
+    createSocket: (url, protocols) =>
+      new WebSocket(url, protocols, { origin: web.origin }) as unknown as BrowserSocket,
     backoff: { initialMs: 100, maxMs: 500 },
   });
   connection.start();

@@ -3,6 +3,7 @@ import { createServer, type Server } from "node:http";
 import { type AddressInfo, connect } from "node:net";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
+import { consoleProtocols } from "../../../components/console/console-connection";
 import {
   CONSOLE_LIMITS,
   ConsoleCloseCode,
@@ -100,9 +101,14 @@ async function ticketFor(user: keyof typeof users, vmId: keyof typeof vms) {
   return (await tickets.issueTicket({ userId: users[user].id, vmId })).token;
 }
 
-function attempt(query: Record<string, string>, headers: { origin?: string | null } = {}): Promise<Attempt> {
+/** `ticket` goes in Sec-WebSocket-Protocol as the page sends it; the rest in the query string. */
+function attempt(
+  { ticket, ...query }: Record<string, string>,
+  headers: { origin?: string | null; protocols?: string[] } = {},
+): Promise<Attempt> {
   const url = `${origin.replace("http", "ws")}/ws/console?${new URLSearchParams(query)}`;
-  const ws = new WebSocket(url, {
+  const protocols = headers.protocols ?? (ticket === undefined ? [] : consoleProtocols(ticket));
+  const ws = new WebSocket(url, protocols, {
     ...(headers.origin === null ? {} : { origin: headers.origin ?? origin }),
     maxPayload: 1024 * 1024,
   });
@@ -182,6 +188,31 @@ describe("console upgrade: refusals before the upgrade", () => {
     expect(agent.connections.length).toBe(before);
   });
 
+  it("takes the ticket only from Sec-WebSocket-Protocol and echoes back only the protocol name", async () => {
+    const before = agent.connections.length;
+    // In the URL (where access logs would keep it): refused, and the ticket stays unused.
+    const ticket = await ticketFor("alice", "v-alice");
+    const url = `${origin.replace("http", "ws")}/ws/console?ticket=${ticket}`;
+    const inUrl = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(url, { origin });
+      clients.push(ws);
+      ws.on("error", () => {});
+      ws.once("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
+      ws.once("open", () => resolve(101));
+    });
+    expect(inUrl).toBe(401);
+    // The ticket without the console protocol, or two tickets at once: refused.
+    expect(await attempt({}, { protocols: [`ticket.${ticket}`] })).toEqual({ status: 401 });
+    const other = await ticketFor("alice", "v-alice");
+    expect(
+      await attempt({}, { protocols: ["zaphod.console", `ticket.${ticket}`, `ticket.${other}`] }),
+    ).toEqual({ status: 401 });
+    expect(agent.connections.length).toBe(before);
+    const result = await attempt({ ticket });
+    if (!("ws" in result)) throw new Error(`refused with ${result.status}`);
+    expect(result.ws.protocol).toBe("zaphod.console");
+  });
+
   it("lets exactly one of two parallel upgrades with one ticket through", async () => {
     const ticket = await ticketFor("alice", "v-alice");
     const results = await Promise.all([attempt({ ticket }), attempt({ ticket })]);
@@ -228,15 +259,27 @@ describe("console upgrade: handshake abuse", () => {
   it("refuses a bad Sec-WebSocket-Key after the ticket, releases the slot and opens no agent connection", async () => {
     const before = agent.connections.length;
     const ticket = await ticketFor("alice", "v-alice");
-    const status = await rawUpgrade(`/ws/console?ticket=${ticket}`, {
+    const status = await rawUpgrade("/ws/console", {
       Origin: origin,
       "Sec-WebSocket-Version": "13",
       "Sec-WebSocket-Key": "not a key",
-      "Sec-WebSocket-Protocol": "x".repeat(8000),
+      "Sec-WebSocket-Protocol": `zaphod.console, ticket.${ticket}`,
     });
     expect(status).toBe("HTTP/1.1 400 Bad Request");
     await until(() => hub.openSlots === 0);
     expect(agent.connections.length).toBe(before);
+  });
+
+  it("refuses an oversized Sec-WebSocket-Protocol before reading a ticket from it", async () => {
+    const ticket = await ticketFor("alice", "v-alice");
+    const status = await rawUpgrade("/ws/console", {
+      Origin: origin,
+      "Sec-WebSocket-Version": "13",
+      "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+      "Sec-WebSocket-Protocol": `zaphod.console, ticket.${ticket}, ${"x".repeat(8000)}`,
+    });
+    expect(status).toBe("HTTP/1.1 401 Unauthorized");
+    expect(hub.openSlots).toBe(0);
   });
 
   it("shrugs off a flood of unauthenticated upgrades while an open console keeps working", async () => {

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { type WebSocket, WebSocketServer } from "ws";
-import { CONSOLE_LIMITS } from "../../protocol/console";
+import { CONSOLE_LIMITS, CONSOLE_SUBPROTOCOL, ticketFromProtocols } from "../../protocol/console";
 import type { ConsoleHub, ConsoleRole } from "./console-hub";
 import { ConsoleSession, type ConsoleSessionOptions } from "./console-session";
 import type { ConsumeResult } from "./tickets";
@@ -42,8 +42,9 @@ function refuse(socket: Duplex, status: number): void {
 }
 
 /**
- * `/ws/console?ticket=…`: Origin, then the single-use ticket, then the user and VM re-read, then
- * the caps, all before the upgrade; nothing reaches the agent until every check passed.
+ * `/ws/console?vm=<name>` with `Sec-WebSocket-Protocol: zaphod.console, ticket.<token>`: Origin,
+ * then the single-use ticket, then the user and VM re-read, then the caps, all before the upgrade;
+ * nothing reaches the agent until every check passed. The ticket is never read from the URL.
  */
 export function createConsoleUpgradeHandler(options: ConsoleUpgradeOptions) {
   const origins = new Set(options.allowedOrigins.map((origin) => new URL(origin).origin));
@@ -51,12 +52,14 @@ export function createConsoleUpgradeHandler(options: ConsoleUpgradeOptions) {
     noServer: true,
     maxPayload: CONSOLE_LIMITS.maxFrameBytes,
     perMessageDeflate: false,
+    // Only the protocol name is echoed back, never the ticket (checked before handleUpgrade).
+    handleProtocols: () => CONSOLE_SUBPROTOCOL,
   });
 
   async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     if (!origins.has(req.headers.origin ?? "")) return refuse(socket, 403);
     const url = new URL(req.url ?? "/", "http://invalid");
-    const ticket = url.searchParams.get("ticket");
+    const ticket = ticketFromProtocols(req.headers["sec-websocket-protocol"]);
     if (!ticket) return refuse(socket, 401);
     const consumed = await options.consumeTicket(ticket);
     if (!consumed.ok) return refuse(socket, 401);

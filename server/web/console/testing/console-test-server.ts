@@ -47,10 +47,10 @@ export async function startConsoleTestServer(options: {
   server.listen(options.port ?? 0, "127.0.0.1");
   await once(server, "listening");
   const port = (server.address() as AddressInfo).port;
-  /** A ticket URL as the browser would get it from the ticket action. */
-  const ticketUrl = async (userId: string, vmName: string): Promise<string> => {
+  /** The socket URL and a fresh ticket, as the page gets them (ticket → `Sec-WebSocket-Protocol`). */
+  const ticketFor = async (userId: string, vmName: string): Promise<{ url: string; token: string }> => {
     const { token } = await tickets.issueTicket({ userId, vmId: vmName });
-    return `ws://127.0.0.1:${port}/ws/console?ticket=${token}&vm=${vmName}`;
+    return { url: `ws://127.0.0.1:${port}/ws/console?vm=${vmName}`, token };
   };
   const origin = `http://127.0.0.1:${port}`;
   server.on(
@@ -74,7 +74,7 @@ export async function startConsoleTestServer(options: {
     origin,
     hub,
     sessions,
-    ticketUrl,
+    ticketFor,
     /** Issues a bare ticket token, as the ticket action returns it. */
     issueToken: async (userId: string, vmName: string) =>
       (await tickets.issueTicket({ userId, vmId: vmName })).token,

@@ -20,12 +20,16 @@ export interface ConsoleViewProps {
   issueTicket: IssueConsoleTicket;
   /** Hides the Ctrl-Alt-Del control when the permission table denies `vm.power`. */
   canCtrlAltDel?: boolean;
+  /** The VM's page, linked from the toolbar. */
+  backHref?: string;
+  /** The owner's username when it is not the viewer's VM (an admin looking at a member's). */
+  owner?: string;
 }
 
-function ticketUrl(token: string, vmName: string): string {
+/** The console socket's URL; the ticket goes in `Sec-WebSocket-Protocol`, never in the URL. */
+function consoleUrl(vmName: string): string {
   const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-  const query = new URLSearchParams({ ticket: token, vm: vmName });
-  return `${scheme}//${window.location.host}/ws/console?${query}`;
+  return `${scheme}//${window.location.host}/ws/console?${new URLSearchParams({ vm: vmName })}`;
 }
 
 function describeStatus(status: ConnectionStatus | undefined): string {
@@ -53,7 +57,13 @@ const toolButton =
   "rounded border border-neutral-600 px-2 py-1 text-sm text-neutral-100 hover:bg-neutral-700 focus-visible:outline focus-visible:outline-2 focus-visible:outline-sky-400";
 
 /** Full-window console for one VM: the TerminalSession does the work, this only mounts it. */
-export function ConsoleView({ vmName, issueTicket, canCtrlAltDel = true }: ConsoleViewProps) {
+export function ConsoleView({
+  vmName,
+  issueTicket,
+  canCtrlAltDel = true,
+  backHref,
+  owner,
+}: ConsoleViewProps) {
   const container = useRef<HTMLElement>(null);
   const session = useRef<TerminalSession | null>(null);
   // A server action's reference can change on a router refresh; that must not drop the console.
@@ -79,7 +89,7 @@ export function ConsoleView({ vmName, issueTicket, canCtrlAltDel = true }: Conso
         }
         throw new Error(result.error.message);
       }
-      return { url: ticketUrl(result.data.token, vmName) };
+      return { url: consoleUrl(vmName), token: result.data.token };
     };
     void import("./terminal-session").then(({ TerminalSession }) => {
       if (cancelled || !container.current) return;
@@ -140,7 +150,17 @@ export function ConsoleView({ vmName, issueTicket, canCtrlAltDel = true }: Conso
         aria-label="Console controls"
         className="flex flex-wrap items-center gap-2 border-b border-neutral-800 px-2 py-1"
       >
-        <span className="font-mono text-sm">{vmName}</span>
+        {backHref ? (
+          <a
+            href={backHref}
+            className="rounded px-1 font-mono text-sm text-sky-300 underline-offset-4 hover:underline focus-visible:outline focus-visible:outline-2 focus-visible:outline-sky-400"
+          >
+            ← {vmName}
+          </a>
+        ) : (
+          <span className="font-mono text-sm">{vmName}</span>
+        )}
+        {owner && <span className="text-sm text-amber-300">owned by {owner}</span>}
         <output
           aria-live="polite"
           data-state={status?.state ?? "connecting"}

@@ -56,6 +56,10 @@ export async function startPtyAgent(
     const vm = /^\/v1\/vms\/([a-z0-9-]+)\/console$/.exec(req.url ?? "")?.[1] ?? "bench";
     const child = spawnPtyShell();
     children.add(child);
+    // Node's stdio pipes are socketpairs: when the bridge is killed with keystrokes or a window
+    // size still unread, our end reads ECONNRESET (or EPIPE on write). Without a listener that
+    // error is an uncaught exception in whatever process hosts the stand-in (a flaky test).
+    for (const stream of child.stdio) stream?.on("error", () => {});
     let inFlight = 0;
     ws.send(encodeConsoleFrame({ kind: "control", message: { type: "hello", vm } }));
     ws.send(encodeConsoleFrame({ kind: "control", message: { type: "replay-end" } }));

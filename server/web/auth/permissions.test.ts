@@ -13,6 +13,7 @@ describe("permission table", () => {
       "vm.provision",
       "vm.read.any",
       "vm.console.any",
+      "vm.power.any",
     ] as const)
       expect(can("member", p), p).toBe(false);
   });

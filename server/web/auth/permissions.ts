@@ -12,6 +12,7 @@ export const PERMISSIONS = [
   "vm.provision",
   "vm.read.any",
   "vm.console.any",
+  "vm.power.any",
   "accounts.read",
   "accounts.approve",
   "accounts.suspend",
@@ -29,6 +30,8 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
     "vm.provision",
     "vm.read.any",
     "vm.console.any",
+    // Admins act on every VM (issue 4): power actions and Ctrl-Alt-Del on members' consoles.
+    "vm.power.any",
     "accounts.read",
     "accounts.approve",
     "accounts.suspend",

@@ -26,10 +26,31 @@ export async function issueConsoleTicket(
   vmName: string,
   tickets: TicketService = getConsoleTicketService(),
 ): Promise<{ token: string; expiresAt: Date } | null> {
+  const vm = await findConsoleVm(caller, vmName);
+  if (!vm) return null;
+  return tickets.issueTicket({ userId: caller.id, vmId: vm.id });
+}
+
+/**
+ * The VM named `vmName` if the caller may open its console (the console page and the ticket
+ * action), with what the page shows; null for a VM that is missing or not the caller's to open.
+ */
+export async function findConsoleVm(
+  caller: Caller,
+  vmName: string,
+): Promise<{ id: string; name: string; ownerUsername: string; canCtrlAltDel: boolean } | null> {
   if (caller.status !== "active") return null;
-  const vm = await getDb().vm.findUnique({ where: { name: vmName }, select: { id: true, ownerId: true } });
+  const vm = await getDb().vm.findUnique({
+    where: { name: vmName },
+    select: { id: true, name: true, ownerId: true, owner: { select: { username: true } } },
+  });
   if (!vm) return null;
   const owns = vm.ownerId === caller.id;
   if (!(owns ? can(caller.role, "vm.console") : can(caller.role, "vm.console.any"))) return null;
-  return tickets.issueTicket({ userId: caller.id, vmId: vm.id });
+  return {
+    id: vm.id,
+    name: vm.name,
+    ownerUsername: vm.owner.username,
+    canCtrlAltDel: can(caller.role, owns ? "vm.power" : "vm.power.any"),
+  };
 }

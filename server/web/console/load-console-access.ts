@@ -7,7 +7,7 @@ import type { ConsoleAccess } from "./upgrade";
 /**
  * Re-reads the user and the VM for a console upgrade and its periodic re-check: an active user,
  * with `vm.console` on their own VM or `vm.console.any` on another's. Ctrl-Alt-Del reboots the
- * guest, so it follows `vm.power`, which the table grants on one's own VMs only.
+ * guest, so it follows `vm.power` on one's own VM and `vm.power.any` (admins) on another's.
  */
 export async function loadConsoleAccess({
   userId,
@@ -31,6 +31,6 @@ export async function loadConsoleAccess({
   return {
     user: { id: user.id, username: user.username, role: role.data },
     vm,
-    canCtrlAltDel: owns && can(role.data, "vm.power"),
+    canCtrlAltDel: can(role.data, owns ? "vm.power" : "vm.power.any"),
   };
 }

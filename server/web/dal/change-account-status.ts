@@ -1,5 +1,6 @@
 import "server-only";
 import type { Permission } from "../auth/permissions";
+import { getConsoleHub } from "../console/console-hub-instance";
 import { getDb } from "../db/client";
 import type { AuditAction, UserStatus } from "../domain";
 import { ActionFailure } from "../errors";
@@ -46,7 +47,8 @@ const TRANSITIONS: Record<
 
 /**
  * Moves an account along approve/reject (pending) or suspend/reactivate (members). Suspending and
- * rejecting bump the session version, so the user's next request has no session.
+ * rejecting bump the session version, so the user's next request has no session, and close the
+ * user's open consoles.
  */
 export async function changeAccountStatus(
   caller: Caller,
@@ -91,6 +93,9 @@ export async function unsafeChangeAccountStatus(
   });
   if (updated.count === 0)
     throw new ActionFailure("conflict", `This account is no longer ${t.from}; reload the page.`);
+  // Open consoles in this process close now; elsewhere (another web process, after the CLI) the
+  // sessions' 5 s access re-check closes them.
+  if (t.endSessions) getConsoleHub().closeUser(target.id);
   await recordAuditEvent({
     actor,
     action: t.audit,

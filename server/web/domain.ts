@@ -64,6 +64,7 @@ export const AuditActions = [
   "signin.failure",
   "signin.refused",
   "signout",
+  "console.open",
 ] as const;
 export const AuditAction = z.enum(AuditActions);
 export type AuditAction = z.infer<typeof AuditAction>;

@@ -24,6 +24,14 @@ const Env = z.object({
     .optional(),
   ZAPHOD_AUTOSTART_CONCURRENCY: z.coerce.number().int().min(1).max(32).optional(),
   ZAPHOD_UML_BINARY: safePath.optional(),
+  /**
+   * TEST ONLY: pause at a named point of a snapshot (e.g. `snapshot:after-stop`) until a file
+   * appears (see snapshot-test-hook.ts), so a test can kill -9 the agent exactly there.
+   */
+  ZAPHOD_TEST_PAUSE_AT: z
+    .string()
+    .regex(/^snapshot:[a-z-]{1,32}$/)
+    .optional(),
 });
 
 export interface AgentConfig {
@@ -36,6 +44,8 @@ export interface AgentConfig {
   hostUserPrefix: string;
   autostartConcurrency: number;
   umlBinary: string;
+  /** TEST ONLY (ZAPHOD_TEST_PAUSE_AT): a snapshot pause point, null in production. */
+  testPauseAt: string | null;
 }
 
 export class ConfigError extends Error {
@@ -67,5 +77,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
     hostUserPrefix: e.ZAPHOD_HOST_USER_PREFIX ?? "zvm-",
     autostartConcurrency: e.ZAPHOD_AUTOSTART_CONCURRENCY ?? 2,
     umlBinary: e.ZAPHOD_UML_BINARY ?? "/usr/bin/linux.uml",
+    testPauseAt: e.ZAPHOD_TEST_PAUSE_AT ?? null,
   };
 }

@@ -12,6 +12,7 @@ import { EventBus } from "./event-bus";
 import { run } from "./exec";
 import { ensureDir, lstatOrNull } from "./safe-fs";
 import { AgentServer } from "./server";
+import { SnapshotManager } from "./snapshots";
 import { VmManager } from "./vm-manager";
 
 const log = (line: string) => console.error(`${new Date().toISOString()} agent: ${line}`);
@@ -60,7 +61,10 @@ export async function startAgent(config: AgentConfig) {
   const events = new EventBus();
   const manager = new VmManager(config, events, log);
   await manager.rescan();
-  const server = new AgentServer(manager, log);
+  // Before the socket opens: resume a VM a killed snapshot left paused, report its task interrupted.
+  const snapshots = new SnapshotManager(manager, log);
+  await snapshots.recover();
+  const server = new AgentServer(manager, log, snapshots);
   await new Promise<void>((resolve, reject) => {
     server.http.once("error", reject);
     server.http.listen(config.socketPath, () => resolve());

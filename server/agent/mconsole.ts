@@ -9,6 +9,8 @@ export type MconsoleCommand =
   | ["cad"]
   | ["reboot"]
   | ["halt"]
+  | ["stop"]
+  | ["go"]
   | ["sysrq", "s" | "u" | "e" | "i"]
   | ["proc", "meminfo" | "loadavg" | "uptime"];
 

@@ -26,6 +26,7 @@ import { isSlug } from "../protocol/names";
 import { ConsoleHub } from "./console-hub";
 import { ConsoleSession } from "./console-session";
 import { AgentFailure, toAgentError } from "./errors";
+import type { SnapshotManager } from "./snapshots";
 import { captureScreen } from "./tmux";
 import type { Runtime, VmManager } from "./vm-manager";
 
@@ -47,6 +48,7 @@ export class AgentServer {
   constructor(
     private manager: VmManager,
     private log: (line: string) => void = (line) => console.error(line),
+    private snapshots: SnapshotManager | null = null,
   ) {
     this.http = createServer((req, res) => void this.onRequest(req, res));
     this.http.on("upgrade", (req, socket, head) => void this.onUpgrade(req, socket, head));
@@ -189,6 +191,27 @@ export class AgentServer {
         return { task: await m.poweroff(request.id, request.args.name) };
       case "vm.setAutostart":
         return m.setAutostart(request.args.name, request.args.autostart);
+      default:
+        return this.dispatchSnapshot(request);
+    }
+  }
+
+  private async dispatchSnapshot(request: AgentRequest): Promise<unknown> {
+    const s = this.snapshots;
+    if (!s) throw new AgentFailure("invalid-request", "snapshots are not enabled");
+    switch (request.op) {
+      case "snapshot.create":
+        return { task: await s.create(request.id, request.args) };
+      case "snapshot.list":
+        return { snapshots: await s.list(request.args.name) };
+      case "snapshot.restore":
+        return { task: await s.restore(request.id, request.args) };
+      case "snapshot.delete":
+        return s.delete(request.args);
+      case "snapshot.usage":
+        return s.usage(request.args.name);
+      default:
+        throw new AgentFailure("invalid-request", "unknown op");
     }
   }
 

@@ -13,6 +13,7 @@ import {
   type ImageInfo,
   type Op,
   type ParsedArgsOf,
+  type SnapshotInfo,
   type TaskInfo,
   type TaskOp,
   type VmConfig,
@@ -43,6 +44,13 @@ import { bootLogName, parseBootLogName, type VmPaths, vmPaths } from "./vm-paths
 
 const BOOT_WAIT_MS = 180_000;
 const TASKS_KEPT = 500;
+
+/** What a task's work may report besides its step (snapshots use it). */
+export interface TaskHandle {
+  log(line: string): void;
+  progress(percent: number): void;
+  setSnapshot(snapshot: SnapshotInfo | null): void;
+}
 
 export interface Runtime {
   config: VmConfig;
@@ -122,7 +130,7 @@ export class VmManager {
   // ── locks and tasks ───────────────────────────────────────────────────────────────────────
 
   /** One operation at a time per VM: a second gets `conflict` right away. */
-  private lock(name: string, op: Op): () => void {
+  lock(name: string, op: Op): () => void {
     const holder = this.locks.get(name);
     if (holder) throw new AgentFailure("conflict", `${name} is busy with ${holder}`);
     this.locks.set(name, op);
@@ -139,19 +147,25 @@ export class VmManager {
     return task;
   }
 
+  /** Keeps a task (e.g. one a restarted agent found interrupted) for task.get. */
+  recordTask(task: TaskInfo): void {
+    this.tasks.set(task.id, task);
+    while (this.tasks.size > TASKS_KEPT) this.tasks.delete(this.tasks.keys().next().value as string);
+  }
+
   /**
    * Runs `work` as a task: `prepare` runs before the reply (its errors are the request's errors,
    * e.g. conflict), `work` runs after it with progress and a final task.done event.
    */
-  private async task<T>(
+  async task<T>(
     id: string,
     op: TaskOp,
     vm: string,
     prepare: () => Promise<T>,
-    work: (prepared: T, step: (text: string) => void) => Promise<VmStatus | null>,
+    work: (prepared: T, step: (text: string) => void, handle: TaskHandle) => Promise<VmStatus | null>,
   ): Promise<TaskInfo> {
     const prepared = await prepare();
-    const task: TaskInfo = {
+    const task: TaskInfo & { log: string[] } = {
       id,
       op,
       vm,
@@ -161,17 +175,38 @@ export class VmManager {
       endedAt: null,
       error: null,
       result: null,
+      progress: null,
+      log: [],
+      snapshot: null,
     };
-    this.tasks.set(id, task);
-    while (this.tasks.size > TASKS_KEPT) this.tasks.delete(this.tasks.keys().next().value as string);
+    this.recordTask(task);
+    const emit = () =>
+      this.events.emit({ v: 1, type: "task.progress", task: { ...task, log: [...task.log] } });
     const step = (text: string) => {
       task.step = text;
-      this.events.emit({ v: 1, type: "task.progress", task: { ...task } });
+      emit();
+    };
+    const handle: TaskHandle = {
+      log: (line) => {
+        task.log.push(line);
+        if (task.log.length > AGENT_LIMITS.taskLogLines) task.log.shift();
+        this.log(`task ${op} ${vm} ${id}: ${line}`);
+        emit();
+      },
+      progress: (percent) => {
+        const rounded = Math.max(0, Math.min(100, Math.round(percent)));
+        if (rounded === task.progress) return;
+        task.progress = rounded;
+        emit();
+      },
+      setSnapshot: (snapshot) => {
+        task.snapshot = snapshot;
+      },
     };
     const started = Date.now();
     void (async () => {
       try {
-        task.result = await work(prepared, step);
+        task.result = await work(prepared, step, handle);
         task.state = "succeeded";
         task.step = "done";
       } catch (error) {
@@ -185,7 +220,7 @@ export class VmManager {
       );
       // The VM's state event goes out before task.done, so a client that stops listening at the end has it.
       await this.sweepOne(vm).catch(() => undefined);
-      this.events.emit({ v: 1, type: "task.done", task: { ...task } });
+      this.events.emit({ v: 1, type: "task.done", task: { ...task, log: [...task.log] } });
     })();
     return { ...task };
   }
@@ -459,26 +494,7 @@ export class VmManager {
       async ({ runtime, unlock }, step) => {
         let bootN = 0;
         try {
-          step("starting");
-          this.expectStopped.delete(name);
-          await this.prepareDirs(runtime);
-          // A holder left from a VM that died (tmux exits with its pane, but be sure).
-          if (await holderInfo(runtime.paths, runtime.user)) await killHolder(runtime.paths, runtime.user);
-          const log = await this.nextBootLog(runtime);
-          bootN = log.n;
-          await writeFile(runtime.paths.tmuxConf, TMUX_CONF, { mode: 0o644 });
-          await chmod(runtime.paths.tmuxConf, 0o644);
-          await startConsoleHolder({
-            paths: runtime.paths,
-            as: runtime.user,
-            argv: this.umlArgv(runtime),
-            logFile: log.file,
-            cols: 80,
-            rows: 24,
-          });
-          const main = await this.waitFor(async () => this.mainProcess(runtime), 15_000);
-          if (!main) throw new AgentFailure("internal", `${name} did not start (see console log)`);
-          this.log(`vm ${name} started pid=${main.pid} boot=${log.n}`);
+          bootN = await this.startHeld(runtime, step);
         } finally {
           unlock();
         }
@@ -487,6 +503,31 @@ export class VmManager {
         return this.waitForStage(runtime, bootN);
       },
     );
+  }
+
+  /** Spawns the VM (the caller holds its lock); returns the new boot log's number. */
+  async startHeld(runtime: Runtime, step: (text: string) => void): Promise<number> {
+    const name = runtime.config.name;
+    step("starting");
+    this.expectStopped.delete(name);
+    await this.prepareDirs(runtime);
+    // A holder left from a VM that died (tmux exits with its pane, but be sure).
+    if (await holderInfo(runtime.paths, runtime.user)) await killHolder(runtime.paths, runtime.user);
+    const log = await this.nextBootLog(runtime);
+    await writeFile(runtime.paths.tmuxConf, TMUX_CONF, { mode: 0o644 });
+    await chmod(runtime.paths.tmuxConf, 0o644);
+    await startConsoleHolder({
+      paths: runtime.paths,
+      as: runtime.user,
+      argv: this.umlArgv(runtime),
+      logFile: log.file,
+      cols: 80,
+      rows: 24,
+    });
+    const main = await this.waitFor(async () => this.mainProcess(runtime), 15_000);
+    if (!main) throw new AgentFailure("internal", `${name} did not start (see console log)`);
+    this.log(`vm ${name} started pid=${main.pid} boot=${log.n}`);
+    return log.n;
   }
 
   private async waitFor<T>(
@@ -504,7 +545,7 @@ export class VmManager {
   }
 
   /** Waits until the console shows a login prompt or a prompt that needs a human; returns the status. */
-  private async waitForStage(runtime: Runtime, bootN: number): Promise<VmStatus> {
+  async waitForStage(runtime: Runtime, bootN: number): Promise<VmStatus> {
     let missing = 0;
     let banner = false;
     let scanned = 0;
@@ -606,27 +647,33 @@ export class VmManager {
       () => this.running(name, "vm.shutdown"),
       async ({ runtime, unlock, main }, step) => {
         try {
-          this.expectStopped.add(name);
-          const m = runtime.paths.mconsole;
-          step("terminating processes");
-          await mconsole(m, ["sysrq", "e"]).catch(() => undefined);
-          await sleep(1500);
-          step("sync and remount read-only");
-          await mconsole(m, ["sysrq", "s"]).catch(() => undefined);
-          await mconsole(m, ["sysrq", "u"]).catch(() => undefined);
-          await sleep(500);
-          step("halt");
-          await mconsole(m, ["halt"]).catch(() => undefined);
-          if (!(await this.waitGone(main.pid, 10_000))) {
-            this.log(`vm ${name}: halt did not stop pid ${main.pid}; killing`);
-            await this.killVm(runtime);
-          }
+          await this.shutdownHeld(runtime, main, step);
           return this.status(name, { guest: false });
         } finally {
           unlock();
         }
       },
     );
+  }
+
+  /** The clean shut down's steps; the caller holds the VM's lock. */
+  async shutdownHeld(runtime: Runtime, main: UmlProcess, step: (text: string) => void): Promise<void> {
+    const name = runtime.config.name;
+    this.expectStopped.add(name);
+    const m = runtime.paths.mconsole;
+    step("terminating processes");
+    await mconsole(m, ["sysrq", "e"]).catch(() => undefined);
+    await sleep(1500);
+    step("sync and remount read-only");
+    await mconsole(m, ["sysrq", "s"]).catch(() => undefined);
+    await mconsole(m, ["sysrq", "u"]).catch(() => undefined);
+    await sleep(500);
+    step("halt");
+    await mconsole(m, ["halt"]).catch(() => undefined);
+    if (!(await this.waitGone(main.pid, 10_000))) {
+      this.log(`vm ${name}: halt did not stop pid ${main.pid}; killing`);
+      await this.killVm(runtime);
+    }
   }
 
   /** Force off: kill the UML processes (no guest shutdown, like pulling the plug). */

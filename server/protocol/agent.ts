@@ -9,7 +9,14 @@ import { ImageName, MacAddress, OwnerName, VmName } from "./names";
 export const PROTOCOL_VERSION = 1 as const;
 
 /** Features a client may test for (agent.health → capabilities). */
-export const CAPABILITIES = ["vm.lifecycle", "vm.console", "events", "tasks", "host.figures"] as const;
+export const CAPABILITIES = [
+  "vm.lifecycle",
+  "vm.console",
+  "events",
+  "tasks",
+  "host.figures",
+  "snapshots",
+] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
 export const AGENT_LIMITS = {
@@ -30,6 +37,8 @@ export const AGENT_LIMITS = {
   consoleLogMaxBytes: 8 * 1024 * 1024,
   /** Boot logs kept per VM. */
   consoleLogsKept: 5,
+  /** Lines kept in a task's log. */
+  taskLogLines: 200,
 } as const;
 
 export const ERROR_CODES = [
@@ -70,6 +79,8 @@ export const CreateVmArgs = z
   })
   .strict();
 
+const snapshotRef = z.object({ name: VmName, id: z.uuid() }).strict();
+
 /** Every verb with its arguments. Adding a verb = adding a line here (and to README.md). */
 const verbs = {
   "agent.health": none,
@@ -85,6 +96,16 @@ const verbs = {
   "vm.shutdown": vm,
   "vm.poweroff": vm,
   "vm.setAutostart": z.object({ name: VmName, autostart: z.boolean() }).strict(),
+  /** `id`: the snapshot's id, chosen by the web tier (a UUID; the agent's directory name). */
+  "snapshot.create": z.object({ name: VmName, id: z.uuid(), includeStorage: z.boolean() }).strict(),
+  "snapshot.list": vm,
+  /** `confirm` repeats the snapshot id; `safetyId` names the safety snapshot taken first. */
+  "snapshot.restore": z
+    .object({ name: VmName, id: z.uuid(), confirm: z.uuid(), safetyId: z.uuid() })
+    .strict(),
+  "snapshot.delete": snapshotRef,
+  /** Bytes on disk per VM (one VM, or every VM without `name`). */
+  "snapshot.usage": z.object({ name: VmName.optional() }).strict(),
 } as const;
 type Verbs = typeof verbs;
 export type Op = keyof Verbs;
@@ -101,6 +122,8 @@ export const TASK_OPS = [
   "vm.reset",
   "vm.shutdown",
   "vm.poweroff",
+  "snapshot.create",
+  "snapshot.restore",
 ] as const satisfies readonly Op[];
 export type TaskOp = (typeof TASK_OPS)[number];
 
@@ -125,6 +148,11 @@ export const AgentRequest = z.discriminatedUnion("op", [
   request("vm.shutdown"),
   request("vm.poweroff"),
   request("vm.setAutostart"),
+  request("snapshot.create"),
+  request("snapshot.list"),
+  request("snapshot.restore"),
+  request("snapshot.delete"),
+  request("snapshot.usage"),
 ]);
 export type AgentRequest = z.infer<typeof AgentRequest>;
 
@@ -205,7 +233,8 @@ export interface HealthResult {
   vms: { total: number; running: number };
 }
 
-export const TASK_STATES = ["running", "succeeded", "failed"] as const;
+/** `interrupted`: the agent was killed while the task ran; a restarted agent reports it so. */
+export const TASK_STATES = ["running", "succeeded", "failed", "interrupted"] as const;
 export type TaskState = (typeof TASK_STATES)[number];
 
 export interface TaskInfo {
@@ -221,6 +250,44 @@ export interface TaskInfo {
   error: AgentError | null;
   /** For vm.start/reboot/reset: the status when the VM reached a stage (or timed out waiting). */
   result: VmStatus | null;
+  // The three below were added with snapshots; the agent always sends them (optional for older peers).
+  /** 0..100 where the agent can tell (snapshot copies), else null. */
+  progress?: number | null;
+  /** Short lines of what happened (e.g. "guest paused 0.41 s"), at most `taskLogLines`. */
+  log?: string[];
+  /** snapshot.create: the snapshot made; snapshot.restore: the safety snapshot. */
+  snapshot?: SnapshotInfo | null;
+}
+
+export interface SnapshotFile {
+  disk: "root" | "storage";
+  apparentBytes: number;
+  allocatedBytes: number;
+}
+
+/** A complete snapshot (an interrupted one is never listed). */
+export interface SnapshotInfo {
+  id: string;
+  vm: string;
+  createdAt: string;
+  /** `manual` (snapshot.create) or `safety` (taken by snapshot.restore before it overwrote the disks). */
+  kind: "manual" | "safety";
+  includesStorage: boolean;
+  /** The VM's state when it was taken: live (paused for `pauseMs`) or stopped (no pause). */
+  live: boolean;
+  pauseMs: number | null;
+  /** The pristine image the root COW is layered on (name and mtime pinned by the COW header). */
+  image: { name: string; mtimeMs: number; sizeBytes: number };
+  files: SnapshotFile[];
+  apparentBytes: number;
+  allocatedBytes: number;
+}
+
+export interface SnapshotUsage {
+  vms: { vm: string; count: number; allocatedBytes: number; apparentBytes: number }[];
+  allocatedBytes: number;
+  /** Free bytes on the filesystem holding the snapshots. */
+  freeBytes: number;
 }
 
 export interface TaskAccepted {
@@ -241,6 +308,11 @@ export interface ResultOf {
   "vm.shutdown": TaskAccepted;
   "vm.poweroff": TaskAccepted;
   "vm.setAutostart": VmConfig;
+  "snapshot.create": TaskAccepted;
+  "snapshot.list": { snapshots: SnapshotInfo[] };
+  "snapshot.restore": TaskAccepted;
+  "snapshot.delete": { deleted: SnapshotInfo };
+  "snapshot.usage": SnapshotUsage;
 }
 
 export interface AgentError {

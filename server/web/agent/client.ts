@@ -195,8 +195,8 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
       });
       try {
         const task = await Promise.race([done, timeout]);
-        if (task.state === "failed") {
-          const error = task.error as AgentError;
+        if (task.state !== "succeeded") {
+          const error = task.error ?? ({ code: "internal", message: `task ${task.state}` } as AgentError);
           throw new AgentCallError(error.code, error.message, op);
         }
         return task;

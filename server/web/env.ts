@@ -24,6 +24,10 @@ const schema = z
     /** Set when a reverse proxy in front of us sets X-Forwarded-For; otherwise the header is ignored. */
     ZAPHOD_TRUST_PROXY: bool,
     ZAPHOD_AGENT_SOCKET: z.string().default("/run/zaphod/agent.sock"),
+    /** Reboot: how long the graceful way (Ctrl-Alt-Del) may take before the hard-reset countdown. */
+    ZAPHOD_REBOOT_GRACE_SECONDS: z.coerce.number().int().min(1).max(3600).default(90),
+    /** Reboot: the countdown shown before the hard reset (with a "Hard reset now" button). */
+    ZAPHOD_REBOOT_COUNTDOWN_SECONDS: z.coerce.number().int().min(0).max(3600).default(30),
   })
   .transform((raw, ctx) => {
     let secret = raw.AUTH_SECRET?.trim();
@@ -85,6 +89,8 @@ const schema = z
       secureCookies: origins.every((o) => o.startsWith("https:")),
       trustProxy: raw.ZAPHOD_TRUST_PROXY,
       agentSocket: raw.ZAPHOD_AGENT_SOCKET,
+      rebootGraceSeconds: raw.ZAPHOD_REBOOT_GRACE_SECONDS,
+      rebootCountdownSeconds: raw.ZAPHOD_REBOOT_COUNTDOWN_SECONDS,
     };
   });
 

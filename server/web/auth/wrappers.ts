@@ -195,7 +195,10 @@ function route<A extends Access, S extends z.ZodType, R>(
       req: NextRequest;
       params: Record<string, string | string[]>;
     };
-    return respond(await run(() => fn(parsed.data, ctx)));
+    const result = await run(() => fn(parsed.data, ctx));
+    // A handler that streams (Server-Sent Events) returns its own Response once authorized.
+    if (result.ok && result.data instanceof Response) return result.data;
+    return respond(result);
   };
   Object.defineProperty(handler, WRAPPED, { value: access.kind });
   return handler;
@@ -213,7 +216,10 @@ export function withMember<S extends z.ZodType, R>(
   schema: S,
   fn: (
     input: z.output<S>,
-    ctx: Ctx<{ kind: "member"; permission: Permission }> & { req: NextRequest },
+    ctx: Ctx<{ kind: "member"; permission: Permission }> & {
+      req: NextRequest;
+      params: Record<string, string | string[]>;
+    },
   ) => Promise<R>,
 ): Handler {
   return route({ kind: "member", permission }, schema, fn);
@@ -224,7 +230,10 @@ export function withAdmin<S extends z.ZodType, R>(
   schema: S,
   fn: (
     input: z.output<S>,
-    ctx: Ctx<{ kind: "admin"; permission: Permission }> & { req: NextRequest },
+    ctx: Ctx<{ kind: "admin"; permission: Permission }> & {
+      req: NextRequest;
+      params: Record<string, string | string[]>;
+    },
   ) => Promise<R>,
 ): Handler {
   return route({ kind: "admin", permission }, schema, fn);

@@ -1,0 +1,46 @@
+import "server-only";
+/** The admin's view of the host: the agent's health and the overcommit figures. */
+import type { HealthResult, ImageInfo, VmStatus } from "../../protocol/agent";
+import { getAgent } from "../agent/instance";
+import { assertPermission } from "../dal/assert-permission";
+import type { Caller } from "../dal/caller";
+import type { Overcommit } from "./overcommit";
+
+export type HostFigures = {
+  reachable: boolean;
+  health: HealthResult | null;
+  images: ImageInfo[];
+  vms: VmStatus[];
+  overcommit: Overcommit | null;
+};
+
+export async function getHostFigures(caller: Caller): Promise<HostFigures> {
+  assertPermission(caller, "host.read");
+  const agent = getAgent();
+  try {
+    const [health, images, list] = await Promise.all([
+      agent.call("agent.health", {}),
+      agent.call("image.list", {}),
+      agent.call("vm.list", {}),
+    ]);
+    const disks = list.vms.flatMap((v) => v.disks);
+    return {
+      reachable: true,
+      health,
+      images: images.images,
+      vms: list.vms,
+      overcommit: {
+        vmMemoryMiB: list.vms.reduce((n, v) => n + v.memoryMiB, 0),
+        hostRamMiB: Math.round(health.host.memTotalKiB / 1024),
+        hostSwapMiB: Math.round(health.host.swapTotalKiB / 1024),
+        diskProvisionedBytes: disks.reduce((n, d) => n + d.apparentBytes, 0),
+        diskAllocatedBytes: disks.reduce((n, d) => n + d.allocatedBytes, 0),
+        diskFreeBytes: health.host.dataDiskFreeBytes,
+        diskTotalBytes: health.host.dataDiskTotalBytes,
+      },
+    };
+  } catch (e) {
+    console.error("[vms] host figures:", e instanceof Error ? e.message : e);
+    return { reachable: false, health: null, images: [], vms: [], overcommit: null };
+  }
+}

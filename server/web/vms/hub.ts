@@ -1,0 +1,151 @@
+import "server-only";
+/**
+ * One subscription to the agent's event stream per web process, fanned out to the browsers'
+ * event streams (app/api/events, app/api/vms/[name]/events), each with its own filter. Also routes
+ * agent task events to the VM service's waiters. Kept on globalThis: one per process.
+ */
+import type { AgentEvent, TaskInfo } from "../../protocol/agent";
+import { getAgent } from "../agent/instance";
+import type { TaskView } from "../dal/tasks";
+import { unsafeGetVmByName } from "../dal/vms";
+import { liveFromStatus, unknownLive, type VmLive } from "./views";
+
+export type HubEvent =
+  | { type: "vm"; ownerId: string; vm: VmLive }
+  | { type: "task"; ownerId: string; task: TaskView };
+
+type Subscriber = {
+  accepts: (ownerId: string, vmName: string | null) => boolean;
+  send: (e: HubEvent) => void;
+};
+type TaskWaiter = (task: TaskInfo, done: boolean) => void;
+
+/** Running VMs' figures (uptime, memory) are re-read this often while someone watches. */
+const REFRESH_MS = 15_000;
+
+class Hub {
+  private subscribers = new Set<Subscriber>();
+  private waiters = new Map<string, Set<TaskWaiter>>();
+  private owners = new Map<string, string>();
+  private pending = new Map<string, NodeJS.Timeout>();
+  private last = new Map<string, VmLive>();
+  private off: (() => void) | null = null;
+  private refreshTimer: NodeJS.Timeout | null = null;
+
+  /** Starts the agent subscription (idempotent). */
+  start(): void {
+    if (this.off) return;
+    this.off = getAgent().subscribe((event) => this.onAgentEvent(event));
+  }
+
+  private onAgentEvent(event: AgentEvent): void {
+    switch (event.type) {
+      case "hello":
+        // (Re)connected, maybe to a restarted agent: re-read what the browsers are showing.
+        for (const name of this.last.keys()) this.refresh(name);
+        return;
+      case "vm.state":
+      case "vm.created":
+      case "vm.destroyed":
+        this.refresh(event.vm, 100);
+        return;
+      case "task.progress":
+      case "task.done":
+        for (const w of this.waiters.get(event.task.id) ?? []) w(event.task, event.type === "task.done");
+        this.refresh(event.task.vm, 100);
+        return;
+    }
+  }
+
+  /** Waits for an agent task's events (progress and the end). Returns an unsubscribe. */
+  watchTask(id: string, waiter: TaskWaiter): () => void {
+    this.start();
+    let set = this.waiters.get(id);
+    if (!set) {
+      set = new Set();
+      this.waiters.set(id, set);
+    }
+    set.add(waiter);
+    return () => {
+      set.delete(waiter);
+      if (set.size === 0) this.waiters.delete(id);
+    };
+  }
+
+  subscribe(sub: Subscriber): () => void {
+    this.start();
+    this.subscribers.add(sub);
+    if (!this.refreshTimer) {
+      this.refreshTimer = setInterval(() => {
+        for (const [name, live] of this.last) if (live.state === "running") this.refresh(name);
+      }, REFRESH_MS);
+      this.refreshTimer.unref?.();
+    }
+    return () => {
+      this.subscribers.delete(sub);
+      if (this.subscribers.size === 0 && this.refreshTimer) {
+        clearInterval(this.refreshTimer);
+        this.refreshTimer = null;
+      }
+    };
+  }
+
+  async ownerOf(vmName: string): Promise<string | null> {
+    const known = this.owners.get(vmName);
+    if (known) return known;
+    const row = await unsafeGetVmByName(vmName).catch(() => null);
+    if (row) this.owners.set(vmName, row.ownerId);
+    return row?.ownerId ?? null;
+  }
+
+  forgetOwner(vmName: string): void {
+    this.owners.delete(vmName);
+  }
+
+  /** Re-reads a VM's status from the agent (coalesced) and publishes it. */
+  refresh(name: string, delayMs = 0): void {
+    if (this.pending.has(name)) return;
+    const timer = setTimeout(() => {
+      this.pending.delete(name);
+      void this.readAndPublish(name);
+    }, delayMs);
+    timer.unref?.();
+    this.pending.set(name, timer);
+  }
+
+  private async readAndPublish(name: string): Promise<void> {
+    const ownerId = await this.ownerOf(name);
+    if (!ownerId) return; // not a VM of this panel
+    const live = await readLive(name);
+    this.last.set(name, live);
+    this.publish({ type: "vm", ownerId, vm: live });
+  }
+
+  publish(event: HubEvent): void {
+    const vmName = event.type === "vm" ? event.vm.name : event.task.vmName;
+    for (const sub of this.subscribers) {
+      if (!sub.accepts(event.ownerId, vmName)) continue;
+      try {
+        sub.send(event);
+      } catch {
+        this.subscribers.delete(sub);
+      }
+    }
+  }
+}
+
+/** A VM's live status from the agent; `unknown` when the agent cannot answer. */
+export async function readLive(name: string): Promise<VmLive> {
+  try {
+    return liveFromStatus(await getAgent().call("vm.status", { name }));
+  } catch {
+    return unknownLive(name);
+  }
+}
+
+const g = globalThis as { __zaphodHub?: Hub };
+
+export function getHub(): Hub {
+  g.__zaphodHub ??= new Hub();
+  return g.__zaphodHub;
+}

@@ -13,6 +13,16 @@ export function SiteHeader({ caller }: { caller: Caller }) {
       show: caller.status === "active" && can(caller.role, "accounts.read"),
     },
     {
+      href: "/admin/vms",
+      label: "VMs",
+      show: caller.status === "active" && can(caller.role, "vm.provision"),
+    },
+    {
+      href: "/admin/host",
+      label: "Host",
+      show: caller.status === "active" && can(caller.role, "host.read"),
+    },
+    {
       href: "/admin/audit",
       label: "Audit log",
       show: caller.status === "active" && can(caller.role, "audit.read"),

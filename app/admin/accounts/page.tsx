@@ -1,4 +1,5 @@
 import type { Metadata } from "next";
+import Link from "next/link";
 import { AccountActions } from "@/components/admin/account-actions";
 import { PageShell } from "@/components/page-shell";
 import { StatusBadge } from "@/components/ui/status-badge";
@@ -96,7 +97,20 @@ function AccountItem({
           </blockquote>
         ) : null}
       </div>
-      {changes.length ? <AccountActions userId={user.id} username={user.username} changes={changes} /> : null}
+      <div className="flex flex-wrap items-center gap-2 sm:justify-end">
+        {user.status === "active" && user.role === "member" ? (
+          <Link
+            href={`/admin/vms?owner=${user.id}`}
+            aria-label={`Provision VM for ${user.username}`}
+            className="inline-flex min-h-10 items-center rounded-lg border border-stone-300 bg-white px-4 text-sm font-medium text-stone-800 hover:bg-stone-100 dark:border-stone-700 dark:bg-stone-900 dark:text-stone-100 dark:hover:bg-stone-800"
+          >
+            Provision VM
+          </Link>
+        ) : null}
+        {changes.length ? (
+          <AccountActions userId={user.id} username={user.username} changes={changes} />
+        ) : null}
+      </div>
     </li>
   );
 }

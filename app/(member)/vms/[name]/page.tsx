@@ -1,0 +1,98 @@
+import type { Metadata } from "next";
+import Link from "next/link";
+import { notFound } from "next/navigation";
+import { PageShell } from "@/components/page-shell";
+import { SnapshotsSection } from "@/components/snapshots/snapshots-section";
+import { VmPanel } from "@/components/vms/vm-panel";
+import { can } from "@/server/web/auth/permissions";
+import { requireUser } from "@/server/web/dal/get-session";
+import { listTasksForVm, listVmAudit } from "@/server/web/dal/tasks";
+import { getVmForCaller, type VmRow } from "@/server/web/dal/vms";
+import { ActionFailure } from "@/server/web/errors";
+import { readLive } from "@/server/web/vms/hub";
+import { ensureVmService } from "@/server/web/vms/service";
+
+export const metadata: Metadata = { title: "VM" };
+
+const timeFmt = new Intl.DateTimeFormat("en-GB", {
+  dateStyle: "medium",
+  timeStyle: "medium",
+  timeZone: "UTC",
+});
+
+export default async function VmPage({ params }: { params: Promise<{ name: string }> }) {
+  const caller = await requireUser();
+  const { name } = await params;
+  let vm: VmRow;
+  try {
+    vm = await getVmForCaller(caller, name);
+  } catch (e) {
+    // Someone else's VM and a missing VM look the same.
+    if (e instanceof ActionFailure && (e.code === "not-found" || e.code === "forbidden")) notFound();
+    throw e;
+  }
+  await ensureVmService();
+  const [live, tasks, audit] = await Promise.all([
+    readLive(vm.name),
+    listTasksForVm(caller, vm.id, 20),
+    listVmAudit(caller, vm.id, 20),
+  ]);
+  return (
+    <PageShell
+      caller={caller}
+      title={vm.name}
+      description={vm.ownerId === caller.id ? "Your virtual machine." : `Owned by ${vm.ownerUsername}.`}
+    >
+      <p className="-mt-4 mb-4 text-sm">
+        <Link href="/" className="text-teal-800 underline-offset-4 hover:underline dark:text-teal-300">
+          ← Dashboard
+        </Link>
+      </p>
+      <VmPanel
+        vm={{
+          name: vm.name,
+          owner: vm.ownerUsername,
+          image: vm.image,
+          memoryMiB: vm.memoryMiB,
+          storageGiB: vm.storageGiB,
+          swapMiB: vm.swapMiB,
+        }}
+        initialLive={live}
+        initialTasks={tasks}
+        canPower={can(caller.role, "vm.power")}
+      >
+        <SnapshotsSection caller={caller} vmName={vm.name} />
+      </VmPanel>
+      <section aria-labelledby="history-heading" className="mt-8">
+        <h2 id="history-heading" className="text-lg font-medium">
+          History
+        </h2>
+        {audit.length === 0 ? (
+          <p className="mt-3 text-sm text-stone-600 dark:text-stone-400">Nothing recorded yet.</p>
+        ) : (
+          <ol
+            data-testid="vm-history"
+            className="mt-3 divide-y divide-stone-200 rounded-xl border border-stone-200 bg-white text-sm dark:divide-stone-800 dark:border-stone-800 dark:bg-stone-900"
+          >
+            {audit.map((a) => (
+              <li key={a.id} className="flex flex-wrap items-center gap-x-3 gap-y-1 px-4 py-2">
+                <span className="font-mono text-xs">{a.action}</span>
+                <span
+                  className={
+                    a.result === "success"
+                      ? "text-stone-600 dark:text-stone-400"
+                      : "text-red-700 dark:text-red-400"
+                  }
+                >
+                  {a.result}
+                </span>
+                <span className="text-stone-600 dark:text-stone-400">by {a.actor}</span>
+                <time className="ml-auto text-xs text-stone-500">{timeFmt.format(new Date(a.at))} UTC</time>
+              </li>
+            ))}
+          </ol>
+        )}
+      </section>
+    </PageShell>
+  );
+}

@@ -1,0 +1,156 @@
+import type { Metadata } from "next";
+import { PageShell } from "@/components/page-shell";
+import { VmStateBadge } from "@/components/vms/vm-state-badge";
+import { requireAdmin } from "@/server/web/dal/get-session";
+import { unsafeListAllVms } from "@/server/web/dal/vms";
+import { getHostFigures } from "@/server/web/vms/host-figures";
+import { gib, overcommitWarnings } from "@/server/web/vms/overcommit";
+
+export const metadata: Metadata = { title: "Host" };
+
+function Card({ title, children }: { title: string; children: React.ReactNode }) {
+  return (
+    <div className="rounded-xl border border-stone-200 bg-white p-4 dark:border-stone-800 dark:bg-stone-900">
+      <h3 className="text-sm font-medium text-stone-500">{title}</h3>
+      <div className="mt-2 space-y-1 text-sm">{children}</div>
+    </div>
+  );
+}
+
+function Row({ label, value, testId }: { label: string; value: React.ReactNode; testId?: string }) {
+  return (
+    <p className="flex justify-between gap-4">
+      <span className="text-stone-600 dark:text-stone-400">{label}</span>
+      <span className="tabular-nums font-medium" data-testid={testId}>
+        {value}
+      </span>
+    </p>
+  );
+}
+
+function duration(s: number): string {
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h ? `${h} h ${m} min` : `${m} min ${Math.floor(s % 60)} s`;
+}
+
+export default async function HostPage() {
+  const caller = await requireAdmin();
+  const figures = await getHostFigures(caller);
+  const rows = await unsafeListAllVms(); // admin checked above: owners of every VM
+  const ownerOf = new Map(rows.map((r) => [r.name, r.ownerUsername]));
+  const { health, overcommit } = figures;
+  const warnings = overcommit ? overcommitWarnings(overcommit) : null;
+  return (
+    <PageShell caller={caller} title="Host" description="The host's memory, disk and agent; every VM on it.">
+      {!figures.reachable || !health || !overcommit ? (
+        <p
+          role="alert"
+          className="rounded-lg border border-red-200 bg-red-50 px-4 py-3 text-sm text-red-800 dark:border-red-900 dark:bg-red-950/60 dark:text-red-200"
+        >
+          The host agent is not reachable. VMs keep running; the panel cannot act on them until it is back.
+        </p>
+      ) : (
+        <>
+          {warnings?.memory || warnings?.disk ? (
+            <div
+              role="alert"
+              className="mb-4 space-y-1 rounded-lg border border-amber-300 bg-amber-50 px-4 py-3 text-sm text-amber-900 dark:border-amber-800 dark:bg-amber-950/60 dark:text-amber-100"
+            >
+              {warnings.memory ? <p>{warnings.memory}</p> : null}
+              {warnings.disk ? <p>{warnings.disk}</p> : null}
+            </div>
+          ) : null}
+          <div className="grid gap-3 sm:grid-cols-2 lg:grid-cols-3">
+            <Card title="Agent">
+              <Row label="Status" value="reachable" testId="agent-status" />
+              <Row label="Version" value={health.agentVersion} />
+              <Row label="Uptime" value={duration(health.uptimeSeconds)} />
+              <Row label="Mode" value={health.privileged ? "root (user per member)" : "unprivileged"} />
+              <Row label="VMs running" value={`${health.vms.running} of ${health.vms.total}`} />
+            </Card>
+            <Card title="Memory">
+              <Row label="RAM" value={`${overcommit.hostRamMiB} MiB`} testId="host-ram" />
+              <Row label="Available" value={`${Math.round(health.host.memAvailableKiB / 1024)} MiB`} />
+              <Row
+                label="Swap"
+                value={`${overcommit.hostSwapMiB} MiB (${Math.round(health.host.swapFreeKiB / 1024)} free)`}
+              />
+              <Row
+                label="VMs' memory"
+                value={`${overcommit.vmMemoryMiB} MiB (${((overcommit.vmMemoryMiB / Math.max(1, overcommit.hostRamMiB + overcommit.hostSwapMiB)) * 100).toFixed(0)}% of RAM + swap)`}
+                testId="vm-memory-total"
+              />
+            </Card>
+            <Card title="Disk (data directory)">
+              <Row label="Size" value={`${gib(overcommit.diskTotalBytes)} GiB`} />
+              <Row label="Free" value={`${gib(overcommit.diskFreeBytes)} GiB`} testId="disk-free" />
+              <Row label="VM disks, provisioned" value={`${gib(overcommit.diskProvisionedBytes)} GiB`} />
+              <Row label="VM disks, allocated" value={`${gib(overcommit.diskAllocatedBytes)} GiB`} />
+            </Card>
+          </div>
+        </>
+      )}
+      <section aria-labelledby="host-vms-heading" className="mt-10">
+        <h2 id="host-vms-heading" className="text-lg font-medium">
+          VMs on the host
+        </h2>
+        <div className="mt-3 overflow-x-auto rounded-xl border border-stone-200 bg-white dark:border-stone-800 dark:bg-stone-900">
+          <table className="w-full min-w-[32rem] text-left text-sm">
+            <thead className="border-b border-stone-200 text-xs uppercase tracking-wide text-stone-500 dark:border-stone-800">
+              <tr>
+                <th scope="col" className="px-4 py-2 font-medium">
+                  VM
+                </th>
+                <th scope="col" className="px-4 py-2 font-medium">
+                  Owner
+                </th>
+                <th scope="col" className="px-4 py-2 font-medium">
+                  State
+                </th>
+                <th scope="col" className="px-4 py-2 text-right font-medium">
+                  Memory
+                </th>
+                <th scope="col" className="px-4 py-2 text-right font-medium">
+                  Disk used
+                </th>
+              </tr>
+            </thead>
+            <tbody className="divide-y divide-stone-200 dark:divide-stone-800">
+              {figures.vms.map((v) => (
+                <tr key={v.name}>
+                  <td className="px-4 py-2 font-mono">
+                    <a
+                      href={`/vms/${v.name}`}
+                      className="text-teal-800 underline-offset-4 hover:underline dark:text-teal-300"
+                    >
+                      {v.name}
+                    </a>
+                  </td>
+                  <td className="px-4 py-2">
+                    {ownerOf.get(v.name) ?? <span className="text-stone-500">not in the panel</span>}
+                  </td>
+                  <td className="px-4 py-2">
+                    <VmStateBadge live={v} />
+                  </td>
+                  <td className="px-4 py-2 text-right tabular-nums">{v.memoryMiB} MiB</td>
+                  <td className="px-4 py-2 text-right tabular-nums">
+                    {gib(v.disks.reduce((n, d) => n + d.allocatedBytes, 0))} /{" "}
+                    {gib(v.disks.reduce((n, d) => n + d.apparentBytes, 0))} GiB
+                  </td>
+                </tr>
+              ))}
+              {figures.vms.length === 0 ? (
+                <tr>
+                  <td colSpan={5} className="px-4 py-6 text-center text-stone-500">
+                    No VM on the host.
+                  </td>
+                </tr>
+              ) : null}
+            </tbody>
+          </table>
+        </div>
+      </section>
+    </PageShell>
+  );
+}

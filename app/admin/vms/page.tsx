@@ -1,0 +1,85 @@
+import type { Metadata } from "next";
+import Link from "next/link";
+import { PageShell } from "@/components/page-shell";
+import { LiveVmList } from "@/components/vms/live-vm-list";
+import { ProvisionForm } from "@/components/vms/provision-form";
+import { TaskList } from "@/components/vms/task-list";
+import { requireAdmin } from "@/server/web/dal/get-session";
+import { listAllTasks } from "@/server/web/dal/tasks";
+import { listProvisionableOwners, listVmsForCaller } from "@/server/web/dal/vms";
+import { getHostFigures } from "@/server/web/vms/host-figures";
+import { ensureVmService } from "@/server/web/vms/service";
+import { liveFromStatus, unknownLive } from "@/server/web/vms/views";
+
+export const metadata: Metadata = { title: "VMs" };
+
+export default async function AdminVmsPage({
+  searchParams,
+}: {
+  searchParams: Promise<Record<string, string | string[] | undefined>>;
+}) {
+  const caller = await requireAdmin();
+  await ensureVmService();
+  const sp = await searchParams;
+  const [owners, vms, figures, tasks] = await Promise.all([
+    listProvisionableOwners(caller),
+    listVmsForCaller(caller, { all: true }),
+    getHostFigures(caller),
+    listAllTasks(caller, 30),
+  ]);
+  const statusByName = new Map(figures.vms.map((s) => [s.name, s]));
+  const cards = vms.map((vm) => {
+    const s = statusByName.get(vm.name);
+    return {
+      name: vm.name,
+      owner: vm.ownerUsername,
+      image: vm.image,
+      memoryMiB: vm.memoryMiB,
+      live: s ? liveFromStatus(s) : unknownLive(vm.name),
+    };
+  });
+  return (
+    <PageShell caller={caller} title="VMs" description="Provision VMs for members; every VM on the host.">
+      <section aria-labelledby="provision-heading">
+        <h2 id="provision-heading" className="text-lg font-medium">
+          Provision a VM
+        </h2>
+        <div className="mt-3">
+          <ProvisionForm
+            owners={owners}
+            images={figures.images.map((i) => ({ name: i.name, sizeBytes: i.sizeBytes }))}
+            overcommit={figures.overcommit}
+            defaultOwnerId={typeof sp.owner === "string" ? sp.owner : undefined}
+          />
+        </div>
+        <p className="mt-2 text-xs text-stone-500">
+          Host figures on the{" "}
+          <Link href="/admin/host" className="underline underline-offset-4">
+            host page
+          </Link>
+          .
+        </p>
+      </section>
+      <section aria-labelledby="all-vms-heading" className="mt-10">
+        <h2 id="all-vms-heading" className="text-lg font-medium">
+          Every VM <span className="text-stone-500">({cards.length})</span>
+        </h2>
+        <LiveVmList
+          vms={cards}
+          showOwner
+          empty={
+            <p className="mt-3 rounded-xl border border-dashed border-stone-300 px-4 py-6 text-center text-sm text-stone-600 dark:border-stone-700 dark:text-stone-400">
+              No VM yet.
+            </p>
+          }
+        />
+      </section>
+      <section aria-labelledby="all-tasks-heading" className="mt-10">
+        <h2 id="all-tasks-heading" className="text-lg font-medium">
+          Recent tasks
+        </h2>
+        <TaskList tasks={tasks} showVm />
+      </section>
+    </PageShell>
+  );
+}

@@ -1,0 +1,37 @@
+import type { VmLive } from "@/server/web/vms/views";
+
+const TONE: Record<string, string> = {
+  running:
+    "bg-teal-50 text-teal-800 ring-teal-600/20 dark:bg-teal-950 dark:text-teal-300 dark:ring-teal-400/20",
+  starting: "bg-sky-50 text-sky-800 ring-sky-600/20 dark:bg-sky-950 dark:text-sky-300 dark:ring-sky-400/20",
+  stopping: "bg-sky-50 text-sky-800 ring-sky-600/20 dark:bg-sky-950 dark:text-sky-300 dark:ring-sky-400/20",
+  stopped:
+    "bg-stone-100 text-stone-600 ring-stone-500/20 dark:bg-stone-800 dark:text-stone-300 dark:ring-stone-400/20",
+  crashed: "bg-red-50 text-red-700 ring-red-600/20 dark:bg-red-950 dark:text-red-300 dark:ring-red-400/20",
+  unknown:
+    "bg-amber-50 text-amber-800 ring-amber-600/20 dark:bg-amber-950 dark:text-amber-300 dark:ring-amber-400/20",
+  waiting:
+    "bg-amber-50 text-amber-800 ring-amber-600/20 dark:bg-amber-950 dark:text-amber-300 dark:ring-amber-400/20",
+};
+
+/** "running · up", "running · booting", "waiting at console", "stopped", … */
+export function stateText(live: Pick<VmLive, "state" | "stage">): string {
+  if (live.state === "running" && live.stage === "waiting-at-console") return "waiting at console";
+  if (live.state === "running" && live.stage === "booting") return "booting";
+  if (live.state === "unknown") return "unknown";
+  return live.state;
+}
+
+export function VmStateBadge({ live }: { live: Pick<VmLive, "state" | "stage"> }) {
+  const text = stateText(live);
+  const tone = text === "waiting at console" ? "waiting" : text === "booting" ? "starting" : live.state;
+  return (
+    <span
+      data-testid="vm-state"
+      className={`inline-flex items-center gap-1.5 rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset ${TONE[tone] ?? TONE.unknown}`}
+    >
+      <span aria-hidden className="size-1.5 rounded-full bg-current opacity-70" />
+      {text}
+    </span>
+  );
+}

@@ -7,6 +7,8 @@
  *   zaphod create-user <username> --email E [--name N] [--pending] [--if-missing]   (password on stdin)
  *   zaphod list-users
  *   zaphod approve <username>
+ *   zaphod provision <owner> <vm-name> [--image I] [--memory MiB] [--storage GiB] [--swap MiB] [--autostart] [--no-start]
+ *   zaphod demo-setup   (stdin: the admin password, then the member password, one per line)
  */
 import { parseArgs } from "node:util";
 import { migrate } from "../../../prisma/migrate";
@@ -15,6 +17,7 @@ import { unsafeCreateUser, unsafeFindUserByUsername, unsafeListUsers } from "../
 import { getDb } from "../db/client";
 import { getEnv } from "../env";
 import { ActionFailure } from "../errors";
+import { cliDemoSetup, cliProvision } from "./vm-commands";
 
 const USAGE = `usage:
   zaphod migrate
@@ -22,7 +25,11 @@ const USAGE = `usage:
   zaphod create-user <username> --email <email> [--name <full name>] [--pending] [--if-missing]   (password on stdin)
     --if-missing: do nothing (exit 0) when the username exists, so scripts can run twice
   zaphod list-users
-  zaphod approve <username>`;
+  zaphod approve <username>
+  zaphod provision <owner> <vm-name> [--image <image>] [--memory <MiB>] [--storage <GiB>] [--swap <MiB>] [--autostart] [--no-start]
+    provisions a VM through the agent (ZAPHOD_AGENT_SOCKET), starts it and waits until it is up
+  zaphod demo-setup   (stdin: admin password, then member password, one per line)
+    idempotent: admin "admin", member "demo", VM "demo" from the busybox image, started; waits until up`;
 
 const cliMeta = { ip: "", userAgent: "zaphod-cli" };
 
@@ -46,6 +53,12 @@ async function main(argv: string[]): Promise<number> {
       name: { type: "string" },
       pending: { type: "boolean" },
       "if-missing": { type: "boolean" },
+      image: { type: "string" },
+      memory: { type: "string" },
+      storage: { type: "string" },
+      swap: { type: "string" },
+      autostart: { type: "boolean" },
+      "no-start": { type: "boolean" },
       help: { type: "boolean" },
     },
   });
@@ -103,6 +116,36 @@ async function main(argv: string[]): Promise<number> {
       }
       await unsafeChangeAccountStatus("cli", { userId: user.id, change: "approve" }, cliMeta);
       console.log(`approved ${username}`);
+      return 0;
+    }
+    case "provision": {
+      const [owner, name] = positionals;
+      if (!owner || !name) {
+        console.error(USAGE);
+        return 2;
+      }
+      const num = (v: string | undefined) => (v === undefined ? undefined : Number.parseInt(v, 10));
+      await cliProvision(owner, name, {
+        image: values.image,
+        memoryMiB: num(values.memory),
+        storageGiB: num(values.storage),
+        swapMiB: num(values.swap),
+        autostart: values.autostart ?? false,
+        start: !values["no-start"],
+      });
+      console.log(`provisioned ${name} for ${owner}`);
+      return 0;
+    }
+    case "demo-setup": {
+      const lines = (await readPassword()).split(/\r?\n/);
+      const [adminPassword, memberPassword] = lines;
+      if (!adminPassword || !memberPassword) {
+        console.error(
+          "zaphod demo-setup: give the admin password, then the member password, one per line on stdin",
+        );
+        return 2;
+      }
+      await cliDemoSetup(adminPassword, memberPassword, (l) => console.log(l));
       return 0;
     }
     default:

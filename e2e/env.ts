@@ -1,9 +1,20 @@
 /** Shared settings of the end-to-end run (also passed to the server and the CLI). */
+import path from "node:path";
+
 export const E2E_PORT = Number(process.env.E2E_PORT ?? 3299);
 export const BASE_URL = `http://127.0.0.1:${E2E_PORT}`;
 export const DATABASE_URL = "file:./.data/e2e/zaphod.db";
 export const ADMIN = { username: "admin", password: "admin-password-e2e" };
 export const MEMBER = { username: "member", password: "member-password-e2e" };
+
+/** The run's own host agent (e2e/agent-stack.ts): data, socket, state for the teardown. */
+export const AGENT_DATA_DIR = path.resolve(".data/e2e/agent");
+export const AGENT_SOCKET = path.join(AGENT_DATA_DIR, "run/agent.sock");
+export const AGENT_STATE_FILE = path.resolve(".data/e2e-agent.json");
+export const E2E_IMAGE = "busybox-e2e";
+/** Short, so the specs do not wait long for the reboot countdown. */
+export const REBOOT_GRACE_SECONDS = 15;
+export const REBOOT_COUNTDOWN_SECONDS = 8;
 
 export const serverEnv = {
   PORT: String(E2E_PORT),
@@ -12,6 +23,9 @@ export const serverEnv = {
   ZAPHOD_ORIGINS: `${BASE_URL},http://localhost:${E2E_PORT}`,
   E2E_ADMIN_PASSWORD: ADMIN.password,
   E2E_MEMBER_PASSWORD: MEMBER.password,
+  ZAPHOD_AGENT_SOCKET: AGENT_SOCKET,
+  ZAPHOD_REBOOT_GRACE_SECONDS: String(REBOOT_GRACE_SECONDS),
+  ZAPHOD_REBOOT_COUNTDOWN_SECONDS: String(REBOOT_COUNTDOWN_SECONDS),
 };
 
 export const storageState = { admin: "e2e/.auth/admin.json", member: "e2e/.auth/member.json" };

@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { type Browser, expect, type Page } from "@playwright/test";
-import { DATABASE_URL } from "./env";
+import { AGENT_SOCKET, DATABASE_URL } from "./env";
 
 export async function signIn(page: Page, identifier: string, password: string) {
   await page.goto("/login");
@@ -10,12 +10,12 @@ export async function signIn(page: Page, identifier: string, password: string) {
   await page.getByRole("button", { name: "Sign in" }).click();
 }
 
-/** Runs the host CLI against the e2e database. */
+/** Runs the host CLI against the e2e database (and the e2e agent, for provision). */
 export function zaphod(args: string[], stdin?: string): string {
   return execFileSync("bin/zaphod", args, {
     input: stdin,
     encoding: "utf8",
-    env: { ...process.env, DATABASE_URL },
+    env: { ...process.env, DATABASE_URL, ZAPHOD_AGENT_SOCKET: AGENT_SOCKET },
   });
 }
 

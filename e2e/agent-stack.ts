@@ -1,0 +1,134 @@
+/**
+ * The e2e run's own host agent: a temp data dir and socket under .data/e2e/agent, a unique
+ * host-user prefix and socket group (`zt<hex>-`), the busybox image built there. `cleanup` stops
+ * every VM (by pid), tmux holder and the agent, and deletes the host users and group it created;
+ * it runs from the global teardown (also when tests fail) and before the next run starts.
+ *
+ *   tsx e2e/agent-stack.ts start      (e2e/serve.sh; prints nothing on success)
+ *   tsx e2e/agent-stack.ts cleanup
+ */
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { readdir, readFile, rm } from "node:fs/promises";
+import { connect } from "node:net";
+import path from "node:path";
+import { baseEnv, run } from "../server/agent/exec";
+import { processesOfVm, scanUmlProcesses } from "../server/agent/host-procs";
+import { buildBusyboxImage } from "../server/agent/images/build-busybox";
+import { AGENT_DATA_DIR, AGENT_SOCKET, AGENT_STATE_FILE, E2E_IMAGE } from "./env";
+
+type State = { pid: number | null; prefix: string; group: string; dataDir: string };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function readState(): State | null {
+  try {
+    return JSON.parse(readFileSync(AGENT_STATE_FILE, "utf8")) as State;
+  } catch {
+    return null;
+  }
+}
+
+function canConnect(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(socketPath);
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+export async function startAgent(): Promise<State> {
+  const tag = randomBytes(2).toString("hex");
+  const state: State = { pid: null, prefix: `zt${tag}-`, group: `zt${tag}`, dataDir: AGENT_DATA_DIR };
+  mkdirSync(AGENT_DATA_DIR, { recursive: true, mode: 0o755 });
+  // Written first: a failure from here on is still cleaned up.
+  writeFileSync(AGENT_STATE_FILE, JSON.stringify(state));
+  if (!existsSync(path.join(AGENT_DATA_DIR, "images", `${E2E_IMAGE}.ext4`))) {
+    await buildBusyboxImage({
+      imagesDir: path.join(AGENT_DATA_DIR, "images"),
+      name: E2E_IMAGE,
+      log: () => undefined,
+    });
+  }
+  const logFd = openSync(path.join(path.dirname(AGENT_DATA_DIR), "agent.log"), "a");
+  const child = spawn(process.execPath, ["--import", "tsx", "server/agent/main.ts"], {
+    env: baseEnv({
+      ZAPHOD_DATA_DIR: AGENT_DATA_DIR,
+      ZAPHOD_AGENT_SOCKET: AGENT_SOCKET,
+      ZAPHOD_SOCKET_GROUP: state.group,
+      ZAPHOD_HOST_USER_PREFIX: state.prefix,
+    }) as unknown as NodeJS.ProcessEnv,
+    stdio: ["ignore", logFd, logFd],
+    detached: true,
+  });
+  closeSync(logFd);
+  child.unref();
+  state.pid = child.pid ?? null;
+  writeFileSync(AGENT_STATE_FILE, JSON.stringify(state));
+  const until = Date.now() + 60_000;
+  while (!(await canConnect(AGENT_SOCKET))) {
+    if (child.exitCode !== null)
+      throw new Error(`e2e agent exited with ${child.exitCode} (see .data/e2e/agent.log)`);
+    if (Date.now() > until) throw new Error("e2e agent did not listen within 60 s");
+    await sleep(200);
+  }
+  return state;
+}
+
+export async function cleanupAgent(): Promise<void> {
+  const state = readState();
+  if (!state) return;
+  if (state.pid) {
+    try {
+      process.kill(state.pid, "SIGKILL");
+    } catch {}
+  }
+  const vmsDir = path.join(state.dataDir, "vms");
+  const names = await readdir(vmsDir).catch(() => [] as string[]);
+  const all = await scanUmlProcesses();
+  for (const name of names) {
+    for (const p of processesOfVm(all, {
+      name,
+      cow: path.join(vmsDir, name, "disk", "root.cow"),
+      uid: null,
+    })) {
+      try {
+        process.kill(p.pid, "SIGKILL");
+      } catch {}
+    }
+  }
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
+    if (cmdline.startsWith("tmux\0") && cmdline.includes(`${vmsDir}/`)) {
+      try {
+        process.kill(Number(entry), "SIGKILL");
+      } catch {}
+    }
+  }
+  await sleep(300);
+  const passwd = await readFile("/etc/passwd", "utf8");
+  for (const line of passwd.split("\n")) {
+    const user = line.split(":")[0] ?? "";
+    if (user.startsWith(state.prefix)) await run(["userdel", "--", user], { allowFailure: true });
+  }
+  await run(["groupdel", "--", state.group], { allowFailure: true });
+  await rm(AGENT_STATE_FILE, { force: true });
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const cmd = process.argv[2];
+  try {
+    if (cmd === "start") await startAgent();
+    else if (cmd === "cleanup") await cleanupAgent();
+    else throw new Error("usage: tsx e2e/agent-stack.ts start|cleanup");
+    process.exit(0);
+  } catch (e) {
+    console.error(`e2e agent: ${(e as Error).message}`);
+    process.exit(1);
+  }
+}

@@ -12,7 +12,7 @@ export type UserStatus = z.infer<typeof UserStatus>;
 export const TaskStatus = z.enum(["queued", "running", "succeeded", "failed", "interrupted"]);
 export type TaskStatus = z.infer<typeof TaskStatus>;
 
-export const SnapshotStatus = z.enum(["requested", "running", "ready", "failed", "restoring"]);
+export const SnapshotStatus = z.enum(["requested", "approved", "rejected", "running", "ready", "failed", "restoring"]);
 export type SnapshotStatus = z.infer<typeof SnapshotStatus>;
 
 export const AuditResult = z.enum(["success", "failure", "denied"]);
@@ -65,6 +65,14 @@ export const AuditActions = [
   "signin.refused",
   "signout",
   "console.open",
+  "snapshot.create",
+  "snapshot.request",
+  "snapshot.approve",
+  "snapshot.reject",
+  "snapshot.restore",
+  "snapshot.delete",
+  "snapshot.policy",
+  "snapshot.quota",
 ] as const;
 export const AuditAction = z.enum(AuditActions);
 export type AuditAction = z.infer<typeof AuditAction>;

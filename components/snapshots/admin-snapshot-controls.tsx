@@ -1,0 +1,206 @@
+"use client";
+
+import { useRouter } from "next/navigation";
+import { useState, useTransition } from "react";
+import {
+  approveSnapshotAction,
+  rejectSnapshotAction,
+  setMemberSnapshotQuotaAction,
+  setSnapshotDefaultsAction,
+} from "@/app/actions/snapshots";
+import { Button } from "@/components/ui/button";
+
+const input =
+  "min-h-10 w-full rounded-lg border border-stone-300 bg-white px-3 text-sm outline-none focus-visible:ring-4 focus-visible:ring-teal-600/30 dark:border-stone-700 dark:bg-stone-950";
+
+const GiB = 1024 ** 3;
+const gib = (bytes: number) => String(Math.round((bytes / GiB) * 100) / 100);
+
+function useAction() {
+  const router = useRouter();
+  const [pending, start] = useTransition();
+  const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
+  const run = (
+    fn: () => Promise<{ ok: boolean; error?: { message: string; fieldErrors?: Record<string, string> } }>,
+    okText: string,
+  ) =>
+    start(async () => {
+      const res = await fn();
+      if (res.ok) {
+        setMessage({ ok: true, text: okText });
+        router.refresh();
+      } else {
+        const fields = Object.values(res.error?.fieldErrors ?? {}).join("; ");
+        setMessage({ ok: false, text: `${res.error?.message ?? "Failed."}${fields ? ` ${fields}` : ""}` });
+      }
+    });
+  return { pending, message, run };
+}
+
+function Message({ message }: { message: { ok: boolean; text: string } | null }) {
+  if (!message) return null;
+  return (
+    <p
+      role={message.ok ? "status" : "alert"}
+      className={`text-sm ${message.ok ? "text-teal-800 dark:text-teal-300" : "text-red-700 dark:text-red-400"}`}
+    >
+      {message.text}
+    </p>
+  );
+}
+
+/** Policy switch and default limits. */
+export function SnapshotDefaultsForm({
+  defaults,
+}: {
+  defaults: { policy: "immediate" | "approval"; maxCount: number; maxBytes: number };
+}) {
+  const { pending, message, run } = useAction();
+  const [policy, setPolicy] = useState(defaults.policy);
+  const [maxCount, setMaxCount] = useState(String(defaults.maxCount));
+  const [maxGiB, setMaxGiB] = useState(gib(defaults.maxBytes));
+  return (
+    <form
+      data-testid="snapshot-defaults"
+      className="space-y-4 rounded-xl border border-stone-200 bg-white p-4 dark:border-stone-800 dark:bg-stone-900"
+      onSubmit={(e) => {
+        e.preventDefault();
+        run(
+          () => setSnapshotDefaultsAction({ policy, maxCount: Number(maxCount), maxGiB: Number(maxGiB) }),
+          "Saved.",
+        );
+      }}
+    >
+      <fieldset>
+        <legend className="text-sm font-medium">When a member takes a snapshot</legend>
+        <div className="mt-2 flex flex-col gap-2 sm:flex-row sm:gap-6">
+          <label className="flex items-center gap-2 text-sm">
+            <input
+              type="radio"
+              name="policy"
+              value="immediate"
+              checked={policy === "immediate"}
+              onChange={() => setPolicy("immediate")}
+              className="size-4 accent-teal-700"
+            />
+            It runs at once
+          </label>
+          <label className="flex items-center gap-2 text-sm">
+            <input
+              type="radio"
+              name="policy"
+              value="approval"
+              checked={policy === "approval"}
+              onChange={() => setPolicy("approval")}
+              className="size-4 accent-teal-700"
+            />
+            It waits for my approval
+          </label>
+        </div>
+      </fieldset>
+      <div className="grid gap-3 sm:grid-cols-2">
+        <label className="space-y-1 text-sm">
+          <span className="font-medium">Default snapshot count per member</span>
+          <input
+            className={input}
+            inputMode="numeric"
+            value={maxCount}
+            onChange={(e) => setMaxCount(e.target.value)}
+          />
+        </label>
+        <label className="space-y-1 text-sm">
+          <span className="font-medium">Default space per member (GiB)</span>
+          <input
+            className={input}
+            inputMode="decimal"
+            value={maxGiB}
+            onChange={(e) => setMaxGiB(e.target.value)}
+          />
+        </label>
+      </div>
+      <div className="flex flex-wrap items-center gap-3">
+        <Button type="submit" pending={pending}>
+          Save policy and defaults
+        </Button>
+        <Message message={message} />
+      </div>
+    </form>
+  );
+}
+
+/** One member's override (empty = the default). */
+export function MemberQuotaForm({
+  userId,
+  username,
+  overrideCount,
+  overrideBytes,
+}: {
+  userId: string;
+  username: string;
+  overrideCount: number | null;
+  overrideBytes: number | null;
+}) {
+  const { pending, message, run } = useAction();
+  const [count, setCount] = useState(overrideCount === null ? "" : String(overrideCount));
+  const [giB, setGiB] = useState(overrideBytes === null ? "" : gib(overrideBytes));
+  return (
+    <form
+      className="flex flex-col gap-2 sm:flex-row sm:items-end"
+      onSubmit={(e) => {
+        e.preventDefault();
+        run(() => setMemberSnapshotQuotaAction({ userId, maxCount: count, maxGiB: giB } as never), "Saved.");
+      }}
+    >
+      <label className="space-y-1 text-xs sm:w-28">
+        <span>Count</span>
+        <input
+          aria-label={`Snapshot count for ${username}`}
+          className={input}
+          inputMode="numeric"
+          placeholder="default"
+          value={count}
+          onChange={(e) => setCount(e.target.value)}
+        />
+      </label>
+      <label className="space-y-1 text-xs sm:w-28">
+        <span>GiB</span>
+        <input
+          aria-label={`Snapshot GiB for ${username}`}
+          className={input}
+          inputMode="decimal"
+          placeholder="default"
+          value={giB}
+          onChange={(e) => setGiB(e.target.value)}
+        />
+      </label>
+      <Button type="submit" variant="secondary" pending={pending}>
+        Save
+      </Button>
+      <Message message={message} />
+    </form>
+  );
+}
+
+export function ApproveButtons({ snapshotId }: { snapshotId: string }) {
+  const { pending, message, run } = useAction();
+  return (
+    <div className="flex flex-wrap items-center gap-2">
+      <Button
+        className="min-h-9 px-3"
+        pending={pending}
+        onClick={() => run(() => approveSnapshotAction({ snapshotId }), "Approved.")}
+      >
+        Approve
+      </Button>
+      <Button
+        variant="danger"
+        className="min-h-9 px-3"
+        pending={pending}
+        onClick={() => run(() => rejectSnapshotAction({ snapshotId }), "Rejected.")}
+      >
+        Reject
+      </Button>
+      <Message message={message} />
+    </div>
+  );
+}

@@ -51,8 +51,9 @@ function describeStatus(status: ConnectionStatus | undefined): string {
   }
 }
 
+// Eight keys on one row at 375 px (a grid), natural widths from `sm` up.
 const keyButton =
-  "min-w-11 rounded border border-neutral-600 bg-neutral-800 px-3 py-2 text-sm text-neutral-100 hover:bg-neutral-700 focus-visible:outline focus-visible:outline-2 focus-visible:outline-sky-400 aria-pressed:bg-sky-700";
+  "min-w-0 rounded border border-neutral-600 bg-neutral-800 px-1 py-2 sm:min-w-11 sm:px-3 text-sm text-neutral-100 hover:bg-neutral-700 focus-visible:outline focus-visible:outline-2 focus-visible:outline-sky-400 aria-pressed:bg-sky-700";
 const toolButton =
   "rounded border border-neutral-600 px-2 py-1 text-sm text-neutral-100 hover:bg-neutral-700 focus-visible:outline focus-visible:outline-2 focus-visible:outline-sky-400";
 
@@ -174,11 +175,14 @@ export function ConsoleView({
           </button>
         )}
         {viewers.length > 0 && (
-          <ul aria-label="People watching this console" className="flex gap-2 text-sm text-neutral-400">
-            {viewers.map((v) => (
-              <li key={`${v.user}-${v.since}`}>{v.role === "admin" ? `${v.user} (admin)` : v.user}</li>
-            ))}
-          </ul>
+          <span className="flex gap-2 text-sm text-neutral-500">
+            <span aria-hidden>Watching:</span>
+            <ul aria-label="People watching this console" className="flex gap-2 text-neutral-300">
+              {viewers.map((v) => (
+                <li key={`${v.user}-${v.since}`}>{v.role === "admin" ? `${v.user} (admin)` : v.user}</li>
+              ))}
+            </ul>
+          </span>
         )}
         <form
           aria-label="Search the console"
@@ -200,7 +204,7 @@ export function ConsoleView({
                 search("previous");
               }
             }}
-            className="w-36 rounded border border-neutral-600 bg-neutral-900 px-2 py-1 text-sm"
+            className="w-24 rounded border border-neutral-600 bg-neutral-900 px-2 py-1 text-sm sm:w-36"
           />
           <button
             type="button"
@@ -272,7 +276,7 @@ export function ConsoleView({
       <div
         role="toolbar"
         aria-label="On-screen keys"
-        className="flex flex-wrap gap-1 border-t border-neutral-800 p-1"
+        className="grid grid-cols-8 gap-1 border-t border-neutral-800 p-1 sm:flex sm:flex-wrap"
       >
         <button type="button" className={keyButton} onClick={() => session.current?.sendKey("escape")}>
           Esc

@@ -55,6 +55,8 @@ export class TerminalSession {
       cursorBlink: true,
       fontFamily: "ui-monospace, SFMono-Regular, Menlo, Consolas, 'DejaVu Sans Mono', monospace",
       fontSize: 14,
+      // At 1.0 the DOM renderer clips glyphs below the baseline: `_` vanished (`__P__$` → `  P  $`).
+      lineHeight: 1.2,
       linkHandler: { activate: (_event, text) => openLink(text), allowNonHttpProtocols: false },
     });
     this.terminal.loadAddon(this.#fit);

@@ -8,12 +8,15 @@
 import { createServer, type IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import next from "next";
+import { getAgent } from "./agent/instance";
+import { getConsoleHub } from "./console/console-hub-instance";
+import { registerConsoleGateway } from "./console/register-console-gateway";
+import { recordAuditEvent } from "./dal/record-audit-event";
 import { EnvError, getEnv } from "./env";
 import { CLIENT_IP_HEADER, clientIpOf } from "./request-meta";
 import { findUpgrade } from "./upgrade-registry";
 
-// WebSocket endpoints: import here each module that calls registerUpgrade() (upgrade-registry.ts),
-// e.g. the console gateway for /ws/console.
+// WebSocket endpoints (upgrade-registry.ts) are registered in main() before listening.
 
 function refuse(socket: Duplex, status: number, text: string) {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
@@ -35,6 +38,20 @@ async function main() {
   const app = next({ dev, hostname, port: env.port, dir: process.cwd() });
   await app.prepare();
   const handle = app.getRequestHandler();
+
+  // /ws/console: browser ⇄ this process ⇄ the agent's console of the VM (server/web/console).
+  registerConsoleGateway({
+    openAgentConsole: (vmName) => getAgent().openConsole(vmName),
+    // An admin on a member's console: in the VM's history (the member also sees a notice live).
+    onAdminOpened: (e) =>
+      void recordAuditEvent({
+        actor: { id: e.adminUserId, username: e.adminUsername },
+        action: "console.open",
+        result: "success",
+        targetUserId: e.vmOwnerId,
+        vmId: e.vmId,
+      }).catch((error) => console.error("[web] audit console.open failed:", error)),
+  });
 
   const server = createServer((req, res) => {
     // Overwrite whatever the client sent: this header is how server code learns the address.
@@ -75,6 +92,8 @@ async function main() {
 
   const shutdown = (signal: string) => {
     console.log(`[web] ${signal}: shutting down`);
+    // Consoles close with 1001 so browsers reconnect (with a fresh ticket) to the next process.
+    getConsoleHub().closeAll("shutdown");
     server.close(() => process.exit(0));
     setTimeout(() => process.exit(0), 5_000).unref();
   };

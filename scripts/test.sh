@@ -26,7 +26,7 @@ STEPS=("$@")
 
 vitest_json() { echo "--reporter=default --reporter=json --outputFile.json=$REPORTS/$1.json"; }
 
-step lint npx biome ci --error-on-warnings .
+step lint npx biome ci --colors=off --error-on-warnings .
 step types npx tsc --noEmit
 step wrappers npm run -s check:wrappers
 step db-schema npm run -s db:check

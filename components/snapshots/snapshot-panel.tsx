@@ -265,13 +265,7 @@ export function SnapshotPanel({
           className="divide-y divide-stone-200 rounded-xl border border-stone-200 bg-white text-sm dark:divide-stone-800 dark:border-stone-800 dark:bg-stone-900"
         >
           {snapshots.map((s) => (
-            <li
-              key={s.id}
-              data-testid="snapshot"
-              data-status={s.status}
-              data-label={s.label}
-              className="px-4 py-3"
-            >
+            <li key={s.id} data-testid="snapshot" data-id={s.id} data-status={s.status} className="px-4 py-3">
               <div className="flex flex-wrap items-center gap-x-3 gap-y-1">
                 <span className="min-w-0 break-words font-medium">{s.label}</span>
                 <SnapshotStatusBadge status={s.status} />

@@ -5,7 +5,7 @@ import {
   MemberQuotaForm,
   SnapshotDefaultsForm,
 } from "@/components/snapshots/admin-snapshot-controls";
-import { formatBytes, SnapshotStatusBadge } from "@/components/snapshots/snapshot-panel";
+import { formatBytes, SnapshotStatusBadge } from "@/components/snapshots/snapshot-status-badge";
 import { requireAdmin } from "@/server/web/dal/get-session";
 import { getSnapshotAdminView, listAllSnapshots } from "@/server/web/snapshots/service";
 

@@ -156,7 +156,10 @@ test("Ctrl-C gets through a `yes` flood and the prompt returns", async () => {
     .toBe(true);
   const ms = Date.now() - t0;
   console.log(`Ctrl-C under a yes flood, through Chromium: prompt after ${ms} ms`);
-  expect(ms).toBeLessThan(3_000);
+  // Bounded by how fast this browser parses (0.2–0.5 MB/s in headless Chromium on the loaded 2-vCPU
+  // CI box) times what may be queued (256 KiB window + < 1 MiB before the agent skips ahead); the
+  // bench (B3) measures the path with a 5 MB/s client. Generous here so CI load does not flake it.
+  expect(ms).toBeLessThan(6_000);
   await typeLine(page, "echo still-$((2+3))");
   await expect.poll(() => screenOf(page), { timeout: 10_000 }).toContain("still-5");
 });

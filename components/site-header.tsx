@@ -18,6 +18,11 @@ export function SiteHeader({ caller }: { caller: Caller }) {
       show: caller.status === "active" && can(caller.role, "vm.provision"),
     },
     {
+      href: "/admin/snapshots",
+      label: "Snapshots",
+      show: caller.status === "active" && can(caller.role, "vm.provision"),
+    },
+    {
       href: "/admin/host",
       label: "Host",
       show: caller.status === "active" && can(caller.role, "host.read"),

@@ -5,7 +5,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 RUN=$ROOT/.data/run
 if [[ ${1:-} == --vms ]]; then
   say "shutting down every VM"
-  npx tsx scripts/shutdown-vms.ts || warn "could not shut down every VM"
+  if [[ $(id -u) -eq 0 ]]; then sock=${ZAPHOD_AGENT_SOCKET:-/run/zaphod/agent.sock}
+  else sock=${ZAPHOD_AGENT_SOCKET:-$ROOT/.data/agent/run/agent.sock}; fi
+  ZAPHOD_AGENT_SOCKET=$sock npx tsx scripts/shutdown-vms.ts || warn "could not shut down every VM"
 fi
 for name in web agent; do
   pidfile=$RUN/$name.pid

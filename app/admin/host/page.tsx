@@ -76,10 +76,10 @@ export default async function HostPage() {
                 label="Swap"
                 value={`${overcommit.hostSwapMiB} MiB (${Math.round(health.host.swapFreeKiB / 1024)} free)`}
               />
+              <Row label="VMs' memory" value={`${overcommit.vmMemoryMiB} MiB`} testId="vm-memory-total" />
               <Row
-                label="VMs' memory"
-                value={`${overcommit.vmMemoryMiB} MiB (${((overcommit.vmMemoryMiB / Math.max(1, overcommit.hostRamMiB + overcommit.hostSwapMiB)) * 100).toFixed(0)}% of RAM + swap)`}
-                testId="vm-memory-total"
+                label="of RAM + swap"
+                value={`${((overcommit.vmMemoryMiB / Math.max(1, overcommit.hostRamMiB + overcommit.hostSwapMiB)) * 100).toFixed(0)}%`}
               />
             </Card>
             <Card title="Disk (data directory)">

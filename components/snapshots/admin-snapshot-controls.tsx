@@ -145,13 +145,13 @@ export function MemberQuotaForm({
   const [giB, setGiB] = useState(overrideBytes === null ? "" : gib(overrideBytes));
   return (
     <form
-      className="flex flex-col gap-2 sm:flex-row sm:items-end"
+      className="flex flex-wrap items-end gap-2"
       onSubmit={(e) => {
         e.preventDefault();
         run(() => setMemberSnapshotQuotaAction({ userId, maxCount: count, maxGiB: giB } as never), "Saved.");
       }}
     >
-      <label className="space-y-1 text-xs sm:w-28">
+      <label className="w-24 space-y-1 text-xs">
         <span>Count</span>
         <input
           aria-label={`Snapshot count for ${username}`}
@@ -162,7 +162,7 @@ export function MemberQuotaForm({
           onChange={(e) => setCount(e.target.value)}
         />
       </label>
-      <label className="space-y-1 text-xs sm:w-28">
+      <label className="w-24 space-y-1 text-xs">
         <span>GiB</span>
         <input
           aria-label={`Snapshot GiB for ${username}`}

@@ -128,7 +128,7 @@ export default async function AdminSnapshotsPage() {
                 <tbody className="divide-y divide-stone-200 dark:divide-stone-800">
                   {snapshots.map((s) => (
                     <tr key={s.id}>
-                      <td className="px-4 py-2">
+                      <td className="whitespace-nowrap px-4 py-2">
                         <span className="font-mono">{s.vmName}</span>
                         <span className="block text-xs text-stone-500">{s.owner}</span>
                       </td>

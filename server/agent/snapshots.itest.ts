@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import { readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { run } from "./exec";
 import { createHarness, type Harness } from "./testing/agent-harness";
 import { TestConsole } from "./testing/console-client";
 
@@ -161,6 +162,32 @@ describe("snapshots with a real UML VM", () => {
     // Snapshot files are the agent's: a root-only directory.
     expect((await stat(snapDir())).mode & 0o777).toBe(0o700);
   }, 300_000);
+
+  it("never follows a symlink the VM's user plants for a disk: the snapshot fails, nothing is listed, the VM runs on", async () => {
+    const disk = join(h.dataDir, "vms", VM, "disk");
+    const { uid, gid } = await stat(disk);
+    const asVmUser = (argv: string[]) =>
+      run(["setpriv", `--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", "--", ...argv]);
+    const before = (await h.client.call("snapshot.list", { name: VM })).snapshots.map((s) => s.id);
+    await asVmUser(["mv", "--", join(disk, "storage.img"), join(disk, "storage.real")]);
+    await asVmUser(["ln", "-s", "/etc/shadow", join(disk, "storage.img")]);
+    try {
+      const id = randomUUID();
+      await expect(
+        h.client.run("snapshot.create", { name: VM, id, includeStorage: true }),
+      ).rejects.toMatchObject({
+        code: "internal",
+      });
+      expect((await h.client.call("snapshot.list", { name: VM })).snapshots.map((s) => s.id)).toEqual(before);
+      expect((await readdir(snapDir())).filter((e) => e.startsWith(".tmp-") || e === id)).toEqual([]);
+    } finally {
+      await asVmUser(["rm", "-f", "--", join(disk, "storage.img")]);
+      await asVmUser(["mv", "--", join(disk, "storage.real"), join(disk, "storage.img")]);
+    }
+    const c = await shell();
+    await exec(c, "echo still-$((8*8))", /^still-64/m);
+    c.close();
+  });
 
   it("kill -9 of the agent during a snapshot, at every point: VM resumed, nothing partial, task interrupted, no lock", async () => {
     const points = ["before-stop", "after-stop", "after-copy", "before-rename", "after-rename"];

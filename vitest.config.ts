@@ -16,7 +16,7 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["**/*.test.ts", "**/*.test.tsx"],
-          exclude: ["node_modules/**", ".next/**", "e2e/**", ".data/**"],
+          exclude: ["**/node_modules/**", ".next/**", "e2e/**", ".data/**", ".cache/**"],
           environment: "node",
         },
       },
@@ -25,7 +25,7 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["**/*.itest.ts"],
-          exclude: ["node_modules/**", ".next/**", "e2e/**", ".data/**"],
+          exclude: ["**/node_modules/**", ".next/**", "e2e/**", ".data/**", ".cache/**"],
           environment: "node",
           // Real VMs and real databases: one file at a time, generous timeouts.
           fileParallelism: false,

@@ -3,6 +3,7 @@
  * run as that user. Unprivileged, every VM runs as the invoking user.
  */
 
+import { readdir, readFile } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { OWNER_PATTERN } from "../protocol/names";
 import type { AgentConfig } from "./config";
@@ -55,7 +56,45 @@ export async function ensureHostUser(
   return { user, created: true };
 }
 
+/** Pids of every process whose real or effective uid is `uid` (from /proc). */
+async function pidsOfUid(uid: number): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const status = await readFile(`/proc/${entry}/status`, "utf8").catch(() => "");
+    const ids = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status);
+    if (ids && (Number(ids[1]) === uid || Number(ids[2]) === uid)) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+/**
+ * Deletes the owner's host user once their last VM is gone. `userdel` refuses while any process
+ * of the user lives, and a stopped VM's helpers (tmux server, the log pipe, UML's own helper
+ * processes) can take a moment to go under load: the uid is dedicated to this owner's VMs, so
+ * whatever still runs as it is ended (TERM, then KILL), within a bounded wait.
+ */
 export async function deleteHostUser(config: AgentConfig, owner: string): Promise<void> {
   if (!config.privileged) return;
-  await run(["userdel", "--", hostUserName(config, owner)], { allowFailure: true });
+  const user = await lookupHostUser(config, owner);
+  if (!user || user.uid === 0) return;
+  const started = Date.now();
+  for (;;) {
+    const pids = await pidsOfUid(user.uid);
+    if (pids.length === 0) break;
+    const elapsed = Date.now() - started;
+    if (elapsed > 15_000) break;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, elapsed > 5_000 ? "SIGKILL" : "SIGTERM");
+      } catch {
+        // gone already
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  const result = await run(["userdel", "--", user.name], { allowFailure: true });
+  if (result.code !== 0) {
+    console.error(`[agent] userdel ${user.name} failed (exit ${result.code}); the user is left in place`);
+  }
 }

@@ -13,7 +13,7 @@ export const AGENT_SOCKET = path.join(AGENT_DATA_DIR, "run/agent.sock");
 export const AGENT_STATE_FILE = path.resolve(".data/e2e-agent.json");
 export const E2E_IMAGE = "busybox-e2e";
 /** Short, so the specs do not wait long for the reboot countdown. */
-export const REBOOT_GRACE_SECONDS = 15;
+export const REBOOT_GRACE_SECONDS = 25;
 export const REBOOT_COUNTDOWN_SECONDS = 8;
 
 export const serverEnv = {

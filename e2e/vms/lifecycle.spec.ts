@@ -96,7 +96,8 @@ test("the member reboots it and sees it come back", async () => {
   await expect(page.getByTestId("current-task")).toContainText("Reboot");
   const task = await latestTaskEnds(page, "reboot");
   await task.locator("summary").click();
-  await expect(task).toContainText("rebooted and is up again");
+  // Graceful normally; on a heavily loaded host the countdown may have hard-reset it: either way it is back.
+  await expect(task).toContainText("is up again");
   await expect(page.getByTestId("vm-state")).toHaveText("running");
   // Audited.
   await expect(page.getByTestId("vm-history")).toContainText("vm.reboot");

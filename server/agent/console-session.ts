@@ -2,7 +2,7 @@
  * One attached console client: replays the current boot's log (bounded, terminal queries
  * stripped), sends `replay-end`, then follows the log live. Flow control: never more than
  * `flowHighWaterBytes` of DATA unacknowledged; a client more than `consoleSkipBytes` behind skips
- * ahead to the end and gets a fresh rendering of the screen instead.
+ * ahead to the end and gets a fresh rendering of the screen instead (sooner right after a Ctrl-C).
  */
 import type { FileHandle } from "node:fs/promises";
 import { basename } from "node:path";
@@ -29,6 +29,13 @@ const CHUNK = 32 * 1024;
 /** Largest screen rendering sent after a skip (counted in the window like any DATA). */
 const SCREEN_MAX = 64 * 1024;
 const U32 = 2 ** 32;
+/**
+ * After the client types Ctrl-C it wants the prompt, not the backlog of a flood: for this long, a
+ * client more than INTERRUPT_SKIP_BYTES behind skips ahead at once (instead of consoleSkipBytes),
+ * so the prompt shows as soon as it has drained its window (bench B3, issue 5).
+ */
+const INTERRUPT_SKIP_MS = 3_000;
+const INTERRUPT_SKIP_BYTES = 16 * 1024;
 
 export class ConsoleSession {
   private handle: FileHandle | null = null;
@@ -42,6 +49,7 @@ export class ConsoleSession {
   private again = false;
   private closed = false;
   private stripper = new QueryStripper();
+  private skipEagerlyUntil = 0;
 
   constructor(
     private source: LogSource,
@@ -81,6 +89,12 @@ export class ConsoleSession {
   /** The client processed `bytes` more DATA payload bytes since its previous ACK (a delta, clamped). */
   ack(bytes: number): void {
     this.acked = (this.acked + Math.min(bytes, this.inFlight)) % U32;
+    void this.pump();
+  }
+
+  /** The client typed Ctrl-C: skip a backlog eagerly for a moment (see INTERRUPT_SKIP_MS). */
+  interrupted(): void {
+    this.skipEagerlyUntil = Date.now() + INTERRUPT_SKIP_MS;
     void this.pump();
   }
 
@@ -143,7 +157,8 @@ export class ConsoleSession {
       if (size < this.offset) this.offset = 0; // truncated (log cap): start again at its beginning
       if (this.inFlight >= this.limits.highWater || this.sink.buffered() > this.limits.highWater * 2) return;
       // Only once the client has room again: the skip and the fresh screen respect the window too.
-      if (!this.replaying && size - this.offset > this.limits.skipBytes) {
+      const skipBytes = Date.now() < this.skipEagerlyUntil ? INTERRUPT_SKIP_BYTES : this.limits.skipBytes;
+      if (!this.replaying && size - this.offset > skipBytes) {
         if (this.limits.highWater - this.inFlight < Math.min(SCREEN_MAX, this.limits.highWater)) return;
         const skipped = size - this.offset;
         this.offset = size;

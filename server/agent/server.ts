@@ -299,6 +299,7 @@ export class AgentServer {
         case "data":
           if (frame.bytes.length > CONSOLE_LIMITS.maxInputBytes) return ws.close(1009, "input too large");
           theHub.input(frame.bytes);
+          if (frame.bytes.includes(0x03)) session.interrupted();
           break;
         case "resize":
           theHub.resize(frame.cols, frame.rows);

@@ -23,9 +23,9 @@ export const CONSOLE_LIMITS = {
   maxCols: 500,
   maxRows: 200,
   /** Output the server may have in flight without an ACK before it stops sending. */
-  flowHighWaterBytes: 256 * 1024,
+  flowHighWaterBytes: 64 * 1024,
   /** Clients acknowledge at least every this many processed bytes. */
-  ackEveryBytes: 32 * 1024,
+  ackEveryBytes: 16 * 1024,
 } as const;
 
 /**

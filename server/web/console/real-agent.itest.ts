@@ -13,6 +13,7 @@ import {
   type TerminalSink,
 } from "../../../components/console/console-connection";
 import { createHarness, type Harness } from "../../agent/testing/agent-harness";
+import { CONSOLE_LIMITS } from "../../protocol/console";
 import { startConsoleTestServer } from "./testing/console-test-server";
 
 const VM = "con-one";
@@ -120,7 +121,7 @@ describe("console through the web tier to the real agent", () => {
       connection.sendInput("yes flood-line\r");
       await new Promise((resolve) => setTimeout(resolve, 2000));
       const session = web.sessions.at(-1)!;
-      expect(session.bufferedToBrowser).toBeLessThanOrEqual(256 * 1024);
+      expect(session.bufferedToBrowser).toBeLessThanOrEqual(CONSOLE_LIMITS.flowHighWaterBytes);
       const mark = sink.screen.length;
       const t0 = performance.now();
       connection.sendInput("\x03");

@@ -12,7 +12,15 @@ export type UserStatus = z.infer<typeof UserStatus>;
 export const TaskStatus = z.enum(["queued", "running", "succeeded", "failed", "interrupted"]);
 export type TaskStatus = z.infer<typeof TaskStatus>;
 
-export const SnapshotStatus = z.enum(["requested", "approved", "rejected", "running", "ready", "failed", "restoring"]);
+export const SnapshotStatus = z.enum([
+  "requested",
+  "approved",
+  "rejected",
+  "running",
+  "ready",
+  "failed",
+  "restoring",
+]);
 export type SnapshotStatus = z.infer<typeof SnapshotStatus>;
 
 export const AuditResult = z.enum(["success", "failure", "denied"]);

@@ -151,10 +151,10 @@ test("Ctrl-C gets through a `yes` flood and the prompt returns", async () => {
   await page.waitForTimeout(2_000);
   const t0 = Date.now();
   await page.keyboard.press("Control+C");
-  // How long depends on how fast this browser parses what is queued when ^C is pressed (the 256 KiB
-  // window plus < 1 MiB before the agent skips ahead): 2.5 s at load 8 and 8 s at load 12 in
-  // headless Chromium on the shared 2-vCPU box, i.e. 0.15–0.5 MB/s. Logged, not gated (CI load would
-  // flake it); the bench (B3) measures the path with a 5 MB/s client: 38 ms.
+  // After ^C the agent skips the flood's backlog (eager skip-ahead) and this browser only has to
+  // parse what is in flight (the 64 KiB window) plus a fresh screen: 0.76 s measured in headless
+  // Chromium on the shared 2-vCPU box (1.9–8 s before, with a 256 KiB window and the 1 MiB skip
+  // threshold). Logged, not gated: speed targets live in bench/ (B3, ratios to peers in one run).
   await expect
     .poll(async () => atPrompt(await screenOf(page)), { timeout: 30_000, intervals: [50] })
     .toBe(true);

@@ -143,30 +143,3 @@ test("member B: A's snapshots are not-found (page, server actions); the admin se
     "ready",
   );
 });
-
-/** E2E_SCREENSHOTS=dir: the snapshot UI as a person sees it (desktop and 375 px, light and dark). */
-test("screenshots (only with E2E_SCREENSHOTS)", async ({ browser }) => {
-  const dir = process.env.E2E_SCREENSHOTS;
-  test.skip(!dir, "E2E_SCREENSHOTS not set");
-  test.setTimeout(240_000);
-  for (const [vp, viewport] of [
-    ["desktop", { width: 1280, height: 800 }],
-    ["phone", { width: 375, height: 740 }],
-  ] as const) {
-    for (const colorScheme of ["light", "dark"] as const) {
-      const a = await newSignedInPage(browser, owner, password);
-      await a.page.setViewportSize(viewport);
-      await a.page.emulateMedia({ colorScheme });
-      await a.page.goto(`/vms/${vm}`);
-      const restore = a.page.getByTestId("snapshot").first().getByRole("button", { name: "Restore" });
-      if (await restore.count()) await restore.click(); // shows the confirmation too
-      await a.page.screenshot({ path: `${dir}/vm-snapshots-${vp}-${colorScheme}.png`, fullPage: true });
-      await a.context.close();
-      const ctx = await browser.newContext({ storageState: storageState.admin, viewport, colorScheme });
-      const p = await ctx.newPage();
-      await p.goto("/admin/snapshots");
-      await p.screenshot({ path: `${dir}/admin-snapshots-${vp}-${colorScheme}.png`, fullPage: true });
-      await ctx.close();
-    }
-  }
-});

@@ -37,7 +37,7 @@ step unit npx vitest run --project unit $(vitest_json unit)
 step integration npx vitest run --project integration $(vitest_json integration)
 # The same data-layer tests against a private PostgreSQL (started and stopped by pg-run.sh).
 # shellcheck disable=SC2046
-step db-pg scripts/pg-run.sh npx vitest run --project integration server/web/dal server/web/auth server/web/console $(vitest_json db-pg)
+step db-pg scripts/pg-run.sh npx vitest run --project integration server/web/dal server/web/auth server/web/console server/web/snapshots $(vitest_json db-pg)
 step build ensure_build
 e2e() { PLAYWRIGHT_JSON_OUTPUT_NAME=$REPORTS/e2e.json npx playwright test --reporter=list,json; }
 step e2e e2e

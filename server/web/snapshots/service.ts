@@ -12,18 +12,14 @@ import { getAgent } from "../agent/instance";
 import { assertPermission } from "../dal/assert-permission";
 import type { Actor, Caller } from "../dal/caller";
 import { recordAuditEvent } from "../dal/record-audit-event";
-import {
-  unsafeAppendTaskLog,
-  unsafeGetTaskView,
-  unsafeRunningTaskOfVm,
-  unsafeUpdateTask,
-} from "../dal/tasks";
+import { unsafeAppendTaskLog, unsafeRunningTaskOfVm, unsafeUpdateTask } from "../dal/tasks";
 import { getVmForCaller, type VmRow } from "../dal/vms";
 import { getDb } from "../db/client";
 import type { AuditAction } from "../domain";
 import { ActionFailure } from "../errors";
 import type { RequestMeta } from "../request-meta";
 import { toActionFailure } from "../vms/agent-errors";
+import { failRefusedTask, followAgentTask, publishTask } from "../vms/agent-tasks";
 import { getHub } from "../vms/hub";
 import {
   formatBytes,
@@ -119,11 +115,6 @@ async function audit(
     meta,
     detail: { vm: vm.name, ...detail },
   });
-}
-
-async function publishTask(taskId: string, ownerId: string): Promise<void> {
-  const task = await unsafeGetTaskView(taskId);
-  if (task) getHub().publish({ type: "task", ownerId, task });
 }
 
 async function createTask(vm: VmRow, actorId: string | null, kind: "snapshot" | "restore", step: string) {
@@ -250,14 +241,7 @@ async function startSnapshot(vm: VmRow, snapshotId: string, actorId: string | nu
   } catch (error) {
     const failure = toActionFailure(error, "snapshot.create");
     await getDb().snapshot.update({ where: { id: snapshotId }, data: { status: "failed" } });
-    await unsafeUpdateTask(taskId, {
-      status: "failed",
-      progress: 100,
-      error: failure.message,
-      detail: { step: "refused" },
-    });
-    await unsafeAppendTaskLog(taskId, failure.message, "error");
-    await publishTask(taskId, vm.ownerId);
+    await failRefusedTask(taskId, vm.ownerId, failure);
     throw failure;
   }
   await unsafeAppendTaskLog(
@@ -315,14 +299,7 @@ export async function restoreSnapshot(
     const failure = toActionFailure(error, "snapshot.restore");
     await getDb().snapshot.delete({ where: { id: safetyId } });
     await getDb().snapshot.update({ where: { id: snapshot.id }, data: { status: "ready" } });
-    await unsafeUpdateTask(taskId, {
-      status: "failed",
-      progress: 100,
-      error: failure.message,
-      detail: { step: "refused" },
-    });
-    await unsafeAppendTaskLog(taskId, failure.message, "error");
-    await publishTask(taskId, vm.ownerId);
+    await failRefusedTask(taskId, vm.ownerId, failure);
     await audit(caller, "snapshot.restore", vm, "failure", meta, {
       snapshotId: snapshot.id,
       error: failure.code,
@@ -490,60 +467,35 @@ export async function setMemberSnapshotQuota(
 // ── following agent tasks ───────────────────────────────────────────────────────────────────
 
 /** Mirrors an agent task onto the Task row (step, progress, new log lines) until it ends. */
-function follow(taskId: string, vm: Pick<VmRow, "name" | "ownerId">, op: TaskOp): Promise<TaskInfo> {
-  return new Promise((resolve) => {
-    let settled = false;
-    let logged = 0;
-    let chain = Promise.resolve();
-    const mirror = (task: TaskInfo) => {
-      chain = chain
-        .then(async () => {
-          const lines = task.log ?? [];
-          for (const line of lines.slice(logged)) await unsafeAppendTaskLog(taskId, line);
-          logged = Math.max(logged, lines.length);
-          if (task.state === "running") {
-            await unsafeUpdateTask(taskId, {
-              progress: Math.min(95, task.progress ?? 10),
-              detail: { step: task.step },
-            });
-          }
-          await publishTask(taskId, vm.ownerId);
-        })
-        .catch(() => undefined);
-    };
-    const finish = (task: TaskInfo) => {
-      if (settled) return;
-      settled = true;
-      off();
-      clearInterval(poll);
-      clearTimeout(timeout);
-      mirror(task);
-      void chain.then(() => resolve(task));
-    };
-    const off = getHub().watchTask(taskId, (task, done) => (done ? finish(task) : mirror(task)));
-    const poll = setInterval(() => {
-      getAgent()
-        .call("task.get", { id: taskId })
-        .then((task) => task.state !== "running" && finish(task))
-        .catch(() => undefined);
-    }, 3000);
-    poll.unref?.();
-    const timeout = setTimeout(() => {
-      const now = new Date().toISOString();
-      finish({
-        id: taskId,
-        op,
-        vm: vm.name,
-        state: "failed",
-        step: "",
-        startedAt: now,
-        endedAt: now,
-        error: { code: "timeout", message: "the panel stopped waiting" },
-        result: null,
-      });
-    }, TASK_WAIT_MS);
-    timeout.unref?.();
+async function follow(taskId: string, vm: Pick<VmRow, "name" | "ownerId">, op: TaskOp): Promise<TaskInfo> {
+  let logged = 0;
+  let chain = Promise.resolve();
+  const mirror = (task: TaskInfo) => {
+    chain = chain
+      .then(async () => {
+        const lines = task.log ?? [];
+        for (const line of lines.slice(logged)) await unsafeAppendTaskLog(taskId, line);
+        logged = Math.max(logged, lines.length);
+        if (task.state === "running") {
+          await unsafeUpdateTask(taskId, {
+            progress: Math.min(95, task.progress ?? 10),
+            detail: { step: task.step },
+          });
+        }
+        await publishTask(taskId, vm.ownerId);
+      })
+      .catch(() => undefined);
+  };
+  const task = await followAgentTask({
+    agentTaskId: taskId,
+    op,
+    vmName: vm.name,
+    waitMs: TASK_WAIT_MS,
+    onUpdate: mirror,
   });
+  mirror(task);
+  await chain;
+  return task;
 }
 
 async function endTask(taskId: string, ownerId: string, task: TaskInfo, successText: string) {

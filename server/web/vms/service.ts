@@ -24,7 +24,6 @@ import {
   unsafeAppendTaskLog,
   unsafeCreateTask,
   unsafeGetTaskStatus,
-  unsafeGetTaskView,
   unsafeRunningTaskOfVm,
   unsafeUpdateTask,
 } from "../dal/tasks";
@@ -36,6 +35,7 @@ import { getEnv } from "../env";
 import { ActionFailure } from "../errors";
 import type { RequestMeta } from "../request-meta";
 import { toActionFailure, userMessageOf } from "./agent-errors";
+import { failRefusedTask, followAgentTask, publishTask } from "./agent-tasks";
 import { getHub } from "./hub";
 import { recoverUnfinishedTasks } from "./recover";
 
@@ -93,7 +93,7 @@ export function skipTaskRecoveryInThisProcess(): void {
 /** Starts the hub and, once per process, ends or re-attaches tasks a previous process left. */
 export function ensureVmService(): Promise<void> {
   getHub().start();
-  g.__zaphodRecovery ??= recoverUnfinishedTasks({ finishFromAgent, follow: followAgentTask }).catch((e) => {
+  g.__zaphodRecovery ??= recoverUnfinishedTasks({ finishFromAgent, follow: followVmTask }).catch((e) => {
     console.error("[vms] task recovery failed:", e);
   });
   return g.__zaphodRecovery;
@@ -101,11 +101,6 @@ export function ensureVmService(): Promise<void> {
 
 function actorOf(caller: Caller | "cli"): Actor {
   return caller === "cli" ? "cli" : { id: caller.id, username: caller.username };
-}
-
-async function publishTask(taskId: string, ownerId: string): Promise<void> {
-  const task = await unsafeGetTaskView(taskId);
-  if (task) getHub().publish({ type: "task", ownerId, task });
 }
 
 async function log(
@@ -137,63 +132,31 @@ async function audit(
   });
 }
 
-/**
- * Follows one agent task to its end: progress → the Task row's step and bar, pushed to browsers.
- * Resolves with the agent's final TaskInfo (or a synthetic failure on timeout).
- */
-function followAgentTask(
+/** Follows one agent task to its end: progress → the Task row's step and bar, pushed to browsers. */
+function followVmTask(
   agentTaskId: string,
   webTaskId: string,
   ownerId: string,
   op: TaskOp,
   vmName: string,
 ): Promise<TaskInfo> {
-  return new Promise((resolve) => {
-    let settled = false;
-    let lastStep = "";
-    const finish = (task: TaskInfo) => {
-      if (settled) return;
-      settled = true;
-      off();
-      clearInterval(poll);
-      clearTimeout(timeout);
-      resolve(task);
-    };
-    const off = getHub().watchTask(agentTaskId, (task, done) => {
-      if (done) return finish(task);
-      if (task.step && task.step !== lastStep) {
-        lastStep = task.step;
-        void (async () => {
-          const status = await unsafeGetTaskStatus(webTaskId);
-          if (status?.status !== "running") return;
-          const progress = STEP_PROGRESS[task.step] ?? 50;
-          await unsafeUpdateTask(webTaskId, { progress, detail: { step: task.step } });
-          await publishTask(webTaskId, ownerId);
-        })().catch(() => undefined);
-      }
-    });
-    // The end may come before the subscription is up, or while the event stream reconnects.
-    const poll = setInterval(() => {
-      getAgent()
-        .call("task.get", { id: agentTaskId })
-        .then((task) => task.state !== "running" && finish(task))
-        .catch(() => undefined);
-    }, 3_000);
-    poll.unref?.();
-    const timeout = setTimeout(() => {
-      finish({
-        id: agentTaskId,
-        op,
-        vm: vmName,
-        state: "failed",
-        step: "",
-        startedAt: new Date().toISOString(),
-        endedAt: new Date().toISOString(),
-        error: { code: "timeout", message: "the panel stopped waiting" },
-        result: null,
-      });
-    }, TASK_WAIT_MS);
-    timeout.unref?.();
+  let lastStep = "";
+  return followAgentTask({
+    agentTaskId,
+    op,
+    vmName,
+    waitMs: TASK_WAIT_MS,
+    onUpdate: (task) => {
+      if (!task.step || task.step === lastStep) return;
+      lastStep = task.step;
+      void (async () => {
+        const status = await unsafeGetTaskStatus(webTaskId);
+        if (status?.status !== "running") return;
+        const progress = STEP_PROGRESS[task.step] ?? 50;
+        await unsafeUpdateTask(webTaskId, { progress, detail: { step: task.step } });
+        await publishTask(webTaskId, ownerId);
+      })().catch(() => undefined);
+    },
   });
 }
 
@@ -308,14 +271,7 @@ async function powerAction(
     await getAgent().call(op, { name: vm.name }, { id: taskId });
   } catch (error) {
     const failure = toActionFailure(error, op);
-    await unsafeUpdateTask(taskId, {
-      status: "failed",
-      progress: 100,
-      error: failure.message,
-      detail: { step: "refused" },
-    });
-    await unsafeAppendTaskLog(taskId, failure.message, "error");
-    await publishTask(taskId, vm.ownerId);
+    await failRefusedTask(taskId, vm.ownerId, failure);
     await audit(actor, auditAction, vm, "failure", meta, { taskId, error: failure.code });
     throw failure;
   }
@@ -326,7 +282,7 @@ async function powerAction(
   if (action === "reboot") {
     startRebootOrchestration(taskId, vm);
   } else {
-    void followAgentTask(taskId, taskId, vm.ownerId, op, vm.name)
+    void followVmTask(taskId, taskId, vm.ownerId, op, vm.name)
       .then((task) => finishFromAgent(taskId, vm.ownerId, task, SUCCESS_TEXT[action]))
       .catch((e) => console.error("[vms] following task failed:", e));
   }
@@ -386,7 +342,7 @@ function startRebootOrchestration(taskId: string, vm: VmRow): void {
   graceTimer.unref?.();
   o.timers.push(graceTimer);
 
-  void followAgentTask(taskId, taskId, vm.ownerId, "vm.reboot", vm.name).then(async (task) => {
+  void followVmTask(taskId, taskId, vm.ownerId, "vm.reboot", vm.name).then(async (task) => {
     if (o.ended || o.resetting) return;
     if (task.state === "succeeded") {
       end();
@@ -447,7 +403,7 @@ async function hardResetReboot(taskId: string, vm: VmRow, actor: Actor, meta: Re
     await log(taskId, vm.ownerId, failure.message, "error");
     return;
   }
-  const task = await followAgentTask(resetId, taskId, vm.ownerId, "vm.reset", vm.name);
+  const task = await followVmTask(resetId, taskId, vm.ownerId, "vm.reset", vm.name);
   o.ended = true;
   reboots.delete(taskId);
   await finishFromAgent(taskId, vm.ownerId, task, "The VM was hard-reset and is up again.");
@@ -581,7 +537,7 @@ async function provision(actor: Actor, input: ProvisionInput, meta: RequestMeta 
   await log(taskId, vm.ownerId, `${actorLabel(actor)} provisions ${vm.name} for ${owner.username}.`);
 
   void (async () => {
-    const created = await followAgentTask(taskId, taskId, vm.ownerId, "vm.create", vm.name);
+    const created = await followVmTask(taskId, taskId, vm.ownerId, "vm.create", vm.name);
     if (created.state !== "succeeded" || !input.startNow) {
       await finishFromAgent(taskId, vm.ownerId, created, "The VM is provisioned (stopped).");
       if (created.state !== "succeeded") await db.vm.delete({ where: { id: vm.id } }).catch(() => undefined);
@@ -608,7 +564,7 @@ async function provision(actor: Actor, input: ProvisionInput, meta: RequestMeta 
       agentTaskId: startId,
       during: "provision",
     });
-    const started = await followAgentTask(startId, taskId, vm.ownerId, "vm.start", vm.name);
+    const started = await followVmTask(startId, taskId, vm.ownerId, "vm.start", vm.name);
     await finishFromAgent(taskId, vm.ownerId, started, "The VM is provisioned and up.");
   })().catch((e) => console.error("[vms] provisioning failed:", e));
 
@@ -647,7 +603,7 @@ export async function destroyVm(caller: Caller, name: string, confirm: string, m
     throw failure;
   }
   await audit(actorOf(caller), "vm.destroy", vm, "success", meta, { taskId });
-  const task = await followAgentTask(taskId, taskId, vm.ownerId, "vm.destroy", vm.name);
+  const task = await followVmTask(taskId, taskId, vm.ownerId, "vm.destroy", vm.name);
   await finishFromAgent(taskId, vm.ownerId, task, `${vm.name} was destroyed.`);
   if (task.state === "succeeded") {
     await getDb().vm.delete({ where: { id: vm.id } });

@@ -64,6 +64,8 @@ export function ProvisionForm({
   const [memoryMiB, setMemory] = useState("256");
   const [storageGiB, setStorage] = useState("8");
   const [swapMiB, setSwap] = useState("256");
+  const [autostart, setAutostart] = useState(false);
+  const [startNow, setStartNow] = useState(true);
   const [anyway, setAnyway] = useState(false);
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [message, setMessage] = useState<string | null>(null);
@@ -80,8 +82,12 @@ export function ProvisionForm({
     : { memory: null, disk: null };
   const overcommitted = Boolean(warnings.memory || warnings.disk);
 
-  function submit(form: FormData) {
-    setMessage(null);
+  // A submit handler rather than `<form action>`: React resets a form after its action runs, which
+  // put the Owner select back on the first account (a retry could provision for the wrong member)
+  // and ticked "Start it now" again. Every field here is controlled and survives a refusal.
+  function submit(e: React.FormEvent<HTMLFormElement>) {
+    e.preventDefault();
+    const form = new FormData(e.currentTarget);
     setDone(null);
     if (overcommitted && !anyway) {
       setMessage("The host would be overcommitted: confirm below to provision anyway.");
@@ -95,7 +101,9 @@ export function ProvisionForm({
         return;
       }
       setErrors({});
+      setMessage(null);
       setAnyway(false);
+      setName("");
       setDone(res.data.name);
       router.refresh();
     });
@@ -106,7 +114,8 @@ export function ProvisionForm({
   }
   return (
     <form
-      action={submit}
+      noValidate
+      onSubmit={submit}
       className="space-y-4 rounded-xl border border-stone-200 bg-white p-4 dark:border-stone-800 dark:bg-stone-900"
     >
       <div className="grid gap-4 sm:grid-cols-2">
@@ -207,12 +216,24 @@ export function ProvisionForm({
       </div>
       <div className="flex flex-wrap gap-x-6 gap-y-2 text-sm">
         <label className="inline-flex items-center gap-2">
-          <input type="checkbox" name="autostart" className="size-4 accent-teal-700" /> Autostart with the
-          host
+          <input
+            type="checkbox"
+            name="autostart"
+            checked={autostart}
+            onChange={(e) => setAutostart(e.target.checked)}
+            className="size-4 accent-teal-700"
+          />{" "}
+          Autostart with the host
         </label>
         <label className="inline-flex items-center gap-2">
-          <input type="checkbox" name="startNow" defaultChecked className="size-4 accent-teal-700" /> Start it
-          now
+          <input
+            type="checkbox"
+            name="startNow"
+            checked={startNow}
+            onChange={(e) => setStartNow(e.target.checked)}
+            className="size-4 accent-teal-700"
+          />{" "}
+          Start it now
         </label>
       </div>
       {overcommitted ? (

@@ -7,7 +7,18 @@ import { type NextRequest, NextResponse } from "next/server";
 import { getEnv } from "@/server/web/env";
 
 /** Reachable without a session cookie. API route handlers answer 401 themselves (they never redirect). */
-const PUBLIC_PREFIXES = ["/login", "/signup", "/api"];
+const PUBLIC_PREFIXES = [
+  "/login",
+  "/signup",
+  "/api",
+  // A suspended or rejected member's status page; a password reset link (its token is the check).
+  "/account-status",
+  "/reset",
+  // What a phone fetches to put the panel on its home screen.
+  "/manifest.webmanifest",
+  "/icons",
+  "/apple-touch-icon.png",
+];
 
 function hasSessionCookie(req: NextRequest): boolean {
   return req.cookies

@@ -94,7 +94,7 @@ test("a pending user is kept out of every member page", async ({ browser }) => {
   await context.close();
 });
 
-test("a suspended user is kept out on their very next request", async ({ browser }) => {
+test("a suspended user is kept out at once and told why and whom to ask", async ({ browser }) => {
   const username = uniqueName("susp");
   createUser(username, "suspend-password-1");
   const { context, page } = await newSignedInPage(browser, username, "suspend-password-1");
@@ -103,25 +103,78 @@ test("a suspended user is kept out on their very next request", async ({ browser
   const admin = await browser.newContext({ storageState: storageState.admin });
   const adminPage = await admin.newPage();
   await adminPage.goto("/admin/accounts");
-  await adminPage.getByRole("listitem", { name: username }).getByRole("button", { name: "Suspend" }).click();
-  await expect(adminPage.getByRole("listitem", { name: username }).getByText("suspended")).toBeVisible();
+  const item = adminPage.getByRole("listitem", { name: username });
+  // Suspend asks first; Cancel changes nothing.
+  await item.getByRole("button", { name: "Suspend" }).click();
+  const confirm = item.getByRole("form", { name: `Suspend ${username}` });
+  await expect(confirm).toContainText("Suspend this account?");
+  await confirm.getByRole("button", { name: "Cancel" }).click();
+  await expect(confirm).toHaveCount(0);
+  expect(statusOf(username)).toBe("active");
+  await item.getByRole("button", { name: "Suspend" }).click();
+  await confirm.getByLabel(`Reason (optional, ${username} sees it)`).fill("Mining coins on the shared host.");
+  await confirm.getByRole("button", { name: "Suspend account" }).click();
+  await expect(item.getByText("suspended")).toBeVisible();
 
-  // The same, already signed-in browser: the next request has no session.
+  // The same, already signed-in browser: no session on the next request, a page that says why.
   await page.reload();
-  await expect(page).toHaveURL(/\/login$/);
+  await expect(page).toHaveURL(/\/account-status$/);
+  await expect(page.getByRole("heading", { name: "Your account is suspended" })).toBeVisible();
+  await expect(page.getByTestId("status-reason")).toHaveText("Mining coins on the shared host.");
+  await expect(page.getByTestId("status-contacts")).toContainText("Ada Admin");
+  await expect(page.getByTestId("status-contacts")).toContainText("admin@example.org");
   expect((await page.request.get("/api/me")).status()).toBe(401);
-  // Signing in again is refused.
-  await signIn(page, username, "suspend-password-1");
-  await expect(formAlert(page)).toContainText("suspended");
+  for (const path of ["/", "/pending", "/account"]) {
+    await page.goto(path);
+    await expect(page).toHaveURL(/\/account-status$/);
+  }
+
+  // A fresh browser signing in with the right password sees the same page, not a bare error.
+  const fresh = await browser.newContext();
+  const freshPage = await fresh.newPage();
+  await signIn(freshPage, username, "suspend-password-1");
+  await expect(freshPage).toHaveURL(/\/account-status$/);
+  await expect(freshPage.getByTestId("status-reason")).toHaveText("Mining coins on the shared host.");
+  await freshPage.getByRole("button", { name: "Sign in as someone else" }).click();
+  await expect(freshPage).toHaveURL(/\/login$/);
+  await freshPage.goto("/account-status");
+  await expect(freshPage).toHaveURL(/\/login$/);
+  // A wrong password learns nothing about the account.
+  await signIn(freshPage, username, "not-the-password-1");
+  await expect(formAlert(freshPage)).toHaveText("Wrong username or password.");
+  await fresh.close();
 
   // Reactivated: can sign in again.
-  await adminPage
-    .getByRole("listitem", { name: username })
-    .getByRole("button", { name: "Reactivate" })
-    .click();
-  await expect(adminPage.getByRole("listitem", { name: username }).getByText("active")).toBeVisible();
+  await item.getByRole("button", { name: "Reactivate" }).click();
+  await expect(item.getByText("active")).toBeVisible();
   await signIn(page, username, "suspend-password-1");
   await expect(page.getByRole("heading", { name: "Your VMs" })).toBeVisible();
+  await admin.close();
+  await context.close();
+});
+
+test("reject asks first and the person sees the reason", async ({ browser }) => {
+  const username = uniqueName("rej");
+  createUser(username, "reject-password-1", { pending: true });
+  const { context, page } = await newSignedInPage(browser, username, "reject-password-1");
+  await expect(page).toHaveURL(/\/pending$/);
+
+  const admin = await browser.newContext({ storageState: storageState.admin });
+  const adminPage = await admin.newPage();
+  await adminPage.goto("/admin/accounts");
+  const item = adminPage.getByRole("listitem", { name: username });
+  await item.getByRole("button", { name: "Reject" }).click();
+  const confirm = item.getByRole("form", { name: `Reject ${username}` });
+  await expect(confirm).toContainText("Reject this request?");
+  await confirm.getByLabel(/Reason/).fill("We only take members of the lab.");
+  await confirm.getByRole("button", { name: "Reject request" }).click();
+  await expect(adminPage.getByRole("listitem", { name: username }).getByText("rejected")).toBeVisible();
+  expect(statusOf(username)).toBe("rejected");
+
+  await page.reload();
+  await expect(page).toHaveURL(/\/account-status$/);
+  await expect(page.getByRole("heading", { name: "Your account request was not approved" })).toBeVisible();
+  await expect(page.getByTestId("status-reason")).toHaveText("We only take members of the lab.");
   await admin.close();
   await context.close();
 });

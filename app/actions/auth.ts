@@ -5,6 +5,7 @@ import { CredentialsSignin } from "next-auth";
 import { signIn, signOut } from "@/server/web/auth/auth";
 import { ActionFailure, NoInput, publicAction } from "@/server/web/auth/wrappers";
 import { SignInInput } from "@/server/web/dal/authenticate-credentials";
+import { clearStandingCookie, setStandingCookie } from "@/server/web/dal/get-account-standing";
 import { recordAuditEvent } from "@/server/web/dal/record-audit-event";
 import { AccountRequestInput, requestAccount } from "@/server/web/dal/request-account";
 
@@ -24,13 +25,12 @@ export const signInAction = publicAction(SignInInput, async (input) => {
         `Too many attempts. Try again in ${n} minute${n === 1 ? "" : "s"}.`,
       );
     }
-    if (kind === "refused")
-      throw new ActionFailure(
-        "forbidden",
-        arg === "rejected"
-          ? "This account request was not approved."
-          : "This account is suspended. Contact the admin.",
-      );
+    if (kind === "refused") {
+      // The password was right (authenticateCredentials checks it first): show this account's
+      // status page, with the admin's reason and whom to ask.
+      await setStandingCookie(input.identifier);
+      redirect("/account-status");
+    }
     throw new ActionFailure("unauthorized", BAD_CREDENTIALS);
   }
   // The dashboard sends a pending account on to /pending.
@@ -46,6 +46,7 @@ export const signOutAction = publicAction(NoInput, async (_input, { caller, meta
       targetUserId: caller.id,
       meta,
     });
+  await clearStandingCookie();
   await signOut({ redirectTo: "/login" });
 });
 

@@ -2,13 +2,13 @@ import type { Metadata } from "next";
 import { redirect } from "next/navigation";
 import { AuthCard } from "@/components/auth/auth-card";
 import { SignOutButton } from "@/components/sign-out-button";
-import { getSession } from "@/server/web/dal/get-session";
+import { getSession, redirectWithoutSession } from "@/server/web/dal/get-session";
 
 export const metadata: Metadata = { title: "Request waiting" };
 
 export default async function PendingPage() {
   const caller = await getSession();
-  if (!caller) redirect("/login");
+  if (!caller) return redirectWithoutSession();
   if (caller.status !== "pending") redirect("/");
   return (
     <AuthCard title="Your request is waiting">

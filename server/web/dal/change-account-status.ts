@@ -11,6 +11,9 @@ import { recordAuditEvent } from "./record-audit-event";
 
 export type AccountChange = "approve" | "reject" | "suspend" | "reactivate";
 
+/** Reject and suspend take an optional reason, shown to the member on their account-status page. */
+export const STATUS_REASON_MAX = 500;
+
 const TRANSITIONS: Record<
   AccountChange,
   { from: UserStatus; to: UserStatus; permission: Permission; audit: AuditAction; endSessions: boolean }
@@ -52,7 +55,7 @@ const TRANSITIONS: Record<
  */
 export async function changeAccountStatus(
   caller: Caller,
-  input: { userId: string; change: AccountChange },
+  input: { userId: string; change: AccountChange; reason?: string },
   meta: RequestMeta,
 ): Promise<{ status: UserStatus }> {
   const t = TRANSITIONS[input.change];
@@ -66,10 +69,14 @@ export async function changeAccountStatus(
  */
 export async function unsafeChangeAccountStatus(
   actor: Actor,
-  input: { userId: string; change: AccountChange },
+  input: { userId: string; change: AccountChange; reason?: string },
   meta: RequestMeta,
 ): Promise<{ status: UserStatus }> {
   const t = TRANSITIONS[input.change];
+  const reason =
+    input.change === "reject" || input.change === "suspend"
+      ? (input.reason ?? "").trim().slice(0, STATUS_REASON_MAX)
+      : "";
   const db = getDb();
   const target = await db.user.findUnique({
     where: { id: input.userId },
@@ -86,6 +93,8 @@ export async function unsafeChangeAccountStatus(
     data: {
       status: t.to,
       ...(t.endSessions ? { sessionVersion: { increment: 1 } } : {}),
+      statusReason: reason,
+      statusChangedById: typeof actor === "string" ? null : actor.id,
       ...(input.change === "approve"
         ? { approvedById: typeof actor === "string" ? null : actor.id, approvedAt: new Date() }
         : {}),
@@ -102,7 +111,7 @@ export async function unsafeChangeAccountStatus(
     result: "success",
     targetUserId: target.id,
     meta,
-    detail: { username: target.username, from: t.from, to: t.to },
+    detail: { username: target.username, from: t.from, to: t.to, ...(reason ? { reason } : {}) },
   });
   return { status: t.to };
 }

@@ -5,6 +5,7 @@ import { auth } from "../auth/auth";
 import { getDb } from "../db/client";
 import { Role, UserStatus } from "../domain";
 import { type Caller, callerSelect } from "./caller";
+import { getAccountStanding } from "./get-account-standing";
 
 /**
  * THE session check. Reads the Auth.js token, then the user row: the session counts only while the
@@ -37,10 +38,18 @@ export const getSession = cache(async (): Promise<Caller | null> => {
   };
 });
 
+/**
+ * For pages without a session: the owner of a suspended or rejected account learns why and whom to
+ * ask (/account-status); anyone else signs in.
+ */
+export async function redirectWithoutSession(): Promise<never> {
+  redirect((await getAccountStanding()) ? "/account-status" : "/login");
+}
+
 /** For pages: an active user, or a redirect (anonymous → /login, pending → /pending). */
 export async function requireUser(): Promise<Caller> {
   const caller = await getSession();
-  if (!caller) redirect("/login");
+  if (!caller) return redirectWithoutSession();
   if (caller.status === "pending") redirect("/pending");
   return caller;
 }

@@ -14,6 +14,9 @@ describe("permission table", () => {
       "vm.read.any",
       "vm.console.any",
       "vm.power.any",
+      "vm.destroy",
+      "vm.configure",
+      "accounts.delete",
     ] as const)
       expect(can("member", p), p).toBe(false);
   });

@@ -13,9 +13,12 @@ export const PERMISSIONS = [
   "vm.read.any",
   "vm.console.any",
   "vm.power.any",
+  "vm.destroy",
+  "vm.configure",
   "accounts.read",
   "accounts.approve",
   "accounts.suspend",
+  "accounts.delete",
   "audit.read",
   "host.read",
 ] as const;
@@ -32,9 +35,13 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
     "vm.console.any",
     // Admins act on every VM (issue 4): power actions and Ctrl-Alt-Del on members' consoles.
     "vm.power.any",
+    // Issue 9 point 8: destroy, and memory / storage / owner / autostart changes.
+    "vm.destroy",
+    "vm.configure",
     "accounts.read",
     "accounts.approve",
     "accounts.suspend",
+    "accounts.delete",
     "audit.read",
     "host.read",
   ],

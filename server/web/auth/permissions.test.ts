@@ -3,11 +3,18 @@ import { can, PERMISSIONS, ROLE_PERMISSIONS } from "./permissions";
 
 describe("permission table", () => {
   it("members act on their own VMs and nothing else", () => {
-    expect([...ROLE_PERMISSIONS.member].sort()).toEqual(["vm.console", "vm.power", "vm.read", "vm.snapshot"]);
+    expect([...ROLE_PERMISSIONS.member].sort()).toEqual([
+      "account.password",
+      "vm.console",
+      "vm.power",
+      "vm.read",
+      "vm.snapshot",
+    ]);
     for (const p of [
       "accounts.read",
       "accounts.approve",
       "accounts.suspend",
+      "accounts.reset",
       "audit.read",
       "host.read",
       "vm.provision",

@@ -19,12 +19,22 @@ export const PERMISSIONS = [
   "accounts.approve",
   "accounts.suspend",
   "accounts.delete",
+  /** Issue a one-time password reset link for a member. */
+  "accounts.reset",
+  /** Change one's own password (/account). */
+  "account.password",
   "audit.read",
   "host.read",
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
-const member: readonly Permission[] = ["vm.read", "vm.power", "vm.console", "vm.snapshot"];
+const member: readonly Permission[] = [
+  "vm.read",
+  "vm.power",
+  "vm.console",
+  "vm.snapshot",
+  "account.password",
+];
 
 export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
   member,
@@ -42,6 +52,7 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
     "accounts.approve",
     "accounts.suspend",
     "accounts.delete",
+    "accounts.reset",
     "audit.read",
     "host.read",
   ],

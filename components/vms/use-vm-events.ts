@@ -6,17 +6,25 @@ import type { VmLive } from "@/server/web/vms/views";
 
 /**
  * Live VM state and task updates pushed by the server (Server-Sent Events). The browser never
- * polls: EventSource holds one stream and reconnects by itself.
+ * polls: EventSource holds one stream and reconnects by itself, and every connection starts with
+ * a snapshot (`onSnapshot`) that the page takes in place of what it shows.
  */
-export function useVmEvents(
+export function useVmEvents<Snapshot = unknown>(
   url: string,
-  handlers: { onVm?: (vm: VmLive) => void; onTask?: (task: TaskView) => void },
+  handlers: {
+    onSnapshot?: (snapshot: Snapshot) => void;
+    onVm?: (vm: VmLive) => void;
+    onTask?: (task: TaskView) => void;
+  },
 ): { connected: boolean } {
   const ref = useRef(handlers);
   ref.current = handlers;
   const [connected, setConnected] = useState(false);
   useEffect(() => {
     const source = new EventSource(url);
+    source.addEventListener("snapshot", (e) =>
+      ref.current.onSnapshot?.(JSON.parse((e as MessageEvent).data) as Snapshot),
+    );
     source.addEventListener("ready", () => setConnected(true));
     source.addEventListener("vm", (e) => ref.current.onVm?.(JSON.parse((e as MessageEvent).data) as VmLive));
     source.addEventListener("task", (e) =>
@@ -28,7 +36,10 @@ export function useVmEvents(
   return { connected };
 }
 
-/** Seconds since `at`, advanced by the browser's clock once a second (no request). */
+/**
+ * Seconds since `at`, advanced by the browser's clock once a second (no request). Counts from
+ * each new reading, so a reboot's fresh uptime shows as soon as the server sends it.
+ */
 export function useUptime(live: Pick<VmLive, "uptimeSeconds" | "at" | "state">): number | null {
   const [now, setNow] = useState<number | null>(null);
   useEffect(() => {
@@ -39,7 +50,7 @@ export function useUptime(live: Pick<VmLive, "uptimeSeconds" | "at" | "state">):
   }, [live.state]);
   if (live.uptimeSeconds === null) return null;
   if (now === null) return live.uptimeSeconds;
-  return Math.max(0, Math.floor(live.uptimeSeconds + (now - Date.parse(live.at)) / 1000));
+  return Math.floor(live.uptimeSeconds + Math.max(0, now - Date.parse(live.at)) / 1000);
 }
 
 export function formatUptime(seconds: number | null): string {
@@ -52,15 +63,4 @@ export function formatUptime(seconds: number | null): string {
   if (h) return `${h}h ${m}m`;
   if (m) return `${m}m ${s}s`;
   return `${s}s`;
-}
-
-export function formatMemory(
-  live: Pick<VmLive, "memTotalKiB" | "memAvailableKiB">,
-  memoryMiB: number,
-): string {
-  if (live.memTotalKiB !== null && live.memAvailableKiB !== null) {
-    const used = Math.round((live.memTotalKiB - live.memAvailableKiB) / 1024);
-    return `${used} of ${Math.round(live.memTotalKiB / 1024)} MiB used`;
-  }
-  return `${memoryMiB} MiB`;
 }

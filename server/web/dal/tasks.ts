@@ -25,6 +25,8 @@ export type TaskDetail = {
   resetAt?: string | null;
   /** Reboot: set when it ended through a hard reset. */
   hardReset?: boolean;
+  /** Reboot: when the graceful wait ends and the hard reset is offered (ISO). */
+  graceEndsAt?: string | null;
 };
 
 export type TaskView = {
@@ -35,6 +37,10 @@ export type TaskView = {
   progress: number;
   step: string;
   resetAt: string | null;
+  /** Reboot: end of the graceful wait (ISO), while waiting. */
+  graceEndsAt: string | null;
+  /** Reboot: it fell back to a hard reset. */
+  hardReset: boolean;
   error: string | null;
   actor: string | null;
   createdAt: string;
@@ -90,6 +96,8 @@ function toView(t: SelectedTask): TaskView {
     progress: t.progress,
     step: detail.step ?? "",
     resetAt: detail.resetAt ?? null,
+    graceEndsAt: detail.graceEndsAt ?? null,
+    hardReset: detail.hardReset === true,
     error: t.error,
     actor: t.actor?.username ?? null,
     createdAt: t.createdAt.toISOString(),
@@ -122,11 +130,31 @@ export async function listVmAudit(
   caller: Caller,
   vmId: string,
   take = 20,
-): Promise<{ id: string; at: string; actor: string; action: string; result: string }[]> {
+): Promise<
+  {
+    id: string;
+    at: string;
+    actor: string;
+    /** False for the host CLI and the panel's own timers. */
+    actorIsAccount: boolean;
+    action: string;
+    result: string;
+    /** What it happened alongside (`detail.during`: "reboot", "provision"), if anything. */
+    during: string | null;
+  }[]
+> {
   assertPermission(caller, "vm.read");
   const rows = await getDb().auditEvent.findMany({
     where: seesAllVms(caller) ? { vmId } : { vmId, vm: { ownerId: caller.id } },
-    select: { id: true, createdAt: true, actorLabel: true, action: true, result: true },
+    select: {
+      id: true,
+      createdAt: true,
+      actorId: true,
+      actorLabel: true,
+      action: true,
+      result: true,
+      detail: true,
+    },
     orderBy: { createdAt: "desc" },
     take,
   });
@@ -134,9 +162,24 @@ export async function listVmAudit(
     id: r.id,
     at: r.createdAt.toISOString(),
     actor: r.actorLabel,
+    actorIsAccount: r.actorId !== null,
     action: r.action,
     result: r.result,
+    during: duringOf(r.detail),
   }));
+}
+
+function duringOf(detail: unknown): string | null {
+  let d = detail;
+  if (typeof d === "string") {
+    try {
+      d = JSON.parse(d) as unknown;
+    } catch {
+      return null;
+    }
+  }
+  const during = d && typeof d === "object" ? (d as { during?: unknown }).during : null;
+  return typeof during === "string" ? during : null;
 }
 
 /* ------------------------------------------------------------------------------------------------

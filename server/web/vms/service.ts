@@ -170,7 +170,7 @@ async function finishFromAgent(webTaskId: string, ownerId: string, task: TaskInf
     await unsafeUpdateTask(webTaskId, {
       status: "succeeded",
       progress: 100,
-      detail: { step: waiting ? "waiting at console" : "done", resetAt: null },
+      detail: { step: waiting ? "waiting at console" : "done", resetAt: null, graceEndsAt: null },
     });
     await log(
       webTaskId,
@@ -190,7 +190,7 @@ async function finishFromAgent(webTaskId: string, ownerId: string, task: TaskInf
       status: "failed",
       progress: 100,
       error: message,
-      detail: { step: "failed", resetAt: null },
+      detail: { step: "failed", resetAt: null, graceEndsAt: null },
     });
     await log(webTaskId, ownerId, message, "error");
   }
@@ -280,7 +280,7 @@ async function powerAction(
   getHub().refresh(vm.name);
 
   if (action === "reboot") {
-    startRebootOrchestration(taskId, vm);
+    await startRebootOrchestration(taskId, vm);
   } else {
     void followVmTask(taskId, taskId, vm.ownerId, op, vm.name)
       .then((task) => finishFromAgent(taskId, vm.ownerId, task, SUCCESS_TEXT[action]))
@@ -305,10 +305,15 @@ function actorLabel(actor: Actor): string {
  * Reboot orchestration
  * ---------------------------------------------------------------------------------------------- */
 
-function startRebootOrchestration(taskId: string, vm: VmRow): void {
+async function startRebootOrchestration(taskId: string, vm: VmRow): Promise<void> {
   const { rebootGraceSeconds, rebootCountdownSeconds } = getEnv();
   const o: Orchestration = { timers: [], resetting: false, ended: false };
   reboots.set(taskId, o);
+  // The page counts down to the end of the grace ("hard reset offered in 1:12"); written before
+  // the agent's progress is followed, so the two updates of the task's detail cannot cross.
+  const graceEndsAt = new Date(Date.now() + rebootGraceSeconds * 1000).toISOString();
+  await unsafeUpdateTask(taskId, { detail: { graceEndsAt } });
+  await publishTask(taskId, vm.ownerId);
   const end = () => {
     o.ended = true;
     for (const t of o.timers) clearTimeout(t);
@@ -321,7 +326,7 @@ function startRebootOrchestration(taskId: string, vm: VmRow): void {
       const resetAt = new Date(Date.now() + rebootCountdownSeconds * 1000).toISOString();
       await unsafeUpdateTask(taskId, {
         progress: 60,
-        detail: { step: "not back yet: counting down to a hard reset", resetAt },
+        detail: { step: "not back yet: counting down to a hard reset", resetAt, graceEndsAt: null },
       });
       await log(
         taskId,
@@ -375,7 +380,7 @@ async function hardResetReboot(taskId: string, vm: VmRow, actor: Actor, meta: Re
   for (const t of o.timers) clearTimeout(t);
   await unsafeUpdateTask(taskId, {
     progress: 70,
-    detail: { step: "hard reset", resetAt: null, hardReset: true },
+    detail: { step: "hard reset", resetAt: null, graceEndsAt: null, hardReset: true },
   });
   await log(
     taskId,

@@ -1,8 +1,12 @@
 import "server-only";
 /**
- * Server-Sent Events for the browser: the hub's events that pass the subscriber's filter, a first
- * snapshot, a heartbeat, and the caller re-checked every 30 s (a suspended member's stream ends).
- * EventSource reconnects by itself; nothing in the browser polls.
+ * Server-Sent Events for the browser: first `event: snapshot` (what the page shows: the VMs' state
+ * and, for one VM, its tasks), then the hub's events that pass the subscriber's filter, a
+ * heartbeat, and the caller re-checked every 30 s (a suspended member's stream ends).
+ * EventSource reconnects by itself and every connection starts with a fresh snapshot, which the
+ * page takes in place of its view: whatever ended while the stream was away is not lost.
+ * Events published while the snapshot is read are held and sent after it, so the snapshot never
+ * overwrites something newer.
  */
 import type { Caller } from "../dal/caller";
 import { getDb } from "../db/client";
@@ -16,7 +20,8 @@ export function eventStreamResponse(opts: {
   caller: Caller;
   signal: AbortSignal;
   accepts: (ownerId: string, vmName: string | null) => boolean;
-  snapshot: () => Promise<HubEvent[]>;
+  /** The first message's data (JSON); read after subscribing, so no event falls in between. */
+  snapshot: () => Promise<unknown>;
 }): Response {
   const encoder = new TextEncoder();
   let cleanup: () => void = () => {};
@@ -31,10 +36,12 @@ export function eventStreamResponse(opts: {
           cleanup();
         }
       };
-      const send = (e: HubEvent) => {
+      const sendNow = (e: HubEvent) => {
         const data = e.type === "vm" ? e.vm : e.task;
         write(`event: ${e.type}\ndata: ${JSON.stringify(data)}\n\n`);
       };
+      let held: HubEvent[] | null = [];
+      const send = (e: HubEvent) => (held ? held.push(e) : sendNow(e));
       await ensureVmService();
       const off = getHub().subscribe({ accepts: opts.accepts, send });
       const heartbeat = setInterval(() => write(": hb\n\n"), HEARTBEAT_MS);
@@ -56,7 +63,18 @@ export function eventStreamResponse(opts: {
       };
       opts.signal.addEventListener("abort", () => cleanup());
       write("retry: 2000\n\n");
-      for (const e of await opts.snapshot()) send(e);
+      let snapshot: unknown;
+      try {
+        snapshot = await opts.snapshot();
+      } catch (error) {
+        console.error("[events] snapshot failed:", error);
+        cleanup(); // EventSource retries; the next connection brings a snapshot
+        return;
+      }
+      write(`event: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`);
+      const later = held;
+      held = null;
+      for (const e of later) sendNow(e);
       write("event: ready\ndata: {}\n\n");
     },
     cancel() {

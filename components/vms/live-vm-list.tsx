@@ -3,9 +3,12 @@
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useEffect, useState } from "react";
+import type { VmsSnapshot } from "@/server/web/vms/stream-events";
 import type { VmLive } from "@/server/web/vms/views";
-import { formatMemory, formatUptime, useUptime, useVmEvents } from "./use-vm-events";
+import { MemoryFigure } from "./memory-figure";
+import { formatUptime, useUptime, useVmEvents } from "./use-vm-events";
 import { VmStateBadge } from "./vm-state-badge";
+import { applyVmsEvent } from "./vm-view";
 import { WaitingAtConsole } from "./waiting-at-console";
 
 export type VmCard = { name: string; owner: string; image: string; memoryMiB: number; live: VmLive };
@@ -30,13 +33,19 @@ export function LiveVmList({
   useEffect(() => {
     setLive((prev) => ({ ...Object.fromEntries(vms.map((v) => [v.name, v.live])), ...prev }));
   }, [vms]);
-  useVmEvents("/api/events", {
+  const known = (names: string[]) => names.every((n) => vms.some((v) => v.name === n));
+  useVmEvents<VmsSnapshot>("/api/events", {
+    // Every (re)connection: VMs provisioned or destroyed meanwhile make the page re-render once.
+    onSnapshot: (snapshot) => {
+      if (!known(snapshot.vms.map((v) => v.name)) || snapshot.vms.length !== vms.length) router.refresh();
+      setLive((prev) => applyVmsEvent(prev, { type: "snapshot", snapshot }));
+    },
     onVm: (vm) => {
-      if (!vms.some((v) => v.name === vm.name)) {
+      if (!known([vm.name])) {
         router.refresh();
         return;
       }
-      setLive((prev) => ({ ...prev, [vm.name]: vm }));
+      setLive((prev) => applyVmsEvent(prev, { type: "vm", vm }));
     },
   });
   if (vms.length === 0) return <>{empty}</>;
@@ -83,7 +92,7 @@ function VmItem({ vm, live, showOwner }: { vm: VmCard; live: VmLive; showOwner?:
         <div>
           <dt className="text-xs text-stone-500">Memory</dt>
           <dd data-testid="vm-memory" className="tabular-nums">
-            {formatMemory(live, vm.memoryMiB)}
+            <MemoryFigure configuredMiB={vm.memoryMiB} live={live} />
           </dd>
         </div>
       </dl>

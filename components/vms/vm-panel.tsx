@@ -7,11 +7,15 @@ import { vmPowerAction } from "@/app/actions/vms";
 import { Button } from "@/components/ui/button";
 import type { TaskView } from "@/server/web/dal/tasks";
 import type { PowerAction } from "@/server/web/vms/service";
+import type { VmSnapshot } from "@/server/web/vms/stream-events";
 import type { VmLive } from "@/server/web/vms/views";
+import { MemoryFigure } from "./memory-figure";
 import { TaskList } from "./task-list";
-import { formatMemory, formatUptime, useUptime, useVmEvents } from "./use-vm-events";
+import { formatUptime, useUptime, useVmEvents } from "./use-vm-events";
 import { VmStateBadge } from "./vm-state-badge";
+import { applyVmEvent, currentTask, type VmView } from "./vm-view";
 import { WaitingAtConsole } from "./waiting-at-console";
+import { busyText, formatCountdown, taskTitle } from "./words";
 
 export type VmInfo = {
   name: string;
@@ -58,34 +62,41 @@ export function VmPanel({
   initialLive,
   initialTasks,
   canPower,
+  viewer,
   children,
 }: {
   vm: VmInfo;
   initialLive: VmLive;
   initialTasks: TaskView[];
   canPower: boolean;
+  /** The viewer's username: their own tasks read "by you". */
+  viewer?: string;
   children?: React.ReactNode;
 }) {
   const router = useRouter();
-  const [live, setLive] = useState(initialLive);
-  const [tasks, setTasks] = useState(initialTasks);
+  const [view, setView] = useState<VmView>({ live: initialLive, tasks: initialTasks });
+  const { live, tasks } = view;
   const [error, setError] = useState<string | null>(null);
   const [confirming, setConfirming] = useState<PowerAction | null>(null);
   const [pending, startTransition] = useTransition();
   const uptime = useUptime(live);
 
-  useVmEvents(`/api/vms/${vm.name}/events`, {
-    onVm: setLive,
+  useVmEvents<VmSnapshot>(`/api/vms/${vm.name}/events`, {
+    // Every (re)connection: what ended or started while the stream was away is taken as it is now.
+    onSnapshot: (snapshot) => {
+      const known = new Map(view.tasks.map((t) => [t.id, t.status]));
+      setView((prev) => applyVmEvent(prev, { type: "snapshot", snapshot }));
+      // A task began or ended meanwhile: the history below has grown too.
+      if (snapshot.tasks.some((t) => known.get(t.id) !== t.status)) router.refresh();
+    },
+    onVm: (vmLive) => setView((prev) => applyVmEvent(prev, { type: "vm", vm: vmLive })),
     onTask: (task) => {
-      setTasks((prev) => {
-        const rest = prev.filter((t) => t.id !== task.id);
-        return [task, ...rest].sort((a, b) => b.createdAt.localeCompare(a.createdAt)).slice(0, 20);
-      });
-      if (task.status !== "running") router.refresh(); // the audit trail below
+      setView((prev) => applyVmEvent(prev, { type: "task", task }));
+      if (task.status !== "running") router.refresh(); // the history below
     },
   });
 
-  const current = tasks.find((t) => t.status === "running") ?? null;
+  const current = currentTask(tasks);
   const rebooting = current?.kind === "reboot" ? current : null;
 
   function act(action: PowerAction) {
@@ -117,8 +128,7 @@ export function VmPanel({
         <div className="rounded-xl border border-stone-200 bg-white p-4 dark:border-stone-800 dark:bg-stone-900">
           <div className="flex flex-wrap items-center justify-between gap-3">
             <div className="flex items-center gap-3">
-              <VmStateBadge live={live} />
-              {live.busy ? <span className="text-xs text-stone-500">host busy: {live.busy}</span> : null}
+              <VmStateBadge live={live} task={current} />
             </div>
             <Link
               href={`/vms/${vm.name}/console`}
@@ -127,12 +137,17 @@ export function VmPanel({
               Open console
             </Link>
           </div>
+          {live.busy && !current ? (
+            <p data-testid="vm-busy" className="mt-2 text-xs text-stone-600 dark:text-stone-400">
+              {busyText(live.busy)}
+            </p>
+          ) : null}
           <dl className="mt-4 grid grid-cols-2 gap-3 text-sm sm:grid-cols-4">
             <Figure label="Uptime" testId="vm-uptime">
               {live.state === "running" ? formatUptime(uptime) : "—"}
             </Figure>
             <Figure label="Memory" testId="vm-memory">
-              {formatMemory(live, vm.memoryMiB)}
+              <MemoryFigure configuredMiB={vm.memoryMiB} live={live} />
             </Figure>
             <Figure label="Storage">{vm.storageGiB} GiB</Figure>
             <Figure label="Swap">{vm.swapMiB} MiB</Figure>
@@ -196,7 +211,7 @@ export function VmPanel({
         <h2 id="tasks-heading" className="text-lg font-medium">
           Tasks
         </h2>
-        <TaskList tasks={tasks} />
+        <TaskList tasks={tasks} viewer={viewer} />
       </section>
     </div>
   );
@@ -237,7 +252,7 @@ function TaskProgress({ task }: { task: TaskView }) {
       className="space-y-2 rounded-lg border border-stone-200 bg-white px-4 py-3 text-sm dark:border-stone-800 dark:bg-stone-900"
     >
       <p>
-        <span className="font-medium capitalize">{task.kind}</span>
+        <span className="font-medium">{taskTitle(task.kind)}</span>
         <span className="text-stone-600 dark:text-stone-400"> — {task.step || "working"}…</span>
       </p>
       <ProgressBar value={task.progress} />
@@ -282,7 +297,7 @@ function RebootProgress({
           <p role="status">
             The VM did not come back from the graceful reboot.{" "}
             <span className="font-semibold" data-testid="reset-countdown">
-              Hard reset in {left} s
+              Hard reset in {formatCountdown(left)}
             </span>
             .
           </p>

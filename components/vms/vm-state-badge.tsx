@@ -1,4 +1,9 @@
+"use client";
+
+import { useEffect, useState } from "react";
+import type { TaskView } from "@/server/web/dal/tasks";
 import type { VmLive } from "@/server/web/vms/views";
+import { taskStateText } from "./words";
 
 const TONE: Record<string, string> = {
   running:
@@ -22,16 +27,54 @@ export function stateText(live: Pick<VmLive, "state" | "stage">): string {
   return live.state;
 }
 
-export function VmStateBadge({ live }: { live: Pick<VmLive, "state" | "stage"> }) {
-  const text = stateText(live);
-  const tone = text === "waiting at console" ? "waiting" : text === "booting" ? "starting" : live.state;
+/** The browser's clock once a second while `active`. */
+function useNow(active: boolean): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (!active) return;
+    setNow(Date.now());
+    const t = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(t);
+  }, [active]);
+  return now;
+}
+
+/**
+ * The VM's state, or what the task in progress is doing to it ("rebooting — waiting for the
+ * guest, hard reset offered in 1:12"): during a reboot the guest is "booting" for the whole grace,
+ * which says nothing about what happens next.
+ */
+export function VmStateBadge({
+  live,
+  task = null,
+}: {
+  live: Pick<VmLive, "state" | "stage">;
+  task?: Pick<TaskView, "kind" | "status" | "step" | "resetAt" | "graceEndsAt" | "hardReset"> | null;
+}) {
+  const now = useNow(task !== null);
+  const byTask = live.state === "unknown" ? null : taskStateText(task, now);
+  const text = byTask?.state ?? stateText(live);
+  const tone = byTask
+    ? "starting"
+    : text === "waiting at console"
+      ? "waiting"
+      : text === "booting"
+        ? "starting"
+        : live.state;
   return (
-    <span
-      data-testid="vm-state"
-      className={`inline-flex items-center gap-1.5 rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset ${TONE[tone] ?? TONE.unknown}`}
-    >
-      <span aria-hidden className="size-1.5 rounded-full bg-current opacity-70" />
-      {text}
+    <span className="inline-flex flex-wrap items-center gap-x-2 gap-y-1">
+      <span
+        data-testid="vm-state"
+        className={`inline-flex items-center gap-1.5 rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset ${TONE[tone] ?? TONE.unknown}`}
+      >
+        <span aria-hidden className="size-1.5 rounded-full bg-current opacity-70" />
+        {text}
+      </span>
+      {byTask?.detail ? (
+        <span data-testid="vm-state-detail" className="text-xs text-stone-600 dark:text-stone-400">
+          {byTask.detail}
+        </span>
+      ) : null}
     </span>
   );
 }

@@ -4,6 +4,7 @@ import { notFound } from "next/navigation";
 import { PageShell } from "@/components/page-shell";
 import { SnapshotsSection } from "@/components/snapshots/snapshots-section";
 import { VmPanel } from "@/components/vms/vm-panel";
+import { historyText } from "@/components/vms/words";
 import { can } from "@/server/web/auth/permissions";
 import { requireUser } from "@/server/web/dal/get-session";
 import { listTasksForVm, listVmAudit } from "@/server/web/dal/tasks";
@@ -60,6 +61,7 @@ export default async function VmPage({ params }: { params: Promise<{ name: strin
         initialLive={live}
         initialTasks={tasks}
         canPower={can(caller.role, "vm.power")}
+        viewer={caller.username}
       >
         <SnapshotsSection caller={caller} vmName={vm.name} />
       </VmPanel>
@@ -75,18 +77,23 @@ export default async function VmPage({ params }: { params: Promise<{ name: strin
             className="mt-3 divide-y divide-stone-200 rounded-xl border border-stone-200 bg-white text-sm dark:divide-stone-800 dark:border-stone-800 dark:bg-stone-900"
           >
             {audit.map((a) => (
-              <li key={a.id} className="flex flex-wrap items-center gap-x-3 gap-y-1 px-4 py-2">
-                <span className="font-mono text-xs">{a.action}</span>
-                <span
-                  className={
-                    a.result === "success"
-                      ? "text-stone-600 dark:text-stone-400"
-                      : "text-red-700 dark:text-red-400"
-                  }
-                >
-                  {a.result}
+              <li
+                key={a.id}
+                data-action={a.action}
+                data-result={a.result}
+                className="flex flex-wrap items-center gap-x-3 gap-y-1 px-4 py-2"
+              >
+                <span className={a.result === "success" ? "" : "text-red-700 dark:text-red-400"}>
+                  {historyText(
+                    {
+                      action: a.action,
+                      result: a.result,
+                      actor: { label: a.actor, isAccount: a.actorIsAccount },
+                      during: a.during,
+                    },
+                    caller.username,
+                  )}
                 </span>
-                <span className="text-stone-600 dark:text-stone-400">by {a.actor}</span>
                 <time className="ml-auto text-xs text-stone-500">{timeFmt.format(new Date(a.at))} UTC</time>
               </li>
             ))}

@@ -3,9 +3,11 @@
 import { redirect } from "next/navigation";
 import { CredentialsSignin } from "next-auth";
 import { signIn, signOut } from "@/server/web/auth/auth";
-import { ActionFailure, NoInput, publicAction } from "@/server/web/auth/wrappers";
+import { ActionFailure, memberAction, NoInput, publicAction } from "@/server/web/auth/wrappers";
 import { SignInInput } from "@/server/web/dal/authenticate-credentials";
+import { ChangePasswordInput, changeOwnPassword } from "@/server/web/dal/change-own-password";
 import { clearStandingCookie, setStandingCookie } from "@/server/web/dal/get-account-standing";
+import { ResetPasswordInput, resetPasswordWithToken } from "@/server/web/dal/password-reset";
 import { recordAuditEvent } from "@/server/web/dal/record-audit-event";
 import { AccountRequestInput, requestAccount } from "@/server/web/dal/request-account";
 
@@ -53,4 +55,22 @@ export const signOutAction = publicAction(NoInput, async (_input, { caller, meta
 export const requestAccountAction = publicAction(AccountRequestInput, async (input, { meta }) => {
   await requestAccount(input, meta);
   redirect("/signup/sent");
+});
+
+/** /account: a new password (the current one required); every other session ends. */
+export const changePasswordAction = memberAction(
+  "account.password",
+  ChangePasswordInput,
+  async (input, { caller, meta }) => {
+    const { username } = await changeOwnPassword(caller, input, meta);
+    // The version bump ended this session too; sign this browser in again with the new password.
+    await signIn("credentials", { identifier: username, password: input.next, redirect: false });
+    return { changed: true };
+  },
+);
+
+/** /reset/<token>: a new password through an admin's one-time link; then sign in with it. */
+export const resetPasswordAction = publicAction(ResetPasswordInput, async (input, { meta }) => {
+  await resetPasswordWithToken(input, meta);
+  redirect("/login?reset=1");
 });

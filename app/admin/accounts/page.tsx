@@ -1,6 +1,8 @@
 import type { Metadata } from "next";
 import Link from "next/link";
+import { issueResetLinkAction } from "@/app/actions/accounts";
 import { AccountActions } from "@/components/admin/account-actions";
+import { ResetLinkButton } from "@/components/admin/reset-link-button";
 import { PageShell } from "@/components/page-shell";
 import { StatusBadge } from "@/components/ui/status-badge";
 import { requireAdmin } from "@/server/web/dal/get-session";
@@ -106,6 +108,9 @@ function AccountItem({
           >
             Provision VM
           </Link>
+        ) : null}
+        {user.status === "active" && user.role === "member" ? (
+          <ResetLinkButton userId={user.id} username={user.username} action={issueResetLinkAction} />
         ) : null}
         {changes.length ? (
           <AccountActions userId={user.id} username={user.username} changes={changes} />

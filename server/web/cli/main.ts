@@ -7,12 +7,14 @@
  *   zaphod create-user <username> --email E [--name N] [--pending] [--if-missing]   (password on stdin)
  *   zaphod list-users
  *   zaphod approve <username>
+ *   zaphod reset-link <username>
  *   zaphod provision <owner> <vm-name> [--image I] [--memory MiB] [--storage GiB] [--swap MiB] [--autostart] [--no-start]
  *   zaphod demo-setup   (stdin: the admin password, then the member password, one per line)
  */
 import { parseArgs } from "node:util";
 import { migrate } from "../../../prisma/migrate";
 import { unsafeChangeAccountStatus } from "../dal/change-account-status";
+import { unsafeIssuePasswordResetLink } from "../dal/password-reset";
 import { unsafeCreateUser, unsafeFindUserByUsername, unsafeListUsers } from "../dal/unsafe-create-user";
 import { getDb } from "../db/client";
 import { getEnv } from "../env";
@@ -26,6 +28,8 @@ const USAGE = `usage:
     --if-missing: do nothing (exit 0) when the username exists, so scripts can run twice
   zaphod list-users
   zaphod approve <username>
+  zaphod reset-link <username>
+    prints a one-time password reset link (valid 30 minutes) to give to the member
   zaphod provision <owner> <vm-name> [--image <image>] [--memory <MiB>] [--storage <GiB>] [--swap <MiB>] [--autostart] [--no-start]
     provisions a VM through the agent (ZAPHOD_AGENT_SOCKET), starts it and waits until it is up
   zaphod demo-setup   (stdin: admin password, then member password, one per line)
@@ -116,6 +120,24 @@ async function main(argv: string[]): Promise<number> {
       }
       await unsafeChangeAccountStatus("cli", { userId: user.id, change: "approve" }, cliMeta);
       console.log(`approved ${username}`);
+      return 0;
+    }
+    case "reset-link": {
+      const username = positionals[0];
+      if (!username) {
+        console.error(USAGE);
+        return 2;
+      }
+      const user = await unsafeFindUserByUsername(username);
+      if (!user) {
+        console.error(`no such user: ${username}`);
+        return 1;
+      }
+      const r = await unsafeIssuePasswordResetLink("cli", { userId: user.id }, cliMeta);
+      console.log(r.link);
+      console.error(
+        `one-time link for ${r.username}, valid until ${r.expiresAt.toISOString()}; it is not sent anywhere, pass it on yourself`,
+      );
       return 0;
     }
     case "provision": {

@@ -191,6 +191,14 @@ export class AgentServer {
         return { task: await m.poweroff(request.id, request.args.name) };
       case "vm.setAutostart":
         return m.setAutostart(request.args.name, request.args.autostart);
+      case "vm.setMemory":
+        return m.setMemory(request.args.name, request.args.memoryMiB);
+      case "vm.growStorage":
+        return { task: await m.growStorage(request.id, request.args) };
+      case "vm.setOwner":
+        return { task: await m.setOwner(request.id, request.args) };
+      case "owner.remove":
+        return m.removeOwner(request.args.owner);
       default:
         return this.dispatchSnapshot(request);
     }

@@ -17,7 +17,7 @@
  * to a temp name beside it, fsynced, renamed), the VM started again when it was running.
  */
 import { constants } from "node:fs";
-import { open, readdir, readFile, rename, rm, statfs, unlink, writeFile } from "node:fs/promises";
+import { open, readdir, readFile, rename, statfs, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type {
   ParsedArgsOf,
@@ -32,6 +32,7 @@ import { AgentFailure } from "./errors";
 import { run } from "./exec";
 import { imagePath } from "./images/publish-image";
 import { mconsole } from "./mconsole";
+import { removeTree } from "./remove-tree";
 import { ensureDir, lstatOrNull, readSmallFileNoFollow } from "./safe-fs";
 import { copySparse, fsyncPath, openDiskNoFollow } from "./snapshot-copy";
 import { testPause } from "./snapshot-test-hook";
@@ -63,12 +64,26 @@ export class SnapshotManager {
     private log: (line: string) => void = (line) => console.error(line),
   ) {
     this.root = join(vms.config.dataDir, "snapshots");
-    // A destroyed VM's snapshots go with it.
-    vms.events.subscribe((event) => {
-      if (event.type === "vm.destroyed" && isSlug(event.vm)) {
-        void rm(this.vmDir(event.vm), { recursive: true, force: true });
-      }
-    });
+    // vm.destroy keeps (moves aside) or discards the VM's snapshots through this store.
+    vms.snapshotStore = {
+      discard: (vm) => removeTree(this.vmDir(vm), null),
+      keep: (vm) => this.keepAside(vm),
+    };
+  }
+
+  /**
+   * A destroyed VM's snapshots, kept: moved to `<data>/kept-snapshots/<vm>-<time>/` (root 0700),
+   * out of reach of a later VM of the same name; the host admin takes them from there.
+   */
+  private async keepAside(vm: string): Promise<string | null> {
+    const dir = this.vmDir(vm);
+    if (!(await lstatOrNull(dir))) return null;
+    const keptRoot = join(this.vms.config.dataDir, "kept-snapshots");
+    await ensureDir(keptRoot, null, 0o700);
+    const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*$/, "");
+    const target = join(keptRoot, `${vm}-${stamp}`);
+    await rename(dir, target);
+    return target;
   }
 
   private vmDir(vm: string): string {
@@ -219,7 +234,7 @@ export class SnapshotManager {
     ];
     if (includeStorage) disks.push({ disk: "storage", src: paths.storage, file: "storage.img" });
 
-    await rm(tmp, { recursive: true, force: true });
+    await removeTree(tmp, null);
     await ensureDir(tmp, null, 0o700);
     let stopped = false;
     let pauseMs: number | null = null;
@@ -301,7 +316,7 @@ export class SnapshotManager {
       return manifest;
     } catch (error) {
       if (stopped) await mconsole(paths.mconsole, ["go"]).catch(() => undefined);
-      await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+      await removeTree(tmp, null).catch(() => undefined);
       throw error;
     }
   }
@@ -451,7 +466,7 @@ export class SnapshotManager {
       // Renamed aside first: a kill -9 during the removal leaves a temp dir, never half a snapshot.
       const aside = join(this.vmDir(args.name), `.tmp-del-${args.id}`);
       await rename(this.snapDir(args.name, args.id), aside);
-      await rm(aside, { recursive: true, force: true });
+      await removeTree(aside, null);
       return { deleted: info };
     } finally {
       unlock();
@@ -501,7 +516,7 @@ export class SnapshotManager {
       // An interrupted create leaves nothing, even when it got as far as the rename; an interrupted
       // restore keeps its complete safety snapshot (the state before the disks were touched).
       if (marker.op === "snapshot.create" && UUID.test(marker.snapshotId)) {
-        await rm(this.snapDir(vm, marker.snapshotId), { recursive: true, force: true });
+        await removeTree(this.snapDir(vm, marker.snapshotId), null);
       }
       const safety = marker.op === "snapshot.restore" ? await this.readManifest(vm, marker.snapshotId) : null;
       const now = new Date().toISOString();
@@ -526,7 +541,7 @@ export class SnapshotManager {
       );
     }
     for (const entry of await readdir(dir).catch(() => [] as string[])) {
-      if (entry.startsWith(".tmp-")) await rm(join(dir, entry), { recursive: true, force: true });
+      if (entry.startsWith(".tmp-")) await removeTree(join(dir, entry), null);
     }
     await this.clearMarker(vm);
   }

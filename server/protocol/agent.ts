@@ -16,6 +16,7 @@ export const CAPABILITIES = [
   "tasks",
   "host.figures",
   "snapshots",
+  "vm.manage",
 ] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
@@ -66,13 +67,16 @@ export const HTTP_STATUS_BY_CODE: Record<ErrorCode, number> = {
 const vm = z.object({ name: VmName }).strict();
 const none = z.object({}).strict();
 
+const MemoryMiB = z.number().int().min(AGENT_LIMITS.memoryMiB.min).max(AGENT_LIMITS.memoryMiB.max);
+const StorageGiB = z.number().int().min(AGENT_LIMITS.storageGiB.min).max(AGENT_LIMITS.storageGiB.max);
+
 export const CreateVmArgs = z
   .object({
     name: VmName,
     owner: OwnerName,
     image: ImageName,
-    memoryMiB: z.number().int().min(AGENT_LIMITS.memoryMiB.min).max(AGENT_LIMITS.memoryMiB.max),
-    storageGiB: z.number().int().min(AGENT_LIMITS.storageGiB.min).max(AGENT_LIMITS.storageGiB.max),
+    memoryMiB: MemoryMiB,
+    storageGiB: StorageGiB,
     swapMiB: z.number().int().min(AGENT_LIMITS.swapMiB.min).max(AGENT_LIMITS.swapMiB.max),
     mac: MacAddress.optional(),
     autostart: z.boolean().default(false),
@@ -89,13 +93,24 @@ const verbs = {
   "vm.list": none,
   "vm.status": vm,
   "vm.create": CreateVmArgs,
-  "vm.destroy": z.object({ name: VmName, confirm: VmName }).strict(),
+  /** `keepSnapshots`: the VM's snapshots are moved aside on the host instead of deleted. */
+  "vm.destroy": z
+    .object({ name: VmName, confirm: VmName, keepSnapshots: z.boolean().default(false) })
+    .strict(),
   "vm.start": vm,
   "vm.reboot": vm,
   "vm.reset": vm,
   "vm.shutdown": vm,
   "vm.poweroff": vm,
   "vm.setAutostart": z.object({ name: VmName, autostart: z.boolean() }).strict(),
+  /** Applies at the next boot (the running UML keeps its memory). */
+  "vm.setMemory": z.object({ name: VmName, memoryMiB: MemoryMiB }).strict(),
+  /** Offline: the VM must be stopped; grows the storage disk and its ext4 (never shrinks). */
+  "vm.growStorage": z.object({ name: VmName, storageGiB: StorageGiB }).strict(),
+  /** Offline: the VM's files move to the new owner's host user (fresh copies, see agent README). */
+  "vm.setOwner": z.object({ name: VmName, owner: OwnerName }).strict(),
+  /** Removes an owner's host user; refused while the owner has a VM. */
+  "owner.remove": z.object({ owner: OwnerName }).strict(),
   /** `id`: the snapshot's id, chosen by the web tier (a UUID; the agent's directory name). */
   "snapshot.create": z.object({ name: VmName, id: z.uuid(), includeStorage: z.boolean() }).strict(),
   "snapshot.list": vm,
@@ -122,6 +137,8 @@ export const TASK_OPS = [
   "vm.reset",
   "vm.shutdown",
   "vm.poweroff",
+  "vm.growStorage",
+  "vm.setOwner",
   "snapshot.create",
   "snapshot.restore",
 ] as const satisfies readonly Op[];
@@ -148,6 +165,10 @@ export const AgentRequest = z.discriminatedUnion("op", [
   request("vm.shutdown"),
   request("vm.poweroff"),
   request("vm.setAutostart"),
+  request("vm.setMemory"),
+  request("vm.growStorage"),
+  request("vm.setOwner"),
+  request("owner.remove"),
   request("snapshot.create"),
   request("snapshot.list"),
   request("snapshot.restore"),
@@ -308,6 +329,10 @@ export interface ResultOf {
   "vm.shutdown": TaskAccepted;
   "vm.poweroff": TaskAccepted;
   "vm.setAutostart": VmConfig;
+  "vm.setMemory": VmConfig;
+  "vm.growStorage": TaskAccepted;
+  "vm.setOwner": TaskAccepted;
+  "owner.remove": { owner: string; removed: boolean };
   "snapshot.create": TaskAccepted;
   "snapshot.list": { snapshots: SnapshotInfo[] };
   "snapshot.restore": TaskAccepted;

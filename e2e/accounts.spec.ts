@@ -183,6 +183,8 @@ test("sign out ends the session", async ({ browser }) => {
   const username = uniqueName("out");
   createUser(username, "signout-password-1");
   const { context, page } = await newSignedInPage(browser, username, "signout-password-1");
+  // The account menu on every page holds Sign out.
+  await page.getByTestId("signed-in-user").click();
   await page.getByRole("button", { name: "Sign out" }).click();
   await expect(page).toHaveURL(/\/login$/);
   await page.goto("/");

@@ -1,6 +1,7 @@
 import type { Metadata } from "next";
 import Link from "next/link";
 import { PageShell } from "@/components/page-shell";
+import { Cell, stackedTable } from "@/components/stacked-table";
 import { StatusBadge } from "@/components/ui/status-badge";
 import { requireAdmin } from "@/server/web/dal/get-session";
 import { AuditAction, listAuditEvents } from "@/server/web/dal/list-audit-events";
@@ -70,10 +71,12 @@ export default async function AuditPage({
         </p>
       </form>
 
-      <div className="mt-4 overflow-x-auto rounded-xl border border-stone-200 bg-white dark:border-stone-800 dark:bg-stone-900">
-        <table className="w-full min-w-[44rem] text-left text-sm">
+      <div className={`mt-4 ${stackedTable.wrapper}`}>
+        <table className={`${stackedTable.table} md:min-w-[44rem]`}>
           <caption className="sr-only">Audit events</caption>
-          <thead className="border-b border-stone-200 text-xs uppercase tracking-wide text-stone-500 dark:border-stone-800">
+          <thead
+            className={`${stackedTable.thead} border-b border-stone-200 text-xs uppercase tracking-wide text-stone-500 dark:border-stone-800`}
+          >
             <tr>
               <th scope="col" className="px-4 py-2 font-medium">
                 Time
@@ -95,33 +98,38 @@ export default async function AuditPage({
               </th>
             </tr>
           </thead>
-          <tbody className="divide-y divide-stone-100 dark:divide-stone-800">
+          <tbody className={`${stackedTable.tbody} divide-y divide-stone-100 dark:divide-stone-800`}>
             {res.rows.length === 0 ? (
-              <tr>
-                <td colSpan={6} className="px-4 py-8 text-center text-stone-500">
+              <tr className="max-md:block">
+                <td colSpan={6} className="block px-4 py-8 text-center text-stone-500 md:table-cell">
                   No events.
                 </td>
               </tr>
             ) : (
               res.rows.map((r) => (
-                <tr key={r.id} className="align-top">
-                  <td className="whitespace-nowrap px-4 py-2 tabular-nums text-stone-600 dark:text-stone-400">
+                <tr key={r.id} className={`${stackedTable.tr} align-top`}>
+                  <Cell
+                    label="Time"
+                    className="whitespace-nowrap tabular-nums text-stone-600 dark:text-stone-400"
+                  >
                     {dateFmt.format(r.createdAt)}
                     {r.count > 1 ? <div className="text-xs">to {dateFmt.format(r.updatedAt)}</div> : null}
-                  </td>
-                  <td className="px-4 py-2 font-mono text-xs">
+                  </Cell>
+                  <Cell label="Action" className="font-mono text-xs">
                     {r.action}
                     {r.count > 1 ? <span className="ml-1 text-stone-500">×{r.count}</span> : null}
-                  </td>
-                  <td className="px-4 py-2">{r.actorLabel}</td>
-                  <td className="px-4 py-2">
+                  </Cell>
+                  <Cell label="Actor">{r.actorLabel}</Cell>
+                  <Cell label="Target">
                     {r.targetUsername ??
                       (typeof r.detail.identifier === "string" ? `“${r.detail.identifier}”` : "—")}
-                  </td>
-                  <td className="px-4 py-2 font-mono text-xs">{r.ip || "—"}</td>
-                  <td className="px-4 py-2">
+                  </Cell>
+                  <Cell label="Address" className="font-mono text-xs">
+                    {r.ip || "—"}
+                  </Cell>
+                  <Cell label="Result">
                     <StatusBadge value={r.result} />
-                  </td>
+                  </Cell>
                 </tr>
               ))
             )}

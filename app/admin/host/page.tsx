@@ -1,5 +1,6 @@
 import type { Metadata } from "next";
 import { PageShell } from "@/components/page-shell";
+import { Cell, stackedTable } from "@/components/stacked-table";
 import { VmStateBadge } from "@/components/vms/vm-state-badge";
 import { requireAdmin } from "@/server/web/dal/get-session";
 import { unsafeListAllVms } from "@/server/web/dal/vms";
@@ -95,9 +96,11 @@ export default async function HostPage() {
         <h2 id="host-vms-heading" className="text-lg font-medium">
           VMs on the host
         </h2>
-        <div className="mt-3 overflow-x-auto rounded-xl border border-stone-200 bg-white dark:border-stone-800 dark:bg-stone-900">
-          <table className="w-full min-w-[32rem] text-left text-sm">
-            <thead className="border-b border-stone-200 text-xs uppercase tracking-wide text-stone-500 dark:border-stone-800">
+        <div className={`mt-3 ${stackedTable.wrapper}`}>
+          <table className={`${stackedTable.table} md:min-w-[32rem]`}>
+            <thead
+              className={`${stackedTable.thead} border-b border-stone-200 text-xs uppercase tracking-wide text-stone-500 dark:border-stone-800`}
+            >
               <tr>
                 <th scope="col" className="px-4 py-2 font-medium">
                   VM
@@ -116,33 +119,35 @@ export default async function HostPage() {
                 </th>
               </tr>
             </thead>
-            <tbody className="divide-y divide-stone-200 dark:divide-stone-800">
+            <tbody className={`${stackedTable.tbody} divide-y divide-stone-200 dark:divide-stone-800`}>
               {figures.vms.map((v) => (
-                <tr key={v.name}>
-                  <td className="px-4 py-2 font-mono">
+                <tr key={v.name} className={stackedTable.tr}>
+                  <Cell label="VM" className="font-mono">
                     <a
                       href={`/vms/${v.name}`}
                       className="text-teal-800 underline-offset-4 hover:underline dark:text-teal-300"
                     >
                       {v.name}
                     </a>
-                  </td>
-                  <td className="px-4 py-2">
+                  </Cell>
+                  <Cell label="Owner">
                     {ownerOf.get(v.name) ?? <span className="text-stone-500">not in the panel</span>}
-                  </td>
-                  <td className="px-4 py-2">
+                  </Cell>
+                  <Cell label="State">
                     <VmStateBadge live={v} />
-                  </td>
-                  <td className="px-4 py-2 text-right tabular-nums">{v.memoryMiB} MiB</td>
-                  <td className="px-4 py-2 text-right tabular-nums">
+                  </Cell>
+                  <Cell label="Memory" className="text-right tabular-nums">
+                    {v.memoryMiB} MiB
+                  </Cell>
+                  <Cell label="Disk used" className="text-right tabular-nums">
                     {gib(v.disks.reduce((n, d) => n + d.allocatedBytes, 0))} /{" "}
                     {gib(v.disks.reduce((n, d) => n + d.apparentBytes, 0))} GiB
-                  </td>
+                  </Cell>
                 </tr>
               ))}
               {figures.vms.length === 0 ? (
-                <tr>
-                  <td colSpan={5} className="px-4 py-6 text-center text-stone-500">
+                <tr className="max-md:block">
+                  <td colSpan={5} className="block px-4 py-6 text-center text-stone-500 md:table-cell">
                     No VM on the host.
                   </td>
                 </tr>

@@ -6,6 +6,7 @@ import {
   SnapshotDefaultsForm,
 } from "@/components/snapshots/admin-snapshot-controls";
 import { formatBytes, SnapshotStatusBadge } from "@/components/snapshots/snapshot-status-badge";
+import { Cell, stackedTable } from "@/components/stacked-table";
 import { requireAdmin } from "@/server/web/dal/get-session";
 import { getSnapshotAdminView, listAllSnapshots } from "@/server/web/snapshots/service";
 
@@ -114,9 +115,11 @@ export default async function AdminSnapshotsPage() {
           {snapshots.length === 0 ? (
             <p className="text-sm text-stone-600 dark:text-stone-400">No snapshots yet.</p>
           ) : (
-            <div className="overflow-x-auto rounded-xl border border-stone-200 bg-white dark:border-stone-800 dark:bg-stone-900">
-              <table data-testid="all-snapshots" className="w-full min-w-[36rem] text-left text-sm">
-                <thead className="border-b border-stone-200 text-xs text-stone-600 dark:border-stone-800 dark:text-stone-400">
+            <div className={stackedTable.wrapper}>
+              <table data-testid="all-snapshots" className={`${stackedTable.table} md:min-w-[36rem]`}>
+                <thead
+                  className={`${stackedTable.thead} border-b border-stone-200 text-xs text-stone-600 dark:border-stone-800 dark:text-stone-400`}
+                >
                   <tr>
                     <th className="px-4 py-2 font-medium">VM</th>
                     <th className="px-4 py-2 font-medium">Label</th>
@@ -125,28 +128,31 @@ export default async function AdminSnapshotsPage() {
                     <th className="px-4 py-2 font-medium">Taken</th>
                   </tr>
                 </thead>
-                <tbody className="divide-y divide-stone-200 dark:divide-stone-800">
+                <tbody className={`${stackedTable.tbody} divide-y divide-stone-200 dark:divide-stone-800`}>
                   {snapshots.map((s) => (
-                    <tr key={s.id}>
-                      <td className="whitespace-nowrap px-4 py-2">
+                    <tr key={s.id} className={stackedTable.tr}>
+                      <Cell label="VM" className="md:whitespace-nowrap">
                         <span className="font-mono">{s.vmName}</span>
                         <span className="block text-xs text-stone-500">{s.owner}</span>
-                      </td>
-                      <td className="max-w-56 break-words px-4 py-2">
+                      </Cell>
+                      <Cell label="Label" className="break-words md:max-w-56">
                         {s.label}
                         {s.kind === "safety" ? (
                           <span className="ml-1 text-xs text-stone-500">(safety)</span>
                         ) : null}
-                      </td>
-                      <td className="px-4 py-2">
+                      </Cell>
+                      <Cell label="Status">
                         <SnapshotStatusBadge status={s.status} />
-                      </td>
-                      <td className="px-4 py-2 text-right tabular-nums">
+                      </Cell>
+                      <Cell label="On disk" className="text-right tabular-nums">
                         {s.status === "ready" ? formatBytes(s.sizeBytes) : "—"}
-                      </td>
-                      <td className="whitespace-nowrap px-4 py-2 text-xs text-stone-600 dark:text-stone-400">
+                      </Cell>
+                      <Cell
+                        label="Taken"
+                        className="whitespace-nowrap text-xs text-stone-600 dark:text-stone-400"
+                      >
                         {timeFmt.format(new Date(s.createdAt))} UTC
-                      </td>
+                      </Cell>
                     </tr>
                   ))}
                 </tbody>

@@ -159,13 +159,22 @@ describe("ConsoleConnection against the real upgrade glue and a fake agent", () 
     t.web.hub.closeUser("alice");
     await until(() => t.connection.state === "closed");
     expect(t.statuses.at(-1)?.reason).toBe("Access to this console was revoked.");
+    expect(t.statuses.at(-1)?.canReconnect).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(t.ticketCalls()).toBe(calls);
+    // Nothing to offer: a reconnect asks for no ticket.
+    t.connection.reconnectNow();
     await new Promise((resolve) => setTimeout(resolve, 150));
     expect(t.ticketCalls()).toBe(calls);
 
-    t.refuseTickets();
-    t.connection.reconnectNow();
-    await until(() => t.statuses.at(-1)?.state === "closed" && t.statuses.at(-1)?.reason !== undefined);
-    expect(t.statuses.at(-1)?.reason).toBe("You may not open this console.");
+    const refused = await setup();
+    refused.refuseTickets();
+    refused.connection.start();
+    await until(
+      () => refused.statuses.at(-1)?.state === "closed" && refused.statuses.at(-1)?.reason !== undefined,
+    );
+    expect(refused.statuses.at(-1)?.reason).toBe("You may not open this console.");
+    expect(refused.statuses.at(-1)?.canReconnect).toBe(false);
   });
 
   it("keeps the agent within its window for a slow terminal, and Ctrl-C gets through the flood", async () => {

@@ -50,6 +50,8 @@ export interface ConnectionStatus {
   /** When reconnecting: the wait before the next attempt. */
   retryInMs?: number;
   reason?: string;
+  /** False after a revocation or a refused ticket: the page offers no "Reconnect now". */
+  canReconnect: boolean;
 }
 
 export interface ConsoleConnectionOptions {
@@ -102,6 +104,17 @@ export class ConsoleConnection {
   /** Reconnects now: after a final close (idle, revoked) or to skip a backoff wait. */
   reconnectNow(): void {
     this.#perform(this.#machine.retryNow());
+  }
+
+  /** Drops the socket and connects again at once (the VM booted anew: replay its new boot). */
+  restart(): void {
+    const step = this.#machine.restart();
+    if (step.type === "none") return;
+    this.#generation++;
+    clearTimeout(this.#timer);
+    this.#socket?.close(1000, "restarting");
+    this.#socket = undefined;
+    this.#perform(step);
   }
 
   stop(): void {
@@ -222,6 +235,7 @@ export class ConsoleConnection {
       attempt: this.#machine.attempt,
       retryInMs: this.#retryInMs,
       reason: this.#machine.reason,
+      canReconnect: this.#machine.canReconnect,
     });
   }
 }

@@ -3,8 +3,12 @@
 // Imported here, so xterm's CSS ships only with the console route; the terminal code itself is
 // loaded by the dynamic import below, in the browser only.
 import "@xterm/xterm/css/xterm.css";
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useRef, useState, useTransition } from "react";
+import { useVmEvents } from "@/components/vms/use-vm-events";
+import type { VmSnapshot } from "@/server/web/vms/stream-events";
+import type { VmLive } from "@/server/web/vms/views";
 import type { ConnectionStatus, Viewer } from "./console-connection";
+import { LEAVE_KEY_LABEL } from "./keys";
 import type { TerminalSession } from "./terminal-session";
 import { TicketRefusedError } from "./ticket-refused-error";
 
@@ -15,9 +19,19 @@ export type IssueConsoleTicket = (input: {
   { ok: true; data: { token: string } } | { ok: false; error: { code: string; message: string } }
 >;
 
+/** The wrapped power action (app/actions/vms.ts), used here for Start only. */
+export type StartVm = (input: {
+  name: string;
+  action: "start";
+}) => Promise<{ ok: true } | { ok: false; error: { message: string } }>;
+
 export interface ConsoleViewProps {
   vmName: string;
   issueTicket: IssueConsoleTicket;
+  /** The VM's state when the page was rendered; kept current by the VM's event stream. */
+  initialVm?: Pick<VmLive, "state" | "stage" | "bootId" | "at">;
+  /** Offers Start on a stopped VM (absent when the permission table denies `vm.power`). */
+  startVm?: StartVm;
   /** Hides the Ctrl-Alt-Del control when the permission table denies `vm.power`. */
   canCtrlAltDel?: boolean;
   /** The VM's page, linked from the toolbar. */
@@ -51,6 +65,14 @@ function describeStatus(status: ConnectionStatus | undefined): string {
   }
 }
 
+/** What the status line says: the VM's state first (a stopped VM's console is not "Live"). */
+function describeConsole(vm: Pick<VmLive, "state"> | undefined, status: ConnectionStatus | undefined) {
+  if (vm?.state === "stopped") return "Stopped. Shown: the output of its last boot.";
+  if (vm?.state === "crashed") return "Crashed. Shown: the output of its last boot.";
+  if (vm?.state === "starting") return "Starting…";
+  return describeStatus(status);
+}
+
 // Eight keys on one row at 375 px (a grid), natural widths from `sm` up.
 const keyButton =
   "min-w-0 rounded border border-neutral-600 bg-neutral-800 px-1 py-2 sm:min-w-11 sm:px-3 text-sm text-neutral-100 hover:bg-neutral-700 focus-visible:outline focus-visible:outline-2 focus-visible:outline-sky-400 aria-pressed:bg-sky-700";
@@ -64,8 +86,13 @@ export function ConsoleView({
   canCtrlAltDel = true,
   backHref,
   owner,
+  initialVm,
+  startVm,
 }: ConsoleViewProps) {
   const container = useRef<HTMLElement>(null);
+  const toolbar = useRef<HTMLDivElement>(null);
+  const [vm, setVm] = useState(initialVm);
+  const [starting, startTransition] = useTransition();
   const session = useRef<TerminalSession | null>(null);
   // A server action's reference can change on a router refresh; that must not drop the console.
   const issueTicketRef = useRef(issueTicket);
@@ -77,6 +104,26 @@ export function ConsoleView({
   const [confirmingReboot, setConfirmingReboot] = useState(false);
   const [query, setQuery] = useState("");
   const [searchResult, setSearchResult] = useState<string>();
+
+  // The VM's state, pushed: the console says "stopped" and offers Start when it is.
+  const takeVm = useCallback((next: Pick<VmLive, "state" | "stage" | "bootId" | "at">) => {
+    setVm((prev) => (prev && Date.parse(prev.at) > Date.parse(next.at) ? prev : next));
+  }, []);
+  useVmEvents<VmSnapshot>(initialVm ? `/api/vms/${vmName}/events` : null, {
+    onSnapshot: (snapshot) => takeVm(snapshot.vm),
+    onVm: takeVm,
+  });
+  // A new boot (started here or elsewhere): a fresh connection replays it from its first line.
+  const bootRef = useRef(initialVm?.bootId ?? null);
+  const runningRef = useRef(initialVm?.state === "running");
+  useEffect(() => {
+    if (!vm) return;
+    const running = vm.state === "running";
+    const newBoot = running && (!runningRef.current || (vm.bootId !== null && vm.bootId !== bootRef.current));
+    runningRef.current = running;
+    if (vm.bootId !== null) bootRef.current = vm.bootId;
+    if (newBoot) session.current?.restart();
+  }, [vm]);
 
   useEffect(() => {
     let cancelled = false;
@@ -100,9 +147,12 @@ export function ConsoleView({
         onViewers: setViewers,
         onNotice: setNotice,
         onCtrlArmed: setCtrlArmed,
+        // The leave key: to the toolbar's first control, from where Tab goes on as usual.
+        onLeave: () =>
+          toolbar.current?.querySelector<HTMLElement>("a[href], button:not([disabled]), input")?.focus(),
       });
       session.current = mounted;
-      mounted.mount(container.current);
+      mounted.mount(container.current, { describedBy: "console-leave-hint" });
     });
     return () => {
       cancelled = true;
@@ -138,6 +188,14 @@ export function ConsoleView({
   };
 
   const live = status?.state === "live" || status?.state === "replaying";
+  const vmDown = vm?.state === "stopped" || vm?.state === "crashed";
+
+  const start = () =>
+    startTransition(async () => {
+      if (!startVm) return;
+      const result = await startVm({ name: vmName, action: "start" });
+      if (!result.ok) setNotice(result.error.message);
+    });
 
   return (
     // Layout that the terminal's size depends on is inline, so it holds whatever the stylesheet:
@@ -147,6 +205,7 @@ export function ConsoleView({
       className="bg-neutral-950 text-neutral-100"
     >
       <div
+        ref={toolbar}
         role="toolbar"
         aria-label="Console controls"
         className="flex flex-wrap items-center gap-2 border-b border-neutral-800 px-2 py-1"
@@ -164,16 +223,28 @@ export function ConsoleView({
         {owner && <span className="text-sm text-amber-300">owned by {owner}</span>}
         <output
           aria-live="polite"
-          data-state={status?.state ?? "connecting"}
-          className="text-sm text-neutral-300"
+          data-state={vmDown ? `vm-${vm?.state}` : (status?.state ?? "connecting")}
+          className={`text-sm ${vmDown ? "text-amber-300" : "text-neutral-300"}`}
         >
-          {describeStatus(status)}
+          {describeConsole(vm, status)}
         </output>
-        {(status?.state === "closed" || status?.state === "reconnecting") && (
-          <button type="button" className={toolButton} onClick={() => session.current?.reconnect()}>
-            Reconnect now
+        {vmDown && startVm && (
+          <button
+            type="button"
+            className={`${toolButton} border-teal-500 bg-teal-800 hover:bg-teal-700 disabled:opacity-60`}
+            onClick={start}
+            disabled={starting}
+          >
+            {starting ? "Starting…" : "Start"}
           </button>
         )}
+        {!vmDown &&
+          status?.canReconnect !== false &&
+          (status?.state === "closed" || status?.state === "reconnecting") && (
+            <button type="button" className={toolButton} onClick={() => session.current?.reconnect()}>
+              Reconnect now
+            </button>
+          )}
         {viewers.length > 0 && (
           <span className="flex gap-2 text-sm text-neutral-500">
             <span aria-hidden>Watching:</span>
@@ -219,6 +290,10 @@ export function ConsoleView({
           </button>
           {searchResult && <span className="text-sm text-amber-300">{searchResult}</span>}
         </form>
+        <span id="console-leave-hint" className="hidden text-xs text-neutral-400 sm:inline">
+          <kbd className="rounded border border-neutral-600 px-1 font-mono">{LEAVE_KEY_LABEL}</kbd> leaves the
+          terminal
+        </span>
         <button type="button" className={toolButton} onClick={copy}>
           Copy
         </button>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { applyCtrl, arrowKey, ON_SCREEN_KEYS } from "./keys";
+import { applyCtrl, arrowKey, isLeaveKey, ON_SCREEN_KEYS } from "./keys";
 
 describe("on-screen keys", () => {
   it("sends Esc, Tab and Ctrl-C bytes", () => {
@@ -22,5 +22,27 @@ describe("on-screen keys", () => {
     expect(applyCtrl("1")).toBeNull();
     expect(applyCtrl("é")).toBeNull();
     expect(applyCtrl("ab")).toBeNull();
+  });
+});
+
+describe("the key that leaves the terminal", () => {
+  const key = (over: Partial<KeyboardEvent>) =>
+    ({
+      ctrlKey: false,
+      altKey: false,
+      metaKey: false,
+      shiftKey: false,
+      key: "",
+      code: "",
+      ...over,
+    }) as KeyboardEvent;
+
+  it("is Ctrl+], by character or by physical key; Tab and plain ] stay with the guest", () => {
+    expect(isLeaveKey(key({ ctrlKey: true, key: "]", code: "BracketRight" }))).toBe(true);
+    expect(isLeaveKey(key({ ctrlKey: true, key: "+", code: "BracketRight" }))).toBe(true); // German layout
+    expect(isLeaveKey(key({ key: "]", code: "BracketRight" }))).toBe(false);
+    expect(isLeaveKey(key({ key: "Tab", code: "Tab" }))).toBe(false);
+    expect(isLeaveKey(key({ ctrlKey: true, key: "c", code: "KeyC" }))).toBe(false);
+    expect(isLeaveKey(key({ ctrlKey: true, shiftKey: true, key: "}", code: "BracketRight" }))).toBe(false);
   });
 });

@@ -27,3 +27,17 @@ export function applyCtrl(data: string): string | null {
   if (code >= 0x61 && code <= 0x7a) return String.fromCharCode(code & 0x1f); // a–z
   return null;
 }
+
+/** The key that moves focus out of the terminal (Tab belongs to the guest's shell). */
+export const LEAVE_KEY_LABEL = "Ctrl+]";
+
+/**
+ * Ctrl+] (telnet's escape key, rarely typed at a shell): leaves the terminal instead of reaching
+ * the guest. Matched by the physical key too, for layouts where `]` needs AltGr.
+ */
+export function isLeaveKey(
+  e: Pick<KeyboardEvent, "ctrlKey" | "altKey" | "metaKey" | "shiftKey" | "key" | "code">,
+): boolean {
+  if (!e.ctrlKey || e.metaKey || e.shiftKey) return false;
+  return e.key === "]" || (e.code === "BracketRight" && !e.altKey);
+}

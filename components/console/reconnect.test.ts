@@ -90,6 +90,39 @@ describe("ReconnectMachine", () => {
     expect(m.state).toBe("closed");
   });
 
+  it("offers no reconnect after a revocation or a refused ticket; an idle close may reconnect", () => {
+    const revoked = new ReconnectMachine(noJitter);
+    revoked.start();
+    revoked.opened();
+    revoked.dropped(ConsoleCloseCode.revoked, "Access to this console was revoked.");
+    expect(revoked.canReconnect).toBe(false);
+    expect(revoked.retryNow()).toEqual({ type: "none" });
+    expect(revoked.restart()).toEqual({ type: "none" });
+    expect(revoked.state).toBe("closed");
+
+    const refused = new ReconnectMachine(noJitter);
+    refused.start();
+    refused.ticketFailed(true, "Your account is suspended.");
+    expect(refused.canReconnect).toBe(false);
+
+    const idle = new ReconnectMachine(noJitter);
+    idle.start();
+    idle.opened();
+    idle.dropped(ConsoleCloseCode.idle);
+    expect(idle.canReconnect).toBe(true);
+  });
+
+  it("restarts from live on request (a new boot of the VM), with a fresh attempt count", () => {
+    const m = new ReconnectMachine(noJitter);
+    expect(m.restart()).toEqual({ type: "none" }); // not started yet
+    m.start();
+    m.opened();
+    m.replayEnded();
+    expect(m.restart()).toEqual({ type: "connect" });
+    expect(m.state).toBe("connecting");
+    expect(m.attempt).toBe(0);
+  });
+
   it("ignores a second close for the same drop", () => {
     const m = new ReconnectMachine(noJitter);
     m.start();

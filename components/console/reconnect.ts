@@ -23,6 +23,12 @@ const finalCodes = new Set<number>([
 ]);
 
 /**
+ * After these the user cannot reconnect either: a new ticket would be refused (suspended, access
+ * removed), so the page offers no "Reconnect now".
+ */
+const refusedCodes = new Set<number>([ConsoleCloseCode.revoked]);
+
+/**
  * The console's connection state machine, pure: each event returns what to do next (connect now,
  * wait, nothing) and the caller performs it. Every connect attempt fetches a fresh single-use
  * ticket, so reconnecting after a network drop or a web-tier restart needs nothing else.
@@ -31,6 +37,7 @@ export class ReconnectMachine {
   #state: ConnectionState = "idle";
   #attempt = 0;
   #reason: string | undefined;
+  #canReconnect = true;
   readonly #initialMs: number;
   readonly #maxMs: number;
   readonly #factor: number;
@@ -52,6 +59,11 @@ export class ReconnectMachine {
   /** Failed attempts since the console was last live. */
   get attempt(): number {
     return this.#attempt;
+  }
+
+  /** False once access was revoked or a ticket refused: reconnecting cannot help. */
+  get canReconnect(): boolean {
+    return this.#canReconnect;
   }
 
   /** Why the console is closed or reconnecting, for the status line. */
@@ -90,6 +102,7 @@ export class ReconnectMachine {
     this.#reason = reason;
     if (finalCodes.has(code)) {
       this.#state = "closed";
+      this.#canReconnect = !refusedCodes.has(code);
       return { type: "none" };
     }
     return this.#retryLater();
@@ -101,6 +114,7 @@ export class ReconnectMachine {
     this.#reason = reason;
     if (final) {
       this.#state = "closed";
+      this.#canReconnect = false;
       return { type: "none" };
     }
     return this.#retryLater();
@@ -116,8 +130,18 @@ export class ReconnectMachine {
   /** The user asked to reconnect now (after a final close, or to skip the wait). */
   retryNow(): ReconnectStep {
     if (this.#state !== "reconnecting" && this.#state !== "closed") return { type: "none" };
+    if (!this.#canReconnect) return { type: "none" };
     this.#state = "connecting";
     this.#attempt = 0;
+    return { type: "connect" };
+  }
+
+  /** Starts over on a fresh socket, whatever the state (the VM booted anew); not after a refusal. */
+  restart(): ReconnectStep {
+    if (this.#state === "idle" || !this.#canReconnect) return { type: "none" };
+    this.#state = "connecting";
+    this.#attempt = 0;
+    this.#reason = undefined;
     return { type: "connect" };
   }
 

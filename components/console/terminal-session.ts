@@ -10,7 +10,7 @@ import {
   type TerminalSink,
   type Viewer,
 } from "./console-connection";
-import { type ArrowKey, applyCtrl, arrowKey, ON_SCREEN_KEYS } from "./keys";
+import { type ArrowKey, applyCtrl, arrowKey, isLeaveKey, ON_SCREEN_KEYS } from "./keys";
 import type { BackoffOptions } from "./reconnect";
 import { safeLinkUrl, swallowTerminalQueries } from "./terminal-guards";
 
@@ -22,6 +22,8 @@ export interface TerminalSessionOptions {
   onNotice?: (text: string) => void;
   /** The sticky on-screen Ctrl was armed or used up. */
   onCtrlArmed?: (armed: boolean) => void;
+  /** The user pressed the leave key (Ctrl+], see keys.ts): move focus out of the terminal. */
+  onLeave?: () => void;
   backoff?: BackoffOptions;
   createSocket?: (url: string, protocols: string[]) => BrowserSocket;
 }
@@ -63,6 +65,15 @@ export class TerminalSession {
     this.terminal.loadAddon(this.#search);
     this.terminal.loadAddon(new WebLinksAddon((_event, uri) => openLink(uri)));
     swallowTerminalQueries(this.terminal);
+    // Tab is the guest's (completion), so keyboard users leave the terminal with Ctrl+] instead.
+    this.terminal.attachCustomKeyEventHandler((event) => {
+      if (!isLeaveKey(event)) return true;
+      if (event.type === "keydown") {
+        event.preventDefault();
+        options.onLeave?.();
+      }
+      return false;
+    });
 
     const terminal = this.terminal;
     const sink: TerminalSink = {
@@ -90,8 +101,10 @@ export class TerminalSession {
   }
 
   /** Opens the terminal in `element`, fits it and starts connecting. */
-  mount(element: HTMLElement): void {
+  mount(element: HTMLElement, options: { describedBy?: string } = {}): void {
     this.terminal.open(element);
+    // Screen readers announce how to leave when the terminal takes focus.
+    if (options.describedBy) this.terminal.textarea?.setAttribute("aria-describedby", options.describedBy);
     this.#fit.fit();
     this.#resizeObserver = new ResizeObserver(() => this.#scheduleFit());
     this.#resizeObserver.observe(element);
@@ -115,6 +128,11 @@ export class TerminalSession {
 
   reconnect(): void {
     this.#connection.reconnectNow();
+  }
+
+  /** A fresh socket now (the VM booted anew). */
+  restart(): void {
+    this.#connection.restart();
   }
 
   sendCtrlAltDel(): void {

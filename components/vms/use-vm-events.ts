@@ -10,7 +10,8 @@ import type { VmLive } from "@/server/web/vms/views";
  * a snapshot (`onSnapshot`) that the page takes in place of what it shows.
  */
 export function useVmEvents<Snapshot = unknown>(
-  url: string,
+  /** null: no stream (nothing to watch). */
+  url: string | null,
   handlers: {
     onSnapshot?: (snapshot: Snapshot) => void;
     onVm?: (vm: VmLive) => void;
@@ -21,6 +22,7 @@ export function useVmEvents<Snapshot = unknown>(
   ref.current = handlers;
   const [connected, setConnected] = useState(false);
   useEffect(() => {
+    if (!url) return;
     const source = new EventSource(url);
     source.addEventListener("snapshot", (e) =>
       ref.current.onSnapshot?.(JSON.parse((e as MessageEvent).data) as Snapshot),

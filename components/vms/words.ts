@@ -15,10 +15,8 @@ const TASK_TITLE: Record<string, string> = {
   poweroff: "Force off",
   snapshot: "Snapshot",
   restore: "Restore a snapshot",
-  grow: "Grow storage",
   "grow-storage": "Grow storage",
-  owner: "Change owner",
-  "set-owner": "Change owner",
+  "change-owner": "Change owner",
 };
 
 /** "Reboot", "Shut down", …; an unknown kind reads as its words ("grow-storage" → "Grow storage"). */

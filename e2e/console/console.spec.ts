@@ -4,7 +4,9 @@
  * typing and reading; the websocket refusals (no ticket, reused ticket, another VM's ticket, foreign
  * Origin) with no agent connection; Ctrl-C through a `yes` flood; an admin opening the member's
  * console (notice in the console, entry in the VM's history); the rescue of a boot stopped at the
- * maintenance prompt by a broken /etc/fstab; suspension closing the open console.
+ * maintenance prompt by a broken /etc/fstab; keyboard users leaving the terminal (Ctrl+]) and
+ * reaching the toolbar; a stopped VM's console saying so and starting it; suspension closing the
+ * open console with no "Reconnect now".
  *
  * Reconnect after a web-tier restart with the shell's state intact is tested where the web tier can
  * be restarted: server/web/console/real-agent.itest.ts (real agent, UML VM).
@@ -186,8 +188,11 @@ test("an admin opening the member's console shows in the console and in the VM's
     // The member's VM page: the history names the admin.
     const vmPage = await member.context.newPage();
     await vmPage.goto(`/vms/${vm}`);
-    const entry = vmPage.getByTestId("vm-history").getByRole("listitem").filter({ hasText: "console.open" });
-    await expect(entry.first()).toContainText("by admin");
+    const entry = vmPage
+      .getByTestId("vm-history")
+      .getByRole("listitem")
+      .filter({ hasText: "Console opened" });
+    await expect(entry.first()).toContainText("Console opened by admin");
     await vmPage.close();
   } finally {
     await adminContext.close();
@@ -230,6 +235,51 @@ test("rescue: a boot stopped at the maintenance prompt is fixed from the browser
   await expect.poll(() => screenOf(page), { timeout: 15_000 }).toMatch(/^0\s*$/m);
 });
 
+test("keyboard users leave the terminal with the key the page shows, and reach the toolbar", async () => {
+  const { page } = member;
+  await openConsole(page);
+  const hint = page.getByRole("toolbar", { name: "Console controls" }).getByText("leaves the terminal");
+  await expect(hint).toBeVisible();
+  await expect(hint).toContainText("Ctrl+]");
+  const terminalInput = page.locator(".xterm-helper-textarea");
+  await terminalInput.focus();
+  await expect(terminalInput).toHaveAttribute("aria-describedby", "console-leave-hint");
+  // Tab belongs to the guest's shell: focus stays in the terminal however often it is pressed.
+  for (let i = 0; i < 16; i++) await page.keyboard.press("Tab");
+  await expect(terminalInput).toBeFocused();
+  // The leave key: focus moves to the toolbar, from where Tab walks its controls.
+  await page.keyboard.press("Control+BracketRight");
+  await expect(page.getByRole("link", { name: `← ${vm}` })).toBeFocused();
+  await page.keyboard.press("Tab");
+  await expect(page.getByRole("searchbox", { name: "Search console output" })).toBeFocused();
+  // Back in the terminal, typing reaches the guest again.
+  await loginAtConsole(page);
+  await typeLine(page, "echo back-$((5*5))");
+  await expect.poll(() => screenOf(page), { timeout: 15_000 }).toContain("back-25");
+});
+
+test("a stopped VM's console says stopped and offers Start", async () => {
+  test.setTimeout(180_000);
+  const { page } = member;
+  await page.goto(`/vms/${vm}`);
+  await page.getByRole("button", { name: "Shut down" }).click();
+  await expect(page.getByTestId("vm-state")).toHaveText("stopped", { timeout: 120_000 });
+  await page.goto(`/vms/${vm}/console`);
+  await expect(statusOf(page)).toHaveText("Stopped. Shown: the output of its last boot.", {
+    timeout: 30_000,
+  });
+  await expect(statusOf(page)).not.toHaveText("Live");
+  await page
+    .getByRole("toolbar", { name: "Console controls" })
+    .getByRole("button", { name: "Start" })
+    .click();
+  // The VM boots; the console follows the new boot from its first line.
+  await expect(statusOf(page)).toHaveText("Live", { timeout: 60_000 });
+  await expect(page.getByRole("button", { name: "Start" })).toHaveCount(0);
+  await expect.poll(() => screenOf(page), { timeout: 120_000 }).toMatch(/login:/);
+  await loginAtConsole(page);
+});
+
 test("suspending the member closes their open console within seconds", async ({ browser }) => {
   const { page } = member;
   await expect(statusOf(page)).toHaveText("Live");
@@ -238,11 +288,16 @@ test("suspending the member closes their open console within seconds", async ({ 
     const admin = await adminContext.newPage();
     await admin.goto("/admin/accounts");
     const t0 = Date.now();
-    await admin.getByRole("listitem", { name: username }).getByRole("button", { name: "Suspend" }).click();
+    const row = admin.getByRole("listitem", { name: username });
+    await row.getByRole("button", { name: "Suspend" }).click();
+    // Suspend asks first (with an optional reason).
+    await row.getByRole("button", { name: "Suspend account" }).click();
     await expect(statusOf(page)).toHaveText("Closed. Access to this console was revoked.", {
       timeout: 6_000,
     });
     console.log(`console closed ${Date.now() - t0} ms after the Suspend click`);
+    // A new ticket would be refused: nothing offers to reconnect.
+    await expect(page.getByRole("button", { name: "Reconnect now" })).toHaveCount(0);
   } finally {
     await adminContext.close();
   }

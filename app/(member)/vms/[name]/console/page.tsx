@@ -1,10 +1,13 @@
 import type { Metadata } from "next";
 import { notFound } from "next/navigation";
 import { openConsoleAction } from "@/app/actions/console";
+import { vmPowerAction } from "@/app/actions/vms";
 import { ConsoleView } from "@/components/console/console-view";
 import { findConsoleVm } from "@/server/web/console/issue-console-ticket";
 import { requireUser } from "@/server/web/dal/get-session";
 import { Slug } from "@/server/web/domain";
+import { readLive } from "@/server/web/vms/hub";
+import { ensureVmService } from "@/server/web/vms/service";
 
 export async function generateMetadata({ params }: { params: Promise<{ name: string }> }): Promise<Metadata> {
   const { name } = await params;
@@ -19,6 +22,8 @@ export default async function ConsolePage({ params }: { params: Promise<{ name: 
   // Someone else's VM and a missing VM look the same.
   const vm = await findConsoleVm(caller, name);
   if (!vm) notFound();
+  await ensureVmService();
+  const live = await readLive(vm.name);
   return (
     <ConsoleView
       vmName={vm.name}
@@ -26,6 +31,9 @@ export default async function ConsolePage({ params }: { params: Promise<{ name: 
       canCtrlAltDel={vm.canCtrlAltDel}
       backHref={`/vms/${vm.name}`}
       owner={vm.ownerUsername === caller.username ? undefined : vm.ownerUsername}
+      initialVm={{ state: live.state, stage: live.stage, bootId: live.bootId, at: live.at }}
+      // Start needs the same permission as Ctrl-Alt-Del (vm.power, or vm.power.any for an admin).
+      startVm={vm.canCtrlAltDel ? vmPowerAction : undefined}
     />
   );
 }

@@ -4,7 +4,11 @@ import { revalidatePath } from "next/cache";
 import { adminAction, memberAction, z } from "@/server/web/auth/wrappers";
 import { Slug } from "@/server/web/domain";
 import { ProvisionInput } from "@/server/web/vms/inputs";
+import { changeVmOwner, growVmStorage, setVmAutostart, setVmMemory } from "@/server/web/vms/manage-vm";
 import { destroyVm, POWER_ACTIONS, provisionVm, requestPowerAction } from "@/server/web/vms/service";
+
+const wholeNumber = (what: string) =>
+  z.coerce.number({ message: `Enter ${what}` }).int(`Enter a whole number of ${what}`);
 
 /** Start / Reboot / Shut down / Hard reset / Force off; someone else's VM answers not-found. */
 export const vmPowerAction = memberAction(
@@ -24,12 +28,59 @@ export const provisionVmAction = adminAction(
   },
 );
 
-/** Admin: destroy a stopped VM; `confirm` repeats its name. */
+/** Admin: destroy a stopped VM; `confirm` repeats its name; snapshots kept or deleted. */
 export const destroyVmAction = adminAction(
-  "vm.provision",
-  z.object({ name: Slug, confirm: z.string().max(64) }).strict(),
+  "vm.destroy",
+  z.object({ name: Slug, confirm: z.string().max(64), keepSnapshots: z.boolean().default(false) }).strict(),
   async (input, { caller, meta }) => {
-    const res = await destroyVm(caller, input.name, input.confirm, meta);
+    const res = await destroyVm(caller, input.name, input.confirm, meta, {
+      keepSnapshots: input.keepSnapshots,
+    });
+    revalidatePath("/admin/vms");
+    return res;
+  },
+);
+
+/** Admin: memory for the VM's next boot. */
+export const setVmMemoryAction = adminAction(
+  "vm.configure",
+  z.object({ name: Slug, memoryMiB: wholeNumber("MiB") }).strict(),
+  async (input, { caller, meta }) => {
+    const res = await setVmMemory(caller, input.name, input.memoryMiB, meta);
+    revalidatePath(`/admin/vms/${input.name}`);
+    return res;
+  },
+);
+
+/** Admin: start the VM with the host, or not. */
+export const setVmAutostartAction = adminAction(
+  "vm.configure",
+  z.object({ name: Slug, autostart: z.boolean() }).strict(),
+  async (input, { caller, meta }) => {
+    const res = await setVmAutostart(caller, input.name, input.autostart, meta);
+    revalidatePath(`/admin/vms/${input.name}`);
+    return res;
+  },
+);
+
+/** Admin: grow a stopped VM's storage disk (and its filesystem). */
+export const growVmStorageAction = adminAction(
+  "vm.configure",
+  z.object({ name: Slug, storageGiB: wholeNumber("GiB") }).strict(),
+  async (input, { caller, meta }) => {
+    const res = await growVmStorage(caller, input.name, input.storageGiB, meta);
+    revalidatePath(`/admin/vms/${input.name}`);
+    return res;
+  },
+);
+
+/** Admin: hand a stopped VM to another active account. */
+export const changeVmOwnerAction = adminAction(
+  "vm.configure",
+  z.object({ name: Slug, ownerId: z.uuid("Choose an account") }).strict(),
+  async (input, { caller, meta }) => {
+    const res = await changeVmOwner(caller, input.name, input.ownerId, meta);
+    revalidatePath(`/admin/vms/${input.name}`);
     revalidatePath("/admin/vms");
     return res;
   },

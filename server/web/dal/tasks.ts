@@ -14,6 +14,8 @@ export const TASK_KINDS = [
   "reset",
   "shutdown",
   "poweroff",
+  "grow-storage",
+  "change-owner",
 ] as const;
 export type TaskKind = (typeof TASK_KINDS)[number];
 

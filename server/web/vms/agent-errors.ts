@@ -36,9 +36,13 @@ export function userMessageOf(error: unknown, op?: Op): { code: ActionFailure["c
             ? "The VM is already running."
             : op === "vm.destroy"
               ? "Stop the VM before destroying it."
-              : op === "vm.create"
-                ? "The VM cannot be created in its current state."
-                : "The VM is not running (or stopped while booting).",
+              : op === "vm.growStorage" || op === "vm.setOwner"
+                ? "Shut the VM down first (or its disk files are not as the host expects; nothing was changed)."
+                : op === "owner.remove"
+                  ? "This account still owns a VM on the host."
+                  : op === "vm.create"
+                    ? "The VM cannot be created in its current state."
+                    : "The VM is not running (or stopped while booting).",
       };
     case "conflict":
       return {
@@ -51,7 +55,13 @@ export function userMessageOf(error: unknown, op?: Op): { code: ActionFailure["c
     case "timeout":
       return { code: "internal", message: "The host did not answer in time. The VM may still be busy." };
     case "invalid-request":
-      return { code: "invalid", message: "The host refused the request as invalid." };
+      return {
+        code: "invalid",
+        message:
+          op === "vm.growStorage"
+            ? "Storage only grows: choose a size larger than today's."
+            : "The host refused the request as invalid.",
+      };
     default:
       return { code: "internal", message: "The host agent is unavailable or failed. Try again shortly." };
   }

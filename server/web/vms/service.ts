@@ -12,7 +12,7 @@ import "server-only";
  * the browser changes nothing. A web restart ends such a task as `interrupted` (./recover.ts).
  */
 import { randomUUID } from "node:crypto";
-import type { TaskInfo, TaskOp } from "../../protocol/agent";
+import type { ArgsOf, TaskInfo, TaskOp } from "../../protocol/agent";
 import { OwnerName, VmName } from "../../protocol/names";
 import { AgentCallError } from "../agent/client";
 import { getAgent } from "../agent/instance";
@@ -58,6 +58,8 @@ const FIRST_STEP: Record<TaskKind, string> = {
   reset: "hard reset",
   shutdown: "shutting down",
   poweroff: "forcing off",
+  "grow-storage": "growing storage",
+  "change-owner": "moving the VM's files to the new owner",
 };
 
 /** Rough progress per agent step, so the bar moves as the host reports. */
@@ -73,6 +75,15 @@ const STEP_PROGRESS: Record<string, number> = {
   "terminating processes": 30,
   "sync and remount read-only": 60,
   halt: 80,
+  "removing snapshots": 20,
+  "keeping snapshots": 20,
+  "removing disks": 60,
+  "checking the disk": 10,
+  "growing the disk file": 30,
+  "checking the filesystem": 50,
+  "growing the filesystem": 80,
+  "copying disks": 40,
+  "removing the old owner's files": 85,
 };
 
 /** How long the panel waits for one agent task before giving up on it. */
@@ -576,43 +587,89 @@ async function provision(actor: Actor, input: ProvisionInput, meta: RequestMeta 
   return { taskId, name: vm.name };
 }
 
-/** Admin: destroy a stopped VM (disks included); `confirm` must repeat the name. */
-export async function destroyVm(caller: Caller, name: string, confirm: string, meta?: RequestMeta) {
-  assertPermission(caller, "vm.provision");
+/**
+ * Admin: destroy a stopped VM (disks included); `confirm` must repeat the name. Its snapshots are
+ * deleted, or kept on the host (moved aside by the agent) when `keepSnapshots`.
+ */
+export async function destroyVm(
+  caller: Caller,
+  name: string,
+  confirm: string,
+  meta?: RequestMeta,
+  options: { keepSnapshots?: boolean } = {},
+) {
+  assertPermission(caller, "vm.destroy");
   await ensureVmService();
   const vm = await getVmForCaller(caller, name);
   if (confirm !== vm.name)
     throw new ActionFailure("invalid", "Please check the highlighted fields.", {
       confirm: "Type the VM's name",
     });
-  const running = await unsafeRunningTaskOfVm(vm.id);
-  if (running) throw new ActionFailure("conflict", `A ${running.kind} is in progress on this VM.`);
-  const taskId = await unsafeCreateTask({
-    vmId: vm.id,
-    ownerId: vm.ownerId,
-    actorId: caller.id,
+  const keepSnapshots = options.keepSnapshots ?? false;
+  const { taskId, task } = await runVmTaskVerb({
+    actor: actorOf(caller),
+    vm,
     kind: "destroy",
-    step: FIRST_STEP.destroy,
+    op: "vm.destroy",
+    args: { name: vm.name, confirm: vm.name, keepSnapshots },
+    auditAction: "vm.destroy",
+    detail: { keepSnapshots },
+    meta,
+    successText: keepSnapshots
+      ? `${vm.name} was destroyed; its snapshots are kept on the host.`
+      : `${vm.name} was destroyed with its snapshots.`,
   });
-  try {
-    await getAgent().call("vm.destroy", { name: vm.name, confirm: vm.name }, { id: taskId });
-  } catch (error) {
-    const failure = toActionFailure(error, "vm.destroy");
-    await audit(actorOf(caller), "vm.destroy", vm, "failure", meta, { taskId, error: failure.code });
-    await unsafeUpdateTask(taskId, {
-      status: "failed",
-      progress: 100,
-      error: failure.message,
-      detail: { step: "refused" },
-    });
-    throw failure;
-  }
-  await audit(actorOf(caller), "vm.destroy", vm, "success", meta, { taskId });
-  const task = await followVmTask(taskId, taskId, vm.ownerId, "vm.destroy", vm.name);
-  await finishFromAgent(taskId, vm.ownerId, task, `${vm.name} was destroyed.`);
   if (task.state === "succeeded") {
     await getDb().vm.delete({ where: { id: vm.id } });
     getHub().forgetOwner(vm.name);
   }
-  return { taskId };
+  return { taskId, ok: task.state === "succeeded" };
+}
+
+/**
+ * One agent task verb on a VM as a Task row, for the admin's management verbs: refused → a failed
+ * row, an audit failure and the thrown failure; accepted → audited, followed to its end, and ended
+ * like every other VM task. Resolves with the agent's final task.
+ */
+export async function runVmTaskVerb<O extends "vm.destroy" | "vm.growStorage" | "vm.setOwner">(input: {
+  actor: Actor;
+  vm: VmRow;
+  kind: TaskKind;
+  op: O;
+  args: ArgsOf<O>;
+  auditAction: AuditAction;
+  detail?: Record<string, unknown>;
+  meta?: RequestMeta;
+  successText: string;
+  /** Who sees the task in their history (default: the VM's owner). */
+  taskOwnerId?: string;
+}): Promise<{ taskId: string; task: TaskInfo }> {
+  await ensureVmService();
+  const { actor, vm, op, meta } = input;
+  const ownerId = input.taskOwnerId ?? vm.ownerId;
+  const running = await unsafeRunningTaskOfVm(vm.id);
+  if (running) throw new ActionFailure("conflict", `A ${running.kind} is in progress on this VM.`);
+  const taskId = await unsafeCreateTask({
+    vmId: vm.id,
+    ownerId,
+    actorId: typeof actor === "string" ? null : actor.id,
+    kind: input.kind,
+    step: FIRST_STEP[input.kind],
+  });
+  try {
+    await getAgent().call(op, input.args, { id: taskId });
+  } catch (error) {
+    const failure = toActionFailure(error, op);
+    await failRefusedTask(taskId, ownerId, failure);
+    await audit(actor, input.auditAction, vm, "failure", meta, {
+      taskId,
+      ...input.detail,
+      error: failure.code,
+    });
+    throw failure;
+  }
+  await audit(actor, input.auditAction, vm, "success", meta, { taskId, ...input.detail });
+  const task = await followVmTask(taskId, taskId, ownerId, op, vm.name);
+  await finishFromAgent(taskId, ownerId, task, input.successText);
+  return { taskId, task };
 }

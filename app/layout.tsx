@@ -5,6 +5,16 @@ import "./globals.css";
 export const metadata: Metadata = {
   title: { default: "zaphod", template: "%s · zaphod" },
   description: "Control panel for the members of a shared Linux server",
+  applicationName: "zaphod",
+  // app/manifest.ts is linked by Next itself (<link rel="manifest" href="/manifest.webmanifest">).
+  icons: {
+    icon: [
+      { url: "/icons/icon.svg", type: "image/svg+xml" },
+      { url: "/icons/favicon-32.png", type: "image/png", sizes: "32x32" },
+    ],
+    apple: [{ url: "/apple-touch-icon.png", sizes: "180x180" }],
+  },
+  appleWebApp: { capable: true, title: "zaphod", statusBarStyle: "default" },
 };
 
 export const viewport: Viewport = {

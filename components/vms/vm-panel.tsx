@@ -3,7 +3,6 @@
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useEffect, useState, useTransition } from "react";
-import { vmPowerAction } from "@/app/actions/vms";
 import { Button } from "@/components/ui/button";
 import type { TaskView } from "@/server/web/dal/tasks";
 import type { PowerAction } from "@/server/web/vms/service";
@@ -16,6 +15,12 @@ import { VmStateBadge } from "./vm-state-badge";
 import { applyVmEvent, currentTask, type VmView } from "./vm-view";
 import { WaitingAtConsole } from "./waiting-at-console";
 import { busyText, formatCountdown, taskTitle } from "./words";
+
+/** The wrapped power action (app/actions/vms.ts vmPowerAction), passed down by the page. */
+export type PowerActionFn = (input: {
+  name: string;
+  action: PowerAction;
+}) => Promise<{ ok: true } | { ok: false; error: { message: string } }>;
 
 export type VmInfo = {
   name: string;
@@ -62,6 +67,7 @@ export function VmPanel({
   initialLive,
   initialTasks,
   canPower,
+  powerAction,
   viewer,
   children,
 }: {
@@ -69,6 +75,7 @@ export function VmPanel({
   initialLive: VmLive;
   initialTasks: TaskView[];
   canPower: boolean;
+  powerAction: PowerActionFn;
   /** The viewer's username: their own tasks read "by you". */
   viewer?: string;
   children?: React.ReactNode;
@@ -102,7 +109,7 @@ export function VmPanel({
   function act(action: PowerAction) {
     setConfirming(null);
     startTransition(async () => {
-      const res = await vmPowerAction({ name: vm.name, action });
+      const res = await powerAction({ name: vm.name, action });
       setError(res.ok ? null : res.error.message);
     });
   }

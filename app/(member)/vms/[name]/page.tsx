@@ -1,6 +1,7 @@
 import type { Metadata } from "next";
 import Link from "next/link";
 import { notFound } from "next/navigation";
+import { vmPowerAction } from "@/app/actions/vms";
 import { PageShell } from "@/components/page-shell";
 import { SnapshotsSection } from "@/components/snapshots/snapshots-section";
 import { VmPanel } from "@/components/vms/vm-panel";
@@ -61,6 +62,7 @@ export default async function VmPage({ params }: { params: Promise<{ name: strin
         initialLive={live}
         initialTasks={tasks}
         canPower={can(caller.role, "vm.power")}
+        powerAction={vmPowerAction}
         viewer={caller.username}
       >
         <SnapshotsSection caller={caller} vmName={vm.name} />

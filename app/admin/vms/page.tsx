@@ -74,6 +74,41 @@ export default async function AdminVmsPage({
           }
         />
       </section>
+      {vms.length ? (
+        <section aria-labelledby="manage-heading" className="mt-10">
+          <h2 id="manage-heading" className="text-lg font-medium">
+            Settings
+          </h2>
+          <p className="mt-1 text-sm text-stone-600 dark:text-stone-400">
+            Memory, storage, owner, autostart and destroy, per VM.
+          </p>
+          <ul className="mt-3 divide-y divide-stone-100 rounded-xl border border-stone-200 bg-white dark:divide-stone-800 dark:border-stone-800 dark:bg-stone-900">
+            {vms.map((vm) => (
+              <li
+                key={vm.name}
+                aria-label={`Settings of ${vm.name}`}
+                className="flex flex-wrap items-center gap-x-4 gap-y-1 px-4 py-3 text-sm"
+              >
+                <span className="min-w-[8rem] font-mono font-medium">{vm.name}</span>
+                <span className="text-stone-600 dark:text-stone-400">{vm.ownerUsername}</span>
+                <span className="tabular-nums text-stone-600 dark:text-stone-400">
+                  {vm.memoryMiB} MiB · {vm.storageGiB} GiB
+                </span>
+                <span className="text-stone-600 dark:text-stone-400">
+                  {vm.autostart ? "autostart" : "manual start"}
+                </span>
+                <Link
+                  href={`/admin/vms/${vm.name}`}
+                  aria-label={`Manage ${vm.name}`}
+                  className="ml-auto inline-flex min-h-10 items-center rounded-lg border border-stone-300 px-4 font-medium text-stone-800 hover:bg-stone-100 dark:border-stone-700 dark:text-stone-100 dark:hover:bg-stone-800"
+                >
+                  Manage
+                </Link>
+              </li>
+            ))}
+          </ul>
+        </section>
+      ) : null}
       <section aria-labelledby="all-tasks-heading" className="mt-10">
         <h2 id="all-tasks-heading" className="text-lg font-medium">
           Recent tasks

@@ -1,0 +1,77 @@
+import type { Metadata } from "next";
+import Link from "next/link";
+import { notFound } from "next/navigation";
+import {
+  changeVmOwnerAction,
+  destroyVmAction,
+  growVmStorageAction,
+  setVmAutostartAction,
+  setVmMemoryAction,
+} from "@/app/actions/vms";
+import { VmManage } from "@/components/admin/vm-manage";
+import { PageShell } from "@/components/page-shell";
+import { countVmSnapshots } from "@/server/web/dal/count-vm-snapshots";
+import { requireAdmin } from "@/server/web/dal/get-session";
+import { getVmForCaller, listProvisionableOwners, type VmRow } from "@/server/web/dal/vms";
+import { ActionFailure } from "@/server/web/errors";
+import { readLive } from "@/server/web/vms/hub";
+import { ensureVmService } from "@/server/web/vms/service";
+
+export async function generateMetadata({ params }: { params: Promise<{ name: string }> }): Promise<Metadata> {
+  const { name } = await params;
+  return { title: `Manage ${name}` };
+}
+
+export default async function ManageVmPage({ params }: { params: Promise<{ name: string }> }) {
+  const caller = await requireAdmin();
+  const { name } = await params;
+  let vm: VmRow;
+  try {
+    vm = await getVmForCaller(caller, name);
+  } catch (e) {
+    if (e instanceof ActionFailure && e.code === "not-found") notFound();
+    throw e;
+  }
+  await ensureVmService();
+  const [live, owners, snapshotCount] = await Promise.all([
+    readLive(vm.name),
+    listProvisionableOwners(caller),
+    countVmSnapshots(caller, vm.name),
+  ]);
+  return (
+    <PageShell
+      caller={caller}
+      title={`Manage ${vm.name}`}
+      description={`${vm.image} · ${vm.memoryMiB} MiB memory · ${vm.storageGiB} GiB storage · ${vm.swapMiB} MiB swap`}
+    >
+      <p className="-mt-3 mb-5 text-sm">
+        <Link
+          href="/admin/vms"
+          className="text-teal-800 underline-offset-4 hover:underline dark:text-teal-300"
+        >
+          ← Every VM
+        </Link>
+      </p>
+      <VmManage
+        vm={{
+          name: vm.name,
+          ownerId: vm.ownerId,
+          ownerUsername: vm.ownerUsername,
+          memoryMiB: vm.memoryMiB,
+          storageGiB: vm.storageGiB,
+          autostart: vm.autostart,
+          snapshotCount,
+        }}
+        live={live}
+        owners={owners.map(({ id, username, name }) => ({ id, username, name }))}
+        actions={{
+          setMemory: setVmMemoryAction,
+          setAutostart: setVmAutostartAction,
+          growStorage: growVmStorageAction,
+          changeOwner: changeVmOwnerAction,
+          destroy: destroyVmAction,
+        }}
+      />
+    </PageShell>
+  );
+}

@@ -1,12 +1,16 @@
 import type { Metadata } from "next";
 import Link from "next/link";
 import { issueResetLinkAction } from "@/app/actions/accounts";
+import { deleteAccountAction } from "@/app/actions/delete-account";
 import { AccountActions } from "@/components/admin/account-actions";
+import { DeleteAccount } from "@/components/admin/delete-account";
 import { ResetLinkButton } from "@/components/admin/reset-link-button";
 import { PageShell } from "@/components/page-shell";
 import { StatusBadge } from "@/components/ui/status-badge";
 import { requireAdmin } from "@/server/web/dal/get-session";
+import { listAccountVms } from "@/server/web/dal/list-account-vms";
 import { type AccountRow, listAccounts } from "@/server/web/dal/list-accounts";
+import { listProvisionableOwners } from "@/server/web/dal/vms";
 
 export const metadata: Metadata = { title: "Accounts" };
 
@@ -18,7 +22,12 @@ const dateFmt = new Intl.DateTimeFormat("en-GB", {
 
 export default async function AccountsPage() {
   const caller = await requireAdmin();
-  const { pending, others } = await listAccounts(caller);
+  const [{ pending, others }, vmsByOwner, owners] = await Promise.all([
+    listAccounts(caller),
+    listAccountVms(caller),
+    listProvisionableOwners(caller),
+  ]);
+  const targets = owners.map(({ id, username }) => ({ id, username }));
   return (
     <PageShell
       caller={caller}
@@ -36,7 +45,7 @@ export default async function AccountsPage() {
         ) : (
           <ul className="mt-3 space-y-3">
             {pending.map((u) => (
-              <AccountItem key={u.id} user={u} changes={["approve", "reject"]} showNote />
+              <AccountItem key={u.id} user={u} changes={["approve", "reject"]} showNote vms={[]} />
             ))}
           </ul>
         )}
@@ -50,6 +59,14 @@ export default async function AccountsPage() {
             <AccountItem
               key={u.id}
               user={u}
+              vms={vmsByOwner.get(u.id) ?? []}
+              deletion={
+                u.id !== caller.id &&
+                u.role === "member" &&
+                (u.status === "rejected" || u.status === "suspended")
+                  ? { owners: targets }
+                  : undefined
+              }
               changes={
                 u.id === caller.id || u.role !== "member"
                   ? []
@@ -71,10 +88,16 @@ function AccountItem({
   user,
   changes,
   showNote,
+  vms,
+  deletion,
 }: {
   user: AccountRow;
   changes: ("approve" | "reject" | "suspend" | "reactivate")[];
   showNote?: boolean;
+  /** The account's VMs (names). */
+  vms: string[];
+  /** Set when the account may be deleted (rejected or suspended member). */
+  deletion?: { owners: { id: string; username: string }[] };
 }) {
   return (
     <li
@@ -93,6 +116,22 @@ function AccountItem({
         <p className="text-xs text-stone-500">
           {showNote ? "Requested" : "Created"} {dateFmt.format(user.createdAt)} UTC
         </p>
+        {showNote ? null : (
+          <p className="text-sm text-stone-600 dark:text-stone-400" data-testid="account-vms">
+            {vms.length === 0 ? "No VM" : vms.length === 1 ? "VM " : "VMs "}
+            {vms.map((name, i) => (
+              <span key={name}>
+                {i > 0 ? ", " : null}
+                <Link
+                  href={`/admin/vms/${name}`}
+                  className="font-mono text-teal-800 underline-offset-4 hover:underline dark:text-teal-300"
+                >
+                  {name}
+                </Link>
+              </span>
+            ))}
+          </p>
+        )}
         {showNote && user.requestNote ? (
           <blockquote className="mt-2 whitespace-pre-wrap break-words border-l-2 border-stone-300 pl-3 text-sm text-stone-700 dark:border-stone-700 dark:text-stone-300">
             {user.requestNote}
@@ -114,6 +153,15 @@ function AccountItem({
         ) : null}
         {changes.length ? (
           <AccountActions userId={user.id} username={user.username} changes={changes} />
+        ) : null}
+        {deletion ? (
+          <DeleteAccount
+            userId={user.id}
+            username={user.username}
+            vms={vms}
+            owners={deletion.owners}
+            action={deleteAccountAction}
+          />
         ) : null}
       </div>
     </li>

@@ -122,7 +122,19 @@ export default async function AuditPage({
                   <Cell label="Actor">{r.actorLabel}</Cell>
                   <Cell label="Target">
                     {r.targetUsername ??
-                      (typeof r.detail.identifier === "string" ? `“${r.detail.identifier}”` : "—")}
+                      (typeof r.detail.identifier === "string"
+                        ? `“${r.detail.identifier}”`
+                        : typeof r.detail.username === "string"
+                          ? r.detail.username
+                          : r.vmName
+                            ? null
+                            : "—")}
+                    {r.vmName ? (
+                      <div data-testid="audit-vm" className="text-xs text-stone-500">
+                        VM <span className="font-mono">{r.vmName}</span>
+                        {r.vmGone ? " (destroyed)" : ""}
+                      </div>
+                    ) : null}
                   </Cell>
                   <Cell label="Address" className="font-mono text-xs">
                     {r.ip || "—"}

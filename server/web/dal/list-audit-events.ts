@@ -13,7 +13,10 @@ export type AuditRow = {
   actorLabel: string;
   action: string;
   targetUsername: string | null;
+  /** The VM the action touched: from the row's link, or the name recorded when it was destroyed. */
   vmName: string | null;
+  /** The VM no longer exists (the name comes from the event's detail). */
+  vmGone: boolean;
   ip: string;
   result: string;
   count: number;
@@ -54,19 +57,24 @@ export async function listAuditEvents(
     page,
     pages,
     total,
-    rows: rows.map((r) => ({
-      id: r.id,
-      createdAt: r.createdAt,
-      updatedAt: r.updatedAt,
-      actorLabel: r.actorLabel,
-      action: r.action,
-      targetUsername: r.targetUser?.username ?? null,
-      vmName: r.vm?.name ?? null,
-      ip: r.ip,
-      result: r.result,
-      count: r.count,
-      detail: safeJson(r.detail),
-    })),
+    rows: rows.map((r) => {
+      const detail = safeJson(r.detail);
+      const recorded = typeof detail.vm === "string" ? detail.vm : null;
+      return {
+        id: r.id,
+        createdAt: r.createdAt,
+        updatedAt: r.updatedAt,
+        actorLabel: r.actorLabel,
+        action: r.action,
+        targetUsername: r.targetUser?.username ?? null,
+        vmName: r.vm?.name ?? recorded,
+        vmGone: !r.vm && recorded !== null,
+        ip: r.ip,
+        result: r.result,
+        count: r.count,
+        detail,
+      };
+    }),
   };
 }
 

@@ -23,6 +23,12 @@ export function actorFields(actor: Actor) {
 }
 
 export async function recordAuditEvent(e: AuditInput): Promise<void> {
+  const detail = { ...e.detail };
+  // The VM's name is kept in the event itself, so the log still names it once the VM is destroyed.
+  if (e.vmId && typeof detail.vm !== "string") {
+    const vm = await getDb().vm.findUnique({ where: { id: e.vmId }, select: { name: true } });
+    if (vm) detail.vm = vm.name;
+  }
   await getDb().auditEvent.create({
     data: {
       id: newId(),
@@ -33,7 +39,7 @@ export async function recordAuditEvent(e: AuditInput): Promise<void> {
       vmId: e.vmId ?? null,
       ip: e.meta?.ip ?? "",
       userAgent: e.meta?.userAgent ?? null,
-      detail: JSON.stringify(e.detail ?? {}),
+      detail: JSON.stringify(detail),
     },
   });
 }

@@ -1,8 +1,11 @@
 import type { Metadata } from "next";
+import { AdminOverview } from "@/components/admin/admin-overview";
 import { PageShell } from "@/components/page-shell";
 import { LiveVmList } from "@/components/vms/live-vm-list";
+import { can } from "@/server/web/auth/permissions";
 import { requireUser } from "@/server/web/dal/get-session";
 import { listVmsForCaller } from "@/server/web/dal/vms";
+import { getAdminOverview } from "@/server/web/vms/admin-overview";
 import { readLive } from "@/server/web/vms/hub";
 import { ensureVmService } from "@/server/web/vms/service";
 
@@ -11,7 +14,12 @@ export const metadata: Metadata = { title: "Dashboard" };
 export default async function DashboardPage() {
   const caller = await requireUser();
   await ensureVmService();
-  const vms = await listVmsForCaller(caller);
+  // The admin lands on what needs attention; a member's dashboard is their VMs.
+  const isAdmin = caller.status === "active" && can(caller.role, "host.read");
+  const [vms, overview] = await Promise.all([
+    listVmsForCaller(caller),
+    isAdmin ? getAdminOverview(caller) : Promise.resolve(null),
+  ]);
   const cards = await Promise.all(
     vms.map(async (vm) => ({
       name: vm.name,
@@ -21,25 +29,40 @@ export default async function DashboardPage() {
       live: await readLive(vm.name),
     })),
   );
+  const yourVms = (
+    <section aria-labelledby="vms-heading" className={overview ? "mt-10" : undefined}>
+      <h2 id="vms-heading" className="text-lg font-medium">
+        Your VMs
+      </h2>
+      <LiveVmList
+        vms={cards}
+        empty={
+          <div className="mt-3 rounded-xl border border-dashed border-stone-300 px-6 py-10 text-center text-sm text-stone-600 dark:border-stone-700 dark:text-stone-400">
+            You have no VM yet. The admin provisions it for you.
+          </div>
+        }
+      />
+    </section>
+  );
+  if (overview) {
+    return (
+      <PageShell
+        caller={caller}
+        title={`Hello, ${caller.name}`}
+        description="The host at a glance: what waits for you, and how much room is left."
+      >
+        <AdminOverview data={overview} />
+        {cards.length ? yourVms : null}
+      </PageShell>
+    );
+  }
   return (
     <PageShell
       caller={caller}
       title={`Hello, ${caller.name}`}
       description="Your virtual machines on this server."
     >
-      <section aria-labelledby="vms-heading">
-        <h2 id="vms-heading" className="text-lg font-medium">
-          Your VMs
-        </h2>
-        <LiveVmList
-          vms={cards}
-          empty={
-            <div className="mt-3 rounded-xl border border-dashed border-stone-300 px-6 py-10 text-center text-sm text-stone-600 dark:border-stone-700 dark:text-stone-400">
-              You have no VM yet. The admin provisions it for you.
-            </div>
-          }
-        />
-      </section>
+      {yourVms}
     </PageShell>
   );
 }

@@ -127,6 +127,18 @@ export async function listAllTasks(caller: Caller, take = 50): Promise<TaskView[
   return rows.map(toView);
 }
 
+/** Tasks that failed since `since` (newest first), for the admin's overview. */
+export async function listFailedTasks(caller: Caller, since: Date, take = 5): Promise<TaskView[]> {
+  assertPermission(caller, "vm.read.any");
+  const rows = await getDb().task.findMany({
+    where: { status: { in: ["failed", "interrupted"] }, createdAt: { gte: since } },
+    select: taskSelect,
+    orderBy: { createdAt: "desc" },
+    take,
+  });
+  return rows.map(toView);
+}
+
 /** The VM's audit trail, scoped like its tasks. */
 export async function listVmAudit(
   caller: Caller,

@@ -26,6 +26,23 @@ describe("agent errors become user messages once (host text never reaches the br
       "conflict",
     );
   });
+  it("says what to do for the admin's offline verbs", () => {
+    const secret = "storage.img is not a regular file of the VM's user";
+    for (const op of ["vm.growStorage", "vm.setOwner"] as const) {
+      const m = userMessageOf(new AgentCallError("invalid-state", secret, op), op);
+      expect(m.message).toMatch(/^Shut the VM down first/);
+      expect(m.message).not.toContain("storage.img");
+    }
+    expect(
+      userMessageOf(new AgentCallError("invalid-request", "", "vm.growStorage"), "vm.growStorage"),
+    ).toEqual({
+      code: "invalid",
+      message: "Storage only grows: choose a size larger than today's.",
+    });
+    expect(
+      userMessageOf(new AgentCallError("invalid-state", "", "owner.remove"), "owner.remove").message,
+    ).toBe("This account still owns a VM on the host.");
+  });
   it("recognises an AgentCallError from another copy of the class (Next's separate module graphs)", () => {
     const foreign = Object.assign(new Error("host detail"), {
       name: "AgentCallError",

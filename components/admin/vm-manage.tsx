@@ -103,12 +103,13 @@ function useSubmit() {
   const [pending, startTransition] = useTransition();
   const [feedback, setFeedback] = useState<Feedback>(null);
   const router = useRouter();
-  const submit = (run: () => Promise<Result>, success: string, after?: () => void) =>
+  const submit = (run: () => Promise<Result>, success: string, after?: () => void, onError?: () => void) =>
     startTransition(async () => {
       const res = await run();
       if (!res.ok) {
         const [field, text] = Object.entries(res.error.fieldErrors ?? {})[0] ?? [];
         setFeedback({ tone: "error", text: text ?? res.error.message, field });
+        onError?.();
         return;
       }
       if (res.data && typeof res.data === "object" && "ok" in res.data && res.data.ok === false) {
@@ -309,6 +310,8 @@ function AutostartCard({ vm, action }: { vm: VmManageProps["vm"]; action: VmMana
             submit(
               () => action({ name: vm.name, autostart: next }),
               next ? "Autostart is on." : "Autostart is off.",
+              undefined,
+              () => setOn(!next),
             );
           }}
           className="size-5 accent-teal-700"

@@ -1,0 +1,100 @@
+import { describe, expect, it, vi } from "vitest";
+
+/** A stand-in hub: the test publishes to the stream's subscriber by hand. */
+const hub = vi.hoisted(() => {
+  const subscribers = new Set<{
+    send: (e: unknown) => void;
+    accepts: (o: string, v: string | null) => boolean;
+  }>();
+  return {
+    subscribers,
+    publish(e: { type: string; ownerId: string; vm?: { name: string }; task?: { vmName: string } }) {
+      for (const s of subscribers) if (s.accepts(e.ownerId, e.vm?.name ?? e.task?.vmName ?? null)) s.send(e);
+    },
+  };
+});
+vi.mock("./hub", () => ({
+  getHub: () => ({
+    subscribe: (sub: typeof hub.subscribers extends Set<infer S> ? S : never) => {
+      hub.subscribers.add(sub);
+      return () => hub.subscribers.delete(sub);
+    },
+  }),
+}));
+vi.mock("./service", () => ({ ensureVmService: async () => undefined }));
+vi.mock("../db/client", () => ({
+  getDb: () => ({ user: { findUnique: async () => ({ status: "active" }) } }),
+}));
+
+const { eventStreamResponse } = await import("./sse");
+
+const caller = { id: "u1" } as Parameters<typeof eventStreamResponse>[0]["caller"];
+
+/** Reads SSE messages (event name and parsed data) until `count` arrived. */
+async function readMessages(res: Response, count: number) {
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  const messages: { event: string; data: unknown }[] = [];
+  while (messages.length < count) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value);
+    let end = text.indexOf("\n\n");
+    while (end >= 0) {
+      const block = text.slice(0, end);
+      text = text.slice(end + 2);
+      const event = /^event: (.+)$/m.exec(block)?.[1];
+      const data = /^data: (.+)$/m.exec(block)?.[1];
+      if (event && data) messages.push({ event, data: JSON.parse(data) });
+      end = text.indexOf("\n\n");
+    }
+  }
+  await reader.cancel();
+  return messages;
+}
+
+const task = (status: string) => ({ id: "t1", vmName: "web", kind: "reboot", status });
+
+describe("eventStreamResponse", () => {
+  it("sends the snapshot first; events published while it is read follow it, in order", async () => {
+    let finishSnapshot: (v: unknown) => void = () => {};
+    const controller = new AbortController();
+    const res = eventStreamResponse({
+      caller,
+      signal: controller.signal,
+      accepts: (_o, vmName) => vmName === "web",
+      snapshot: () =>
+        new Promise((resolve) => {
+          finishSnapshot = resolve;
+        }),
+    });
+    const reading = readMessages(res, 3);
+    await vi.waitFor(() => expect(hub.subscribers.size).toBe(1));
+    // The task ends while the snapshot is being read: held, not lost, and sent after it.
+    hub.publish({ type: "task", ownerId: "u1", task: task("succeeded") });
+    hub.publish({ type: "task", ownerId: "u1", task: { ...task("running"), vmName: "other" } });
+    finishSnapshot({ vm: { name: "web", state: "running" }, tasks: [task("running")] });
+    const messages = await reading;
+    expect(messages.map((m) => m.event)).toEqual(["snapshot", "task", "ready"]);
+    expect(messages[0]?.data).toEqual({ vm: { name: "web", state: "running" }, tasks: [task("running")] });
+    expect(messages[1]?.data).toEqual(task("succeeded"));
+    controller.abort();
+  });
+
+  it("ends the stream (the browser reconnects) when the snapshot cannot be read", async () => {
+    const res = eventStreamResponse({
+      caller,
+      signal: new AbortController().signal,
+      accepts: () => true,
+      snapshot: async () => {
+        throw new Error("database away");
+      },
+    });
+    const error = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    const messages = await readMessages(res, 1);
+    expect(messages).toEqual([]);
+    expect(error).toHaveBeenCalled();
+    error.mockRestore();
+  });
+});

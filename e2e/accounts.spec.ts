@@ -156,7 +156,9 @@ test("a suspended user is kept out at once and told why and whom to ask", async 
 test("reject asks first and the person sees the reason", async ({ browser }) => {
   const username = uniqueName("rej");
   createUser(username, "reject-password-1", { pending: true });
-  const { context, page } = await newSignedInPage(browser, username, "reject-password-1");
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, username, "reject-password-1");
   await expect(page).toHaveURL(/\/pending$/);
 
   const admin = await browser.newContext({ storageState: storageState.admin });

@@ -1,10 +1,18 @@
 import { expect, test } from "@playwright/test";
 
 test("an anonymous visitor is sent to sign in", async ({ page }) => {
-  for (const path of ["/", "/admin/accounts", "/admin/audit", "/pending"]) {
+  for (const path of ["/", "/admin/accounts", "/admin/audit", "/pending", "/account", "/account-status"]) {
     await page.goto(path);
     await expect(page).toHaveURL(/\/login$/);
     await expect(page.getByRole("heading", { name: "Sign in" })).toBeVisible();
+  }
+});
+
+test("a made-up reset link says it does not work and gives nothing away", async ({ page }) => {
+  for (const token of ["not-a-token", "A".repeat(43)]) {
+    await page.goto(`/reset/${token}`);
+    await expect(page.getByRole("heading", { name: "This link no longer works" })).toBeVisible();
+    await expect(page.getByLabel("New password")).toHaveCount(0);
   }
 });
 
@@ -58,4 +66,51 @@ test("the page's scripts run under the CSP (no violations)", async ({ page }) =>
   await page.getByRole("button", { name: "Request account" }).click();
   await expect(page.getByText("lowercase letters, digits and dashes")).toBeVisible();
   expect(violations).toEqual([]);
+});
+
+/** Width and height from a PNG's IHDR chunk. */
+function pngSize(buf: Buffer): { width: number; height: number } {
+  expect(buf.subarray(1, 4).toString("latin1")).toBe("PNG");
+  return { width: buf.readUInt32BE(16), height: buf.readUInt32BE(20) };
+}
+
+test("the web app manifest and its icons are served without a session", async ({ request }) => {
+  const res = await request.get("/manifest.webmanifest", { maxRedirects: 0 });
+  expect(res.status()).toBe(200);
+  expect(res.headers()["content-type"]).toContain("application/manifest+json");
+  const manifest = (await res.json()) as {
+    name: string;
+    start_url: string;
+    display: string;
+    icons: { src: string; sizes: string; type: string; purpose?: string }[];
+  };
+  expect(manifest).toMatchObject({ name: "zaphod", start_url: "/", display: "standalone" });
+  const sizes = manifest.icons.filter((i) => i.type === "image/png").map((i) => i.sizes);
+  expect(sizes).toEqual(expect.arrayContaining(["192x192", "512x512"]));
+  expect(manifest.icons.some((i) => i.purpose === "maskable")).toBe(true);
+
+  for (const icon of manifest.icons) {
+    const r = await request.get(icon.src, { maxRedirects: 0 });
+    expect(r.status(), icon.src).toBe(200);
+    expect(r.headers()["content-type"], icon.src).toContain(icon.type);
+    if (icon.type === "image/png") {
+      const [w, h] = icon.sizes.split("x").map(Number);
+      expect(pngSize(await r.body()), icon.src).toEqual({ width: w, height: h });
+    } else expect(await r.text()).toContain("<svg");
+  }
+  const apple = await request.get("/apple-touch-icon.png", { maxRedirects: 0 });
+  expect(apple.status()).toBe(200);
+  expect(pngSize(await apple.body())).toEqual({ width: 180, height: 180 });
+});
+
+test("every page links the manifest and the home-screen icons", async ({ page }) => {
+  await page.goto("/login");
+  await expect(page.locator('link[rel="manifest"]')).toHaveAttribute("href", "/manifest.webmanifest");
+  await expect(page.locator('link[rel="manifest"]')).toHaveCount(1);
+  await expect(page.locator('link[rel="apple-touch-icon"]')).toHaveAttribute("href", "/apple-touch-icon.png");
+  await expect(page.locator('link[rel="icon"][type="image/svg+xml"]')).toHaveAttribute(
+    "href",
+    "/icons/icon.svg",
+  );
+  await expect(page.locator('meta[name="theme-color"]').first()).toHaveAttribute("content", /^#/);
 });

@@ -6,8 +6,13 @@ import { requireUser } from "@/server/web/dal/get-session";
 
 export const metadata: Metadata = { title: "Your account" };
 
-export default async function AccountPage() {
+export default async function AccountPage({
+  searchParams,
+}: {
+  searchParams: Promise<Record<string, string | string[] | undefined>>;
+}) {
   const caller = await requireUser();
+  const { changed } = await searchParams;
   const rows: [string, string][] = [
     ["Username", caller.username],
     ["Name", caller.name],
@@ -40,7 +45,7 @@ export default async function AccountPage() {
           You stay signed in here; every other browser or device signed in as you is signed out.
         </p>
         <div className="mt-4">
-          <ChangePasswordForm action={changePasswordAction} />
+          <ChangePasswordForm action={changePasswordAction} changed={changed === "1"} />
         </div>
       </section>
     </PageShell>

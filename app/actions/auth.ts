@@ -63,9 +63,10 @@ export const changePasswordAction = memberAction(
   ChangePasswordInput,
   async (input, { caller, meta }) => {
     const { username } = await changeOwnPassword(caller, input, meta);
-    // The version bump ended this session too; sign this browser in again with the new password.
+    // The version bump ended this session too; sign this browser in again with the new password,
+    // then load the page afresh (with the new cookie) to say it worked.
     await signIn("credentials", { identifier: username, password: input.next, redirect: false });
-    return { changed: true };
+    redirect("/account?changed=1");
   },
 );
 

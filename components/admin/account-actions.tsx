@@ -63,45 +63,48 @@ export function AccountActions({
 
   const confirm = confirming ? CONFIRM[confirming] : undefined;
   return (
-    <div className="flex w-full flex-col items-start gap-1 sm:w-auto sm:items-end">
+    // `contents`: the buttons sit in the row's button group; the question opens on its own line below.
+    <div className="contents">
       {confirming && confirm ? (
-        <form
-          aria-label={`${LABELS[confirming]} ${username}`}
-          className="w-full space-y-2 rounded-lg border border-red-200 bg-red-50/60 p-3 text-sm sm:w-80 dark:border-red-900 dark:bg-red-950/40"
-          onSubmit={(e) => {
-            e.preventDefault();
-            run(confirming);
-          }}
-        >
-          <p className="font-medium text-stone-900 dark:text-stone-100">{confirm.question}</p>
-          <p className="text-stone-600 dark:text-stone-400">{confirm.consequence}</p>
-          <label htmlFor={`${id}-reason`} className="block font-medium text-stone-700 dark:text-stone-300">
-            Reason (optional, {username} sees it)
-          </label>
-          <textarea
-            id={`${id}-reason`}
-            rows={2}
-            maxLength={500}
-            value={reason}
-            onChange={(e) => setReason(e.target.value)}
-            className="block w-full rounded-lg border border-stone-300 bg-white px-3 py-2 text-base text-stone-900 outline-none focus:border-teal-600 focus:ring-2 focus:ring-teal-600/25 dark:border-stone-700 dark:bg-stone-900 dark:text-stone-100"
-          />
-          <div className="flex flex-wrap gap-2">
-            <Button type="submit" variant="danger" pending={pending}>
-              {confirm.button}
-            </Button>
-            <Button
-              type="button"
-              variant="quiet"
-              onClick={() => {
-                setConfirming(null);
-                setError(null);
-              }}
-            >
-              Cancel
-            </Button>
-          </div>
-        </form>
+        <div className="order-last flex basis-full justify-end">
+          <form
+            aria-label={`${LABELS[confirming]} ${username}`}
+            className="w-full space-y-2 rounded-lg border border-red-200 bg-red-50/60 p-3 text-sm sm:w-96 dark:border-red-900 dark:bg-red-950/40"
+            onSubmit={(e) => {
+              e.preventDefault();
+              run(confirming);
+            }}
+          >
+            <p className="font-medium text-stone-900 dark:text-stone-100">{confirm.question}</p>
+            <p className="text-stone-600 dark:text-stone-400">{confirm.consequence}</p>
+            <label htmlFor={`${id}-reason`} className="block font-medium text-stone-700 dark:text-stone-300">
+              Reason (optional, {username} sees it)
+            </label>
+            <textarea
+              id={`${id}-reason`}
+              rows={2}
+              maxLength={500}
+              value={reason}
+              onChange={(e) => setReason(e.target.value)}
+              className="block w-full rounded-lg border border-stone-300 bg-white px-3 py-2 text-base text-stone-900 outline-none focus:border-teal-600 focus:ring-2 focus:ring-teal-600/25 dark:border-stone-700 dark:bg-stone-900 dark:text-stone-100"
+            />
+            <div className="flex flex-wrap gap-2">
+              <Button type="submit" variant="danger" pending={pending}>
+                {confirm.button}
+              </Button>
+              <Button
+                type="button"
+                variant="quiet"
+                onClick={() => {
+                  setConfirming(null);
+                  setError(null);
+                }}
+              >
+                Cancel
+              </Button>
+            </div>
+          </form>
+        </div>
       ) : (
         <div className="flex gap-2">
           {changes.map((change) => (
@@ -122,7 +125,10 @@ export function AccountActions({
         </div>
       )}
       {error ? (
-        <p role="alert" className="text-sm text-red-700 dark:text-red-400">
+        <p
+          role="alert"
+          className="order-last basis-full text-sm text-red-700 sm:text-right dark:text-red-400"
+        >
           {error}
         </p>
       ) : null}

@@ -8,12 +8,15 @@ import type { ActionError, ActionResult } from "@/server/web/auth/wrappers";
 
 export function ChangePasswordForm({
   action,
+  changed,
 }: {
-  action: (data: FormData) => Promise<ActionResult<{ changed: boolean }>>;
+  /** Redirects to /account?changed=1 on success. */
+  action: (data: FormData) => Promise<ActionResult<never>>;
+  /** The page was loaded right after a change. */
+  changed: boolean;
 }) {
   const form = useRef<HTMLFormElement>(null);
   const [error, setError] = useState<ActionError | null>(null);
-  const [done, setDone] = useState(false);
   const [pending, startTransition] = useTransition();
   const fe = error?.fieldErrors ?? {};
   return (
@@ -26,21 +29,19 @@ export function ChangePasswordForm({
       onSubmit={(e) => {
         e.preventDefault();
         const data = new FormData(e.currentTarget);
-        setDone(false);
         startTransition(async () => {
           const res = await action(data);
-          if (!res.ok) {
+          if (res && !res.ok) {
             setError(res.error);
             return;
           }
           setError(null);
-          setDone(true);
           form.current?.reset();
         });
       }}
     >
       {error ? <Notice>{error.message}</Notice> : null}
-      {done ? (
+      {changed && !error ? (
         <Notice tone="success">
           Password changed. Every other browser and device signed in as you has been signed out.
         </Notice>

@@ -65,7 +65,7 @@ export function SiteHeader({ caller }: { caller: Caller }) {
                 >
                   {caller.username.slice(0, 1)}
                 </span>
-                <span className="max-w-[7rem] truncate font-medium sm:max-w-[12rem]">{caller.username}</span>
+                <span className="max-w-[12rem] truncate font-medium max-sm:sr-only">{caller.username}</span>
                 {caller.role === "admin" ? (
                   <span className="hidden rounded-full bg-stone-100 px-2 py-0.5 text-xs text-stone-600 sm:inline dark:bg-stone-800 dark:text-stone-300">
                     admin

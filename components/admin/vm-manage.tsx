@@ -351,31 +351,34 @@ function DestroyCard({
         }}
       >
         <p className="text-sm text-stone-600 dark:text-stone-400">
-          Deletes the VM's disks for good. It has {snapshots}.
+          Deletes the VM's disks for good.{" "}
+          {vm.snapshotCount === 0 ? "It has no snapshot." : `It has ${snapshots}.`}
         </p>
-        <fieldset className="space-y-2 text-sm">
-          <legend className="font-medium text-stone-700 dark:text-stone-300">Its snapshots</legend>
-          <label className="flex items-start gap-2">
-            <input
-              type="radio"
-              name="snapshots"
-              checked={!keepSnapshots}
-              onChange={() => setKeepSnapshots(false)}
-              className="mt-0.5 size-4 accent-red-700"
-            />
-            <span>Delete them too</span>
-          </label>
-          <label className="flex items-start gap-2">
-            <input
-              type="radio"
-              name="snapshots"
-              checked={keepSnapshots}
-              onChange={() => setKeepSnapshots(true)}
-              className="mt-0.5 size-4 accent-teal-700"
-            />
-            <span>Keep them on the host (in the agent's kept-snapshots directory, for the host admin)</span>
-          </label>
-        </fieldset>
+        {vm.snapshotCount === 0 ? null : (
+          <fieldset className="space-y-2 text-sm">
+            <legend className="font-medium text-stone-700 dark:text-stone-300">Its snapshots</legend>
+            <label className="flex items-start gap-2">
+              <input
+                type="radio"
+                name="snapshots"
+                checked={!keepSnapshots}
+                onChange={() => setKeepSnapshots(false)}
+                className="mt-0.5 size-4 accent-red-700"
+              />
+              <span>Delete them too</span>
+            </label>
+            <label className="flex items-start gap-2">
+              <input
+                type="radio"
+                name="snapshots"
+                checked={keepSnapshots}
+                onChange={() => setKeepSnapshots(true)}
+                className="mt-0.5 size-4 accent-teal-700"
+              />
+              <span>Keep them on the host (in the agent's kept-snapshots directory, for the host admin)</span>
+            </label>
+          </fieldset>
+        )}
         <label className="block space-y-1.5">
           <span className="block text-sm font-medium text-stone-700 dark:text-stone-300">
             Type <span className="font-mono">{vm.name}</span> to confirm

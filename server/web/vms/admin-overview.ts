@@ -3,9 +3,9 @@ import "server-only";
 import { assertPermission } from "../dal/assert-permission";
 import type { Caller } from "../dal/caller";
 import { listAccounts } from "../dal/list-accounts";
-import { listFailedTasks } from "../dal/tasks";
-import { listVmsForCaller } from "../dal/vms";
-import { getHostFigures } from "./host-figures";
+import { listFailedTasks, type TaskView } from "../dal/tasks";
+import { listVmsForCaller, type VmRow } from "../dal/vms";
+import { getHostFigures, type HostFigures } from "./host-figures";
 
 export type AdminOverviewData = {
   pending: { id: string; username: string; name: string }[];
@@ -34,6 +34,18 @@ export async function getAdminOverview(caller: Caller): Promise<AdminOverviewDat
     listFailedTasks(caller, new Date(Date.now() - DAY_MS), 5),
     listVmsForCaller(caller, { all: true }),
   ]);
+  return buildAdminOverview({ pending, figures, failed, vms });
+}
+
+/** Pure: the overview from what the accounts, the tasks and the agent said. */
+export function buildAdminOverview(input: {
+  pending: { id: string; username: string; name: string }[];
+  figures: Pick<HostFigures, "health" | "vms" | "overcommit">;
+  failed: Pick<TaskView, "id" | "vmName" | "kind" | "error" | "createdAt">[];
+  vms: Pick<VmRow, "name" | "ownerUsername">[];
+}): AdminOverviewData {
+  const { pending, figures, failed, vms } = input;
+  // Only VMs the panel knows (a VM made by hand on the host has no owner here).
   const ownerOf = new Map(vms.map((v) => [v.name, v.ownerUsername]));
   const known = figures.vms.filter((s) => ownerOf.has(s.name));
   const health = figures.health;

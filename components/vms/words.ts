@@ -71,7 +71,7 @@ const AUDIT_WORDS: Record<string, { done: string; tried: string }> = {
   "vm.provision": { done: "Provisioned", tried: "Provisioning" },
   "vm.destroy": { done: "Destroyed", tried: "Destroying" },
   "vm.start": { done: "Started", tried: "Start" },
-  "vm.reboot": { done: "Reboot asked (graceful first)", tried: "Reboot" },
+  "vm.reboot": { done: "Reboot requested", tried: "Reboot" },
   "vm.reset": { done: "Hard-reset", tried: "Hard reset" },
   "vm.shutdown": { done: "Shut down", tried: "Shut down" },
   "vm.poweroff": { done: "Forced off", tried: "Force off" },

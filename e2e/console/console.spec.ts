@@ -15,7 +15,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { type APIRequestContext, type BrowserContext, expect, type Page, test } from "@playwright/test";
 import { WebSocket } from "ws";
-import { AGENT_DATA_DIR, BASE_URL, storageState } from "../env";
+import { BASE_URL, storageState } from "../env";
 import { createUser, newSignedInPage, serverActionId, uniqueName, zaphod } from "../helpers";
 
 test.describe.configure({ mode: "serial" });
@@ -61,7 +61,8 @@ async function loginAtConsole(page: Page) {
 
 /** "console attach vm=<name>" lines in the run's agent log: the agent connections of this VM. */
 function agentAttaches(): number {
-  const log = readFileSync(path.join(path.dirname(AGENT_DATA_DIR), "agent.log"), "utf8");
+  // Where e2e/agent-stack.ts writes the run's agent log.
+  const log = readFileSync(path.resolve(".data/e2e/agent.log"), "utf8");
   return log.split("\n").filter((l) => l.endsWith(`console attach vm=${vm}`)).length;
 }
 

@@ -110,7 +110,7 @@ test("the member reboots it and sees it come back", async () => {
   await expect(task).toContainText("is up again");
   await expect(page.getByTestId("vm-state")).toHaveText("running");
   // In the history, in words.
-  await expect(page.getByTestId("vm-history")).toContainText("Reboot asked (graceful first) by you");
+  await expect(page.getByTestId("vm-history")).toContainText("Reboot requested by you");
   await expect(page.getByTestId("vm-history")).toContainText("Provisioned by admin");
 });
 
@@ -196,7 +196,7 @@ test("a reboot that ends while the event stream is held back shows as ended, wit
   const heldAt = Date.now();
   // Rendered on the server mid-reboot: the task runs and the buttons wait for it.
   await expect(page.getByTestId("current-task")).toContainText("Reboot");
-  await expect(page.getByRole("button", { name: "Shut down" })).toBeDisabled();
+  await expect(page.getByRole("button", { name: "Force off" })).toBeDisabled();
 
   // The member hard-resets it (the reboot's own hard reset); the reboot ends while the stream is held.
   const resetAt = Date.now();
@@ -223,7 +223,7 @@ test("a reboot that ends while the event stream is held back shows as ended, wit
   await expect(latest).toHaveAttribute("data-kind", "reboot");
   await expect(latest).toHaveAttribute("data-status", "succeeded");
   await expect(latest.getByTestId("task-outcome")).toHaveText("ended with a hard reset");
-  await expect(page.getByRole("button", { name: "Shut down" })).toBeEnabled();
+  await expect(page.getByRole("button", { name: "Force off" })).toBeEnabled();
   await expect(page.getByTestId("vm-state")).toHaveText("running");
   // The uptime is the new boot's: less than the time since the hard reset was asked for.
   const uptime = uptimeSeconds((await page.getByTestId("vm-uptime").textContent()) ?? "");

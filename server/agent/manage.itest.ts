@@ -227,6 +227,25 @@ describe("managing VMs with a real agent", () => {
     });
   }, 120_000);
 
+  it("restores a stopped VM's snapshot; a name the member planted for the temp file is removed, not followed", async () => {
+    const id = randomUUID();
+    await h.client.run("snapshot.create", { name: VM2, id, includeStorage: true });
+    const victim = await victimFile("victim-restore");
+    const diskDir = join(vmDir(VM2), "disk");
+    await asOwnerOf(diskDir, ["ln", "-s", "--", victim, join(diskDir, ".restore-root.cow")]);
+    const task = await h.client.run("snapshot.restore", {
+      name: VM2,
+      id,
+      confirm: id,
+      safetyId: randomUUID(),
+    });
+    expect(task.state).toBe("succeeded");
+    expect(await readFile(victim, "utf8")).toBe("root's file\n");
+    expect((await stat(victim)).uid).toBe(0);
+    expect((await readdir(diskDir)).filter((n) => n.startsWith(".restore-"))).toEqual([]);
+    expect((await stat(disk("root.cow", VM2))).uid).toBe(await uidOf("erin"));
+  }, 120_000);
+
   it("destroy discards snapshots by default and never follows a planted symlink", async () => {
     await h.client.run("snapshot.create", { name: VM2, id: randomUUID(), includeStorage: false });
     // The member plants links to a root-owned directory and file in its console and disk dirs.

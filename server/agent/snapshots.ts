@@ -17,7 +17,7 @@
  * to a temp name beside it, fsynced, renamed), the VM started again when it was running.
  */
 import { constants } from "node:fs";
-import { open, readdir, readFile, rename, statfs, unlink, writeFile } from "node:fs/promises";
+import { open, readdir, readFile, rename, statfs, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type {
   ParsedArgsOf,
@@ -29,7 +29,6 @@ import type {
 } from "../protocol/agent";
 import { isSlug } from "../protocol/names";
 import { AgentFailure } from "./errors";
-import { run } from "./exec";
 import { imagePath } from "./images/publish-image";
 import { mconsole } from "./mconsole";
 import { removeTree } from "./remove-tree";
@@ -109,7 +108,7 @@ export class SnapshotManager {
   }
 
   private async clearMarker(vm: string): Promise<void> {
-    await unlink(this.markerPath(vm)).catch(() => undefined);
+    await removeTree(this.markerPath(vm), null).catch(() => undefined);
   }
 
   private async ensureDirs(vm: string): Promise<void> {
@@ -428,7 +427,7 @@ export class SnapshotManager {
       const target = f.disk === "root" ? paths.cow : paths.storage;
       const file = f.disk === "root" ? "root.cow" : "storage.img";
       const tmp = join(paths.diskDir, `.restore-${file}`);
-      await run(["rm", "-f", "--", tmp], { as: user });
+      await removeTree(tmp, user);
       // O_EXCL|O_NOFOLLOW: a name the VM user planted (symlink or not) makes this fail, never follow.
       const out = await open(
         tmp,
@@ -507,10 +506,10 @@ export class SnapshotManager {
         this.log(`snapshot recovery ${vm}: sent go (${String(reply).trim().slice(0, 60) || "OK"})`);
       }
       // A restore's files are put back under temp names: drop any left over.
-      await run(["find", runtime.paths.diskDir, "-maxdepth", "1", "-name", ".restore-*", "-delete"], {
-        as: runtime.user,
-        allowFailure: true,
-      });
+      const names = await readdir(runtime.paths.diskDir).catch(() => [] as string[]);
+      for (const name of names.filter((n) => n.startsWith(".restore-"))) {
+        await removeTree(join(runtime.paths.diskDir, name), runtime.user).catch(() => undefined);
+      }
     }
     if (marker) {
       // An interrupted create leaves nothing, even when it got as far as the rename; an interrupted

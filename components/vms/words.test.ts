@@ -22,6 +22,9 @@ describe("history", () => {
     expect(historyText({ action: "vm.shutdown", result: "success", actor: alice })).toBe(
       "Shut down by alice",
     );
+    expect(historyText({ action: "vm.reboot", result: "success", actor: alice })).toBe(
+      "Reboot requested by alice",
+    );
     expect(historyText({ action: "vm.poweroff", result: "success", actor: alice }, "alice")).toBe(
       "Forced off by you",
     );

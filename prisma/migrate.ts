@@ -4,7 +4,7 @@
  * `_zaphod_migrations`; an applied migration whose file has since changed is refused. Each
  * migration runs in its own transaction. (The Prisma CLI cannot download its schema engine here.)
  *
- *   DATABASE_URL=file:./.data/zaphod.db tsx prisma/migrate.ts
+ *   bin/zaphod migrate   (or: npm run db:migrate)
  */
 import { createHash } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
@@ -122,20 +122,5 @@ async function migratePg(url: string, log: (line: string) => void): Promise<Migr
   } finally {
     await client.query("SELECT pg_advisory_unlock(727274)").catch(() => {});
     await client.end();
-  }
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const url = process.env.DATABASE_URL ?? "file:./.data/zaphod.db";
-  try {
-    const r = await migrate(url, (l) => console.log(l));
-    console.log(
-      r.applied.length
-        ? `migrated: ${r.applied.join(", ")}`
-        : `database is up to date (${r.alreadyApplied.length} migrations)`,
-    );
-  } catch (e) {
-    console.error(`migrate: ${(e as Error).message}`);
-    process.exit(1);
   }
 }

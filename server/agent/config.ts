@@ -1,5 +1,7 @@
 /** Agent configuration: the environment is read once, validated with zod, with clear errors. */
-import { isAbsolute, join, resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { z } from "zod";
 
 const safePath = z
@@ -24,6 +26,8 @@ const Env = z.object({
     .optional(),
   ZAPHOD_AUTOSTART_CONCURRENCY: z.coerce.number().int().min(1).max(32).optional(),
   ZAPHOD_UML_BINARY: safePath.optional(),
+  /** The xstate shim for UML (server/agent/uml-xstate); default: dist/uml-xstate.so beside the agent. */
+  ZAPHOD_UML_PRELOAD: safePath.optional(),
   /**
    * TEST ONLY: pause at a named point of a snapshot (e.g. `snapshot:after-stop`) until a file
    * appears (see snapshot-test-hook.ts), so a test can kill -9 the agent exactly there.
@@ -44,6 +48,14 @@ export interface AgentConfig {
   hostUserPrefix: string;
   autostartConcurrency: number;
   umlBinary: string;
+  /**
+   * A shared object the agent copies into its data directory and preloads into every UML
+   * (server/agent/uml-xstate/uml-xstate.c: Debian 12's UML panics on hosts with a large XSAVE
+   * area, e.g. CPUs with AMX); null when none was built.
+   */
+  umlPreloadSource: string | null;
+  /** Where the agent installs that shim for the VMs' users to load: <data>/lib/uml-xstate.so. */
+  umlPreload: string | null;
   /** TEST ONLY (ZAPHOD_TEST_PAUSE_AT): a snapshot pause point, null in production. */
   testPauseAt: string | null;
 }
@@ -67,6 +79,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
   if (!isAbsolute(dataDir)) throw new ConfigError("ZAPHOD_DATA_DIR must resolve to an absolute path");
   if (socketPath.length > 100)
     throw new ConfigError("ZAPHOD_AGENT_SOCKET is too long for a Unix socket path");
+  const preloadSource = e.ZAPHOD_UML_PRELOAD ?? defaultUmlPreload();
   return {
     privileged,
     dataDir,
@@ -77,6 +90,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
     hostUserPrefix: e.ZAPHOD_HOST_USER_PREFIX ?? "zvm-",
     autostartConcurrency: e.ZAPHOD_AUTOSTART_CONCURRENCY ?? 2,
     umlBinary: e.ZAPHOD_UML_BINARY ?? "/usr/bin/linux.uml",
+    umlPreloadSource: preloadSource,
+    umlPreload: preloadSource ? join(dataDir, "lib", "uml-xstate.so") : null,
     testPauseAt: e.ZAPHOD_TEST_PAUSE_AT ?? null,
   };
+}
+
+/** dist/uml-xstate.so beside the bundled agent (dist/agent.mjs), or in dist/ when run from source. */
+function defaultUmlPreload(): string | null {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const candidate of [join(here, "uml-xstate.so"), join(here, "../../dist/uml-xstate.so")])
+    if (existsSync(candidate)) return candidate;
+  return null;
 }

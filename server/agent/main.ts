@@ -4,7 +4,7 @@
  * SIGTERM/SIGINT close the socket and exit without touching any VM.
  */
 import { randomUUID } from "node:crypto";
-import { chmod, chown, mkdir, unlink } from "node:fs/promises";
+import { chmod, chown, copyFile, mkdir, rename, unlink } from "node:fs/promises";
 import { connect } from "node:net";
 import { dirname } from "node:path";
 import { type AgentConfig, ConfigError, loadConfig } from "./config";
@@ -46,12 +46,45 @@ async function claimSocketPath(path: string): Promise<void> {
   await unlink(path);
 }
 
+/**
+ * As root, VMs run as their members' host users, who must be able to walk down to the data
+ * directory: refuse to start, in one sentence naming them and the path, when an ancestor is closed
+ * (a data directory inside a clone in root's 0700 home, say) rather than failing every boot later.
+ */
+export async function assertReachableByHostUsers(config: AgentConfig): Promise<void> {
+  if (!config.privileged) return;
+  for (let dir = dirname(config.dataDir); ; dir = dirname(dir)) {
+    const info = await lstatOrNull(dir);
+    if (info && (info.mode & 0o001) === 0)
+      throw new Error(
+        `the VMs' host users (${config.hostUserPrefix}*) cannot reach ${config.dataDir}: ${dir} is mode ${(info.mode & 0o777).toString(8).padStart(4, "0")} (not searchable by other users); set ZAPHOD_DATA_DIR to a directory they can reach, such as /var/lib/zaphod`,
+      );
+    if (dir === "/") return;
+  }
+}
+
+/**
+ * Copies the UML xstate shim into <data>/lib (root-owned, 0755/0644, written to a temporary name
+ * and renamed), where every VM's host user can load it and none can change it.
+ */
+async function installUmlPreload(config: AgentConfig): Promise<void> {
+  if (!config.umlPreloadSource || !config.umlPreload) return;
+  const dir = dirname(config.umlPreload);
+  await ensureDir(dir, null, 0o755);
+  const tmp = `${config.umlPreload}.${process.pid}.tmp`;
+  await copyFile(config.umlPreloadSource, tmp);
+  await chmod(tmp, 0o644);
+  await rename(tmp, config.umlPreload);
+}
+
 export async function startAgent(config: AgentConfig) {
   process.umask(0o077);
+  await assertReachableByHostUsers(config);
   await mkdir(config.dataDir, { recursive: true, mode: 0o755 });
   await chmod(config.dataDir, 0o755);
   await ensureDir(config.imagesDir, null, 0o755);
   await ensureDir(config.vmsDir, null, 0o755);
+  await installUmlPreload(config);
   const gid = await socketGroupId(config);
   const socketDir = dirname(config.socketPath);
   await mkdir(socketDir, { recursive: true, mode: 0o750 });

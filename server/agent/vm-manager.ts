@@ -667,6 +667,8 @@ export class VmManager {
   private umlArgv(runtime: Runtime): string[] {
     const { config, paths } = runtime;
     const argv = [
+      // Debian 12's UML panics on hosts with a large XSAVE area (AMX) without this shim.
+      ...(this.config.umlPreload ? ["/usr/bin/env", `LD_PRELOAD=${this.config.umlPreload}`] : []),
       this.config.umlBinary,
       `mem=${config.memoryMiB}M`,
       `ubd0=${paths.cow},${imagePath(this.config.imagesDir, config.image)}`,

@@ -5,9 +5,12 @@
  * and the storage disk /dev/ubdc on /data (as in the seed). When a mount in /etc/fstab fails,
  * rcS stops at a maintenance prompt and waits at a shell (so status shows waiting-at-console).
  */
+
+import { realpathSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { run } from "../exec";
 import { assertImageNameFree, publishImage } from "./publish-image";
 
@@ -143,7 +146,8 @@ async function main(): Promise<void> {
   console.error(`built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+// Run as a program (also through a symlinked release directory: import.meta.url is the real path).
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
   main().catch((error) => {
     console.error(`image:busybox: ${(error as Error).message}`);
     process.exit(1);

@@ -6,8 +6,11 @@
  * an empty password, fstab with swap on /dev/ubdb and storage on /data, hostname from the kernel
  * command line (zvm.hostname=), Ctrl-Alt-Del reboots.
  */
+
+import { realpathSync } from "node:fs";
 import { appendFile, chmod, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { run } from "../exec";
 import { assertImageNameFree, publishImage } from "./publish-image";
 
@@ -120,7 +123,8 @@ async function main(): Promise<void> {
   console.error(`image ${name}: ${path} built in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+// Run as a program (also through a symlinked release directory: import.meta.url is the real path).
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
   main().catch((error) => {
     console.error(`image:debian: ${(error as Error).message}`);
     process.exit(1);

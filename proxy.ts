@@ -24,7 +24,10 @@ function hasSessionCookie(req: NextRequest): boolean {
   return req.cookies
     .getAll()
     .some(
-      (c) => c.name.startsWith("authjs.session-token") || c.name.startsWith("__Secure-authjs.session-token"),
+      (c) =>
+        c.name.startsWith("authjs.session-token") ||
+        c.name.startsWith("__Secure-authjs.session-token") ||
+        c.name.startsWith("__Host-authjs.session-token"),
     );
 }
 

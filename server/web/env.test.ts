@@ -54,6 +54,34 @@ describe("environment", () => {
     expect(() => parseEnv({ ZAPHOD_ORIGINS: "panel.example.org" })).toThrow(/ZAPHOD_ORIGINS/);
   });
 
+  it("listens where ZAPHOD_LISTEN says, 127.0.0.1:PORT by default", () => {
+    expect(parseEnv({ PORT: "4100" })).toMatchObject({ hostname: "127.0.0.1", port: 4100, tls: null });
+    expect(parseEnv({ ZAPHOD_LISTEN: "0.0.0.0:8080" })).toMatchObject({ hostname: "0.0.0.0", port: 8080 });
+    expect(parseEnv({ ZAPHOD_LISTEN: "[::]:443" })).toMatchObject({ hostname: "::", port: 443 });
+    expect(parseEnv({ ZAPHOD_LISTEN: "0.0.0.0:8080" }).origins).toEqual([
+      "http://127.0.0.1:8080",
+      "http://localhost:8080",
+    ]);
+    for (const bad of ["8080", "example.org:80", "1.2.3.4:0", "1.2.3.4:99999", "[::1]"])
+      expect(() => parseEnv({ ZAPHOD_LISTEN: bad })).toThrow(/ZAPHOD_LISTEN: .* is not ADDRESS:PORT/);
+  });
+
+  it("serves HTTPS from a certificate and key, with https origins and secure cookies", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "zaphod-env-"));
+    const cert = path.join(dir, "cert.pem");
+    const key = path.join(dir, "key.pem");
+    writeFileSync(cert, "CERT");
+    writeFileSync(key, "KEY");
+    const env = parseEnv({ ZAPHOD_LISTEN: "127.0.0.1:8443", ZAPHOD_TLS_CERT: cert, ZAPHOD_TLS_KEY: key });
+    expect(env.tls?.cert.toString()).toBe("CERT");
+    expect(env.origins).toEqual(["https://127.0.0.1:8443", "https://localhost:8443"]);
+    expect(env.secureCookies).toBe(true);
+    expect(() => parseEnv({ ZAPHOD_TLS_CERT: cert })).toThrow(/ZAPHOD_TLS_KEY: .* go together/);
+    expect(() => parseEnv({ ZAPHOD_TLS_CERT: cert, ZAPHOD_TLS_KEY: path.join(dir, "nope") })).toThrow(
+      /ZAPHOD_TLS_KEY: cannot read .*ENOENT/,
+    );
+  });
+
   it("reports every problem at once, with the variable name", () => {
     try {
       parseEnv({ PORT: "0", DATABASE_URL: "x" });

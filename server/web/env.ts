@@ -14,6 +14,11 @@ const schema = z
   .object({
     NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
     PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+    /** Where the panel listens: `ADDRESS:PORT` (`[::]:443` for IPv6); default 127.0.0.1:$PORT. */
+    ZAPHOD_LISTEN: z.string().optional(),
+    /** HTTPS in the custom server: a PEM certificate (chain) and its key; both or neither. */
+    ZAPHOD_TLS_CERT: z.string().optional(),
+    ZAPHOD_TLS_KEY: z.string().optional(),
     DATABASE_URL: z
       .string()
       .default("file:./.data/zaphod.db")
@@ -59,7 +64,46 @@ const schema = z
       ctx.addIssue({ code: "custom", path: ["AUTH_SECRET"], message: "must be at least 32 characters" });
       return z.NEVER;
     }
-    const origins = (raw.ZAPHOD_ORIGINS ?? `http://127.0.0.1:${raw.PORT},http://localhost:${raw.PORT}`)
+    const listen = parseListen(raw.ZAPHOD_LISTEN ?? `127.0.0.1:${raw.PORT}`);
+    if (!listen) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["ZAPHOD_LISTEN"],
+        message: `"${raw.ZAPHOD_LISTEN}" is not ADDRESS:PORT (e.g. 127.0.0.1:3000, 0.0.0.0:443, [::]:443)`,
+      });
+      return z.NEVER;
+    }
+    let tls: { cert: Buffer; key: Buffer } | null = null;
+    if (!!raw.ZAPHOD_TLS_CERT !== !!raw.ZAPHOD_TLS_KEY) {
+      ctx.addIssue({
+        code: "custom",
+        path: [raw.ZAPHOD_TLS_CERT ? "ZAPHOD_TLS_KEY" : "ZAPHOD_TLS_CERT"],
+        message: "ZAPHOD_TLS_CERT and ZAPHOD_TLS_KEY go together (a certificate and its key)",
+      });
+      return z.NEVER;
+    }
+    if (raw.ZAPHOD_TLS_CERT && raw.ZAPHOD_TLS_KEY) {
+      const read = (name: "ZAPHOD_TLS_CERT" | "ZAPHOD_TLS_KEY", file: string): Buffer | null => {
+        try {
+          return readFileSync(file);
+        } catch (e) {
+          ctx.addIssue({
+            code: "custom",
+            path: [name],
+            message: `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`,
+          });
+          return null;
+        }
+      };
+      const cert = read("ZAPHOD_TLS_CERT", raw.ZAPHOD_TLS_CERT);
+      const key = read("ZAPHOD_TLS_KEY", raw.ZAPHOD_TLS_KEY);
+      if (!cert || !key) return z.NEVER;
+      tls = { cert, key };
+    }
+    const scheme = tls ? "https" : "http";
+    const origins = (
+      raw.ZAPHOD_ORIGINS ?? `${scheme}://127.0.0.1:${listen.port},${scheme}://localhost:${listen.port}`
+    )
       .split(",")
       .map((o) => o.trim())
       .filter(Boolean);
@@ -80,7 +124,11 @@ const schema = z
     return {
       nodeEnv: raw.NODE_ENV,
       isProduction: raw.NODE_ENV === "production",
-      port: raw.PORT,
+      port: listen.port,
+      /** The address the server binds (ZAPHOD_LISTEN). */
+      hostname: listen.host,
+      /** Certificate and key when the custom server itself speaks HTTPS. */
+      tls,
       databaseUrl: raw.DATABASE_URL,
       databaseProvider: raw.DATABASE_URL.startsWith("file:") ? ("sqlite" as const) : ("postgresql" as const),
       authSecret: secret,
@@ -93,6 +141,15 @@ const schema = z
       rebootCountdownSeconds: raw.ZAPHOD_REBOOT_COUNTDOWN_SECONDS,
     };
   });
+
+/** `127.0.0.1:3000`, `0.0.0.0:443`, `[::]:443`, `[::1]:3000` → host and port; null when malformed. */
+export function parseListen(value: string): { host: string; port: number } | null {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([0-9.]+|localhost)):(\d{1,5})$/.exec(value.trim());
+  if (!m) return null;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return null;
+  return { host: m[1] ?? m[2] ?? "", port };
+}
 
 export type Env = z.output<typeof schema>;
 

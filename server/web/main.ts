@@ -1,11 +1,13 @@
 /**
  * The web tier's process: Next.js (App Router) behind a Node HTTP server, plus WebSocket upgrades
- * for `/ws/*` only. Listens on 127.0.0.1:PORT.
+ * for `/ws/*` only. Listens on ZAPHOD_LISTEN (127.0.0.1:PORT by default), over HTTPS when
+ * ZAPHOD_TLS_CERT and ZAPHOD_TLS_KEY name a certificate and its key.
  *
- *   NODE_ENV=production node --import ./server/web/register.mjs server/web/main.ts   (after `next build`)
+ *   NODE_ENV=production node dist/web.mjs   (after `npm run build`)
  *   node --import ./server/web/register.mjs server/web/main.ts --dev
  */
-import { createServer, type IncomingMessage } from "node:http";
+import { createServer, type IncomingMessage, type RequestListener } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { Duplex } from "node:stream";
 import next from "next";
 import { getAgent } from "./agent/instance";
@@ -34,7 +36,7 @@ async function main() {
     throw e;
   }
   const dev = process.argv.includes("--dev");
-  const hostname = "127.0.0.1";
+  const hostname = env.hostname;
   const app = next({ dev, hostname, port: env.port, dir: process.cwd() });
   await app.prepare();
   const handle = app.getRequestHandler();
@@ -53,7 +55,7 @@ async function main() {
       }).catch((error) => console.error("[web] audit console.open failed:", error)),
   });
 
-  const server = createServer((req, res) => {
+  const onRequest: RequestListener = (req, res) => {
     // Overwrite whatever the client sent: this header is how server code learns the address.
     req.headers[CLIENT_IP_HEADER] = clientIpOf(
       req.socket.remoteAddress,
@@ -65,7 +67,10 @@ async function main() {
       if (!res.headersSent) res.statusCode = 500;
       res.end();
     });
-  });
+  };
+  const server = env.tls
+    ? createTlsServer({ cert: env.tls.cert, key: env.tls.key }, onRequest)
+    : createServer(onRequest);
 
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (req.url ?? "").split("?")[0] ?? "";
@@ -101,7 +106,10 @@ async function main() {
   process.on("SIGINT", () => shutdown("SIGINT"));
 
   server.listen(env.port, hostname, () => {
-    console.log(`[web] zaphod ${dev ? "(dev) " : ""}listening on http://${hostname}:${env.port}`);
+    const shown = hostname.includes(":") ? `[${hostname}]` : hostname;
+    console.log(
+      `[web] zaphod ${dev ? "(dev) " : ""}listening on ${env.tls ? "https" : "http"}://${shown}:${env.port}`,
+    );
   });
 }
 

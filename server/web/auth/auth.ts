@@ -18,6 +18,8 @@ export class SignInFailed extends CredentialsSignin {
 }
 
 export const SESSION_MAX_AGE_S = 7 * 24 * 3600;
+/** The session cookie's name under HTTPS (plain http: `authjs.session-token`). */
+export const SECURE_SESSION_COOKIE = "__Host-authjs.session-token";
 
 // The config is a function so the environment is read when serving, not while `next build` runs.
 export const { auth, signIn, signOut } = NextAuth(() => {
@@ -26,6 +28,20 @@ export const { auth, signIn, signOut } = NextAuth(() => {
     secret: env.authSecret,
     trustHost: true,
     useSecureCookies: env.secureCookies,
+    // Under HTTPS the session cookie is `__Host-`: Secure, Path=/, no Domain, so no other host or
+    // path (a sibling subdomain, plain http) can set or shadow it.
+    cookies: env.secureCookies
+      ? {
+          sessionToken: {
+            name: SECURE_SESSION_COOKIE,
+            options: { httpOnly: true, sameSite: "lax", path: "/", secure: true },
+          },
+          callbackUrl: {
+            name: "__Host-authjs.callback-url",
+            options: { httpOnly: true, sameSite: "lax", path: "/", secure: true },
+          },
+        }
+      : undefined,
     session: { strategy: "jwt", maxAge: SESSION_MAX_AGE_S },
     pages: { signIn: "/login", error: "/login" },
     logger: {

@@ -1,5 +1,6 @@
 /**
- * The e2e run's own host agent: a temp data dir and socket under .data/e2e/agent, a unique
+ * The e2e run's own host agent: a data dir and socket in the test state directory (e2e/env.ts
+ * TEST_STATE_DIR, which the VMs' host users can reach wherever the clone sits), a unique
  * host-user prefix and socket group (`zt<hex>-`), the busybox image built there. `cleanup` stops
  * every VM (by pid), tmux holder and the agent, and deletes the host users and group it created;
  * it runs from the global teardown (also when tests fail) and before the next run starts.
@@ -54,8 +55,12 @@ export async function startAgent(): Promise<State> {
       log: () => undefined,
     });
   }
-  const logFd = openSync(path.join(path.dirname(AGENT_DATA_DIR), "agent.log"), "a");
-  const child = spawn(process.execPath, ["--import", "tsx", "server/agent/main.ts"], {
+  mkdirSync(".data/e2e", { recursive: true });
+  const logFd = openSync(".data/e2e/agent.log", "a");
+  // The built agent (dist/agent.mjs, made by `npm run build`), as production runs it: root never
+  // runs TypeScript through tsx, whose compile cache sits in world-writable /tmp.
+  if (!existsSync("dist/agent.mjs")) throw new Error("dist/agent.mjs is missing: run `npm run build` first");
+  const child = spawn(process.execPath, ["dist/agent.mjs"], {
     env: baseEnv({
       ZAPHOD_DATA_DIR: AGENT_DATA_DIR,
       ZAPHOD_AGENT_SOCKET: AGENT_SOCKET,
@@ -117,6 +122,9 @@ export async function cleanupAgent(): Promise<void> {
     if (user.startsWith(state.prefix)) await run(["userdel", "--", user], { allowFailure: true });
   }
   await run(["groupdel", "--", state.group], { allowFailure: true });
+  // The next run starts from no VMs; the built image is kept (it never changes within a checkout).
+  for (const entry of await readdir(state.dataDir).catch(() => [] as string[]))
+    if (entry !== "images") await rm(path.join(state.dataDir, entry), { recursive: true, force: true });
   await rm(AGENT_STATE_FILE, { force: true });
 }
 

@@ -1,4 +1,5 @@
 /** Shared settings of the end-to-end run (also passed to the server and the CLI). */
+import { createHash } from "node:crypto";
 import path from "node:path";
 
 export const E2E_PORT = Number(process.env.E2E_PORT ?? 3299);
@@ -7,8 +8,22 @@ export const DATABASE_URL = "file:./.data/e2e/zaphod.db";
 export const ADMIN = { username: "admin", password: "admin-password-e2e" };
 export const MEMBER = { username: "member", password: "member-password-e2e" };
 
+/**
+ * Where test state that the run's host users (VMs) and postgres must reach lives: never in the
+ * clone, which may sit in a 0700 home or a path with spaces. scripts/lib.sh exports the same
+ * directory (`test_state_dir`); run alone, the same rule: /var/tmp/zaphod-test-<hash of the clone path>.
+ */
+export const TEST_STATE_DIR =
+  process.env.ZAPHOD_TEST_STATE ??
+  (process.getuid?.() === 0
+    ? `/var/tmp/zaphod-test-${createHash("sha256").update(path.resolve(".")).digest("hex").slice(0, 12)}`
+    : path.join(
+        process.env.XDG_CACHE_HOME ?? path.join(process.env.HOME ?? "/tmp", ".cache"),
+        `zaphod-test-${createHash("sha256").update(path.resolve(".")).digest("hex").slice(0, 12)}`,
+      ));
+
 /** The run's own host agent (e2e/agent-stack.ts): data, socket, state for the teardown. */
-export const AGENT_DATA_DIR = path.resolve(".data/e2e/agent");
+export const AGENT_DATA_DIR = path.join(TEST_STATE_DIR, "e2e-agent");
 export const AGENT_SOCKET = path.join(AGENT_DATA_DIR, "run/agent.sock");
 export const AGENT_STATE_FILE = path.resolve(".data/e2e-agent.json");
 export const E2E_IMAGE = "busybox-e2e";

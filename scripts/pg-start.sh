@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
-# Starts a private PostgreSQL for tests: data in .data/pg-test (owned by the postgres user when we
+# Starts a private PostgreSQL for tests: data in $ZAPHOD_TEST_STATE/pg (owned by the postgres user when we
 # run as root), 127.0.0.1 on a free port, trust auth. Prints the database URL on stdout; the
 # instance stays up until scripts/pg-stop.sh. Running it again while it is up prints the same URL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh >/dev/null
+test_state_dir
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)}
 [ -x "$PGBIN/initdb" ] || { echo "pg-start: PostgreSQL binaries not found (apt-get install postgresql)" >&2; exit 1; }
-DIR="$PWD/.data/pg-test"
+DIR="$ZAPHOD_TEST_STATE/pg"
 DATA="$DIR/data"
 mkdir -p "$DIR"
 
 if [ "$(id -u)" = 0 ]; then
   chown postgres:postgres "$DIR"
   chmod 0700 "$DIR"
-  # .data itself may be 0700 root; postgres must be able to traverse to its directory.
-  chmod o+x "$PWD/.data"
   as_pg() { runuser -u postgres -- "$@"; }
 else
   as_pg() { "$@"; }

@@ -3,11 +3,13 @@
 # on SQLite and on a private PostgreSQL, host-agent tests that boot real UML VMs, and end-to-end
 # tests in Debian's Chromium against the real server, agent and VMs.
 # Installs what is missing first (Debian and npm packages); safe to run twice.
-# Usage: scripts/test.sh [step…]   (steps: lint types wrappers db-schema unit integration db-pg build e2e)
+# Usage: scripts/test.sh [step…]   (steps: lint types wrappers db-schema unit dist integration db-pg build units e2e quickstart)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ensure_debian_packages user-mode-linux uml-utilities busybox-static e2fsprogs tmux chromium postgresql procps
+ensure_debian_packages user-mode-linux uml-utilities busybox-static e2fsprogs tmux chromium postgresql procps \
+  systemd util-linux curl git gcc libc6-dev
 ensure_node_modules
+test_state_dir
 
 REPORTS=.cache/reports
 rm -rf "$REPORTS" && mkdir -p "$REPORTS"
@@ -21,6 +23,7 @@ step() {
   local t0=$SECONDS
   if "$@"; then RESULTS+=("ok    $name ($((SECONDS - t0)) s)")
   else RESULTS+=("FAIL  $name ($((SECONDS - t0)) s)"); FAILED=1; fi
+  say "$name: $((SECONDS - t0)) s"
 }
 STEPS=("$@")
 
@@ -32,6 +35,8 @@ step wrappers npm run -s check:wrappers
 step db-schema npm run -s db:check
 # shellcheck disable=SC2046
 step unit npx vitest run --project unit $(vitest_json unit)
+# The compiled processes and UML's xstate shim (dist/), which the agent tests boot VMs with.
+step dist node scripts/build-dist.mjs
 # Integration: the data layer on SQLite, the host agent booting real UML VMs, components in Chromium.
 # shellcheck disable=SC2046
 step integration npx vitest run --project integration $(vitest_json integration)
@@ -39,8 +44,13 @@ step integration npx vitest run --project integration $(vitest_json integration)
 # shellcheck disable=SC2046
 step db-pg scripts/pg-run.sh npx vitest run --project integration server/web/dal server/web/auth server/web/console server/web/snapshots $(vitest_json db-pg)
 step build ensure_build
+# The units up.sh installs: systemd-analyze verify and security (web tier exposure at most 5.0).
+step units env REPORT=$REPORTS/units.json scripts/check-units.sh
 e2e() { PLAYWRIGHT_JSON_OUTPUT_NAME=$REPORTS/e2e.json npx playwright test --reporter=list,json; }
 step e2e e2e
+# The README's quick start from a clone in a 0700 directory whose path has a space, as root,
+# reusing this tree's node_modules and build, up to a signed-in member with a running VM.
+step quickstart env REPORT=$REPORTS/quickstart.json scripts/test-quickstart.sh
 
 echo
 say "summary"

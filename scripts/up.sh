@@ -1,99 +1,185 @@
 #!/usr/bin/env bash
 # Brings zaphod up on this machine: the host agent (root), the web panel on
-# http://127.0.0.1:${PORT:-3000} (as the unprivileged system user `zaphod` when run as root),
-# a demo admin, a demo member and the member's running demo VM.
+# http://127.0.0.1:${PORT:-3000} (as the unprivileged system user `zaphod`), a demo admin, a demo
+# member and the member's running demo VM.
+#
+# As root, or as a user with sudo, it installs the production shape (scripts/lib.sh
+# resolve_layout): the built code copied into a root-owned release under /opt/zaphod, state in
+# /var/lib/zaphod, logs in /var/log/zaphod, and systemd units when systemd runs (a detached start
+# otherwise), so the clone can sit anywhere. Without root or sudo (or with ZAPHOD_UNPRIVILEGED=1)
+# everything runs as you from the clone's build, VMs unconfined, state in ~/.local/state/zaphod.
 # Installs what is missing (Debian and npm packages), builds what changed; safe to run twice.
 # Stop with scripts/down.sh (VMs keep running unless you pass --vms).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-PORT=${PORT:-3000}
-DATA=$ROOT/.data
-RUN=$DATA/run
-LOGS=$DATA/logs
-WEB=$DATA/web          # the web tier's own state: database and auth secret
-mkdir -p "$RUN" "$LOGS" "$WEB"
-chmod 0711 "$DATA"
+BUILT=0
+[[ ${1:-} == --built ]] && BUILT=1
 
-ensure_debian_packages user-mode-linux uml-utilities busybox-static e2fsprogs tmux procps util-linux curl
-ensure_node_modules
+ensure_debian_packages user-mode-linux uml-utilities busybox-static e2fsprogs tmux procps util-linux curl gcc libc6-dev
 
-# The web tier runs unprivileged: as root we run it (and the CLI, which writes the same database)
-# as the system user `zaphod`, whose group is the agent socket's access control.
-if [[ $(id -u) -eq 0 ]]; then
-  getent group zaphod >/dev/null || groupadd --system zaphod
-  id -u zaphod >/dev/null 2>&1 || useradd --system --gid zaphod --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin zaphod
-  chown -R zaphod:zaphod "$WEB"
-  AS_WEB=(setpriv --reuid=zaphod --regid=zaphod --init-groups --reset-env -- env PATH="$PATH" HOME=/nonexistent)
-else
-  AS_WEB=(env)
+# A user with sudo: build here, as you, then install and run the production shape as root.
+if [[ $(id -u) -ne 0 && ${ZAPHOD_UNPRIVILEGED:-0} != 1 ]] && command -v sudo >/dev/null; then
+  ensure_node_modules
+  ensure_build
+  say "installing and starting as root (sudo)"
+  pass=()
+  for v in PORT ZAPHOD_LISTEN ZAPHOD_ORIGINS ZAPHOD_TLS_CERT ZAPHOD_TLS_KEY ZAPHOD_INSTALL_DIR ZAPHOD_STATE_DIR \
+    ZAPHOD_LOG_DIR ZAPHOD_RUN_DIR ZAPHOD_AGENT_SOCKET ZAPHOD_HOST_USER_PREFIX ZAPHOD_SOCKET_GROUP ZAPHOD_WEB_USER \
+    ZAPHOD_SYSTEMD ZAPHOD_DEMO_PASSWORDS; do
+    [[ -n ${!v:-} ]] && pass+=("$v=${!v}")
+  done
+  exec sudo env "${pass[@]}" bash "$ROOT/scripts/up.sh" --built
 fi
-chmod 0700 "$WEB"
 
-# Secrets and configuration, made once and kept in .data (never committed).
-[[ -s $WEB/auth-secret ]] || { (umask 077; head -c 32 /dev/urandom | base64 >"$WEB/auth-secret"); }
-[[ $(id -u) -eq 0 ]] && chown zaphod:zaphod "$WEB/auth-secret"
-if [[ $(id -u) -eq 0 ]]; then
-  AGENT_SOCKET=${ZAPHOD_AGENT_SOCKET:-/run/zaphod/agent.sock}; AGENT_DATA=${ZAPHOD_DATA_DIR:-/var/lib/zaphod}
-else
-  AGENT_SOCKET=${ZAPHOD_AGENT_SOCKET:-$DATA/agent/run/agent.sock}; AGENT_DATA=${ZAPHOD_DATA_DIR:-$DATA/agent}
+resolve_layout
+if ((!BUILT)) || [[ ! -f dist/web.mjs ]]; then
+  ensure_node_modules
+  ensure_build
 fi
-export ZAPHOD_AGENT_SOCKET=$AGENT_SOCKET ZAPHOD_DATA_DIR=$AGENT_DATA
-WEB_ENV=(
-  NODE_ENV=production
-  NEXT_TELEMETRY_DISABLED=1
-  PORT="$PORT"
-  AUTH_SECRET_FILE="$WEB/auth-secret"
-  DATABASE_URL="${DATABASE_URL:-file:$WEB/zaphod.db}"
-  ZAPHOD_AGENT_SOCKET="$AGENT_SOCKET"
-  ZAPHOD_ORIGINS="${ZAPHOD_ORIGINS:-http://127.0.0.1:$PORT,http://localhost:$PORT}"
-)
-AS_WEB+=("${WEB_ENV[@]}")
 
-is_running() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+if [[ $MODE == root ]]; then
+  # The web tier runs unprivileged, as the system user whose group opens the agent socket.
+  getent group "$WEB_USER" >/dev/null || groupadd --system "$WEB_USER"
+  id -u "$WEB_USER" >/dev/null 2>&1 ||
+    useradd --system --gid "$WEB_USER" --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$WEB_USER"
+  export ZAPHOD_SOCKET_GROUP=${ZAPHOD_SOCKET_GROUP:-$WEB_USER}
+  install_release
+  install -d -m 0755 -o root -g root "$STATE"
+  install -d -m 0700 -o "$WEB_USER" -g "$WEB_USER" "$STATE/web"
+  install -d -m 0750 -o root -g "$WEB_USER" "$LOGS" "$RUN"
+  AS_WEB=(setpriv --reuid="$WEB_USER" --regid="$WEB_USER" --init-groups --reset-env --)
+else
+  mkdir -p "$STATE/web" "$LOGS" "$RUN"
+  chmod 0700 "$STATE/web"
+  AS_WEB=()
+fi
 
-# start_service NAME COMMAND… — runs it detached with a pid file and a log; skips it when running.
-start_service() {
-  local name=$1; shift
-  if is_running "$RUN/$name.pid"; then say "$name already running (pid $(cat "$RUN/$name.pid"))"; return; fi
-  say "starting $name (log: .data/logs/$name.log)"
-  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
-  echo $! >"$RUN/$name.pid"
+# The auth secret, made once (never in the clone, never committed).
+if [[ ! -s $STATE/web/auth-secret ]]; then
+  (umask 077; head -c 32 /dev/urandom | base64 >"$STATE/web/auth-secret")
+  [[ $MODE == root ]] && chown "$WEB_USER:$WEB_USER" "$STATE/web/auth-secret"
+fi
+# bin/zaphod (in the release or the clone) reads this to reach the same database as the panel.
+node scripts/services.mjs env web >"$STATE/web.env.tmp" && mv -f "$STATE/web.env.tmp" "$STATE/web.env"
+chmod 0644 "$STATE/web.env"
+
+# cli ARGS… — the host admin CLI of the release, as the web tier's user with its environment.
+cli() {
+  service_exec web
+  "${AS_WEB[@]}" env -i -C "$SVC_DIR" "${SVC_ENV[@]}" "$ZAPHOD_NODE" "$RELEASE/dist/cli.mjs" "$@"
 }
 
-say "migrating the database"
-"${AS_WEB[@]}" bin/zaphod migrate
-ensure_build
+# start_detached NAME — the fallback without systemd: the description's user, directory,
+# environment and program, in a session of its own, its real pid in $RUN/NAME.pid.
+start_detached() {
+  local name=$1 pid
+  service_exec "$name"
+  local -a as=()
+  [[ $MODE == root && $SVC_USER != root ]] && as=("${AS_WEB[@]}")
+  say "starting $name (log: $LOGS/$name.log)"
+  (umask 027; setsid "${as[@]}" env -i -C "$SVC_DIR" "${SVC_ENV[@]}" "${SVC_ARGV[@]}" >>"$LOGS/$name.log" 2>&1 </dev/null &
+   echo $! >"$RUN/$name.pid")
+  pid=$(cat "$RUN/$name.pid")
+  readlink -f "$RELEASE" >"$RUN/$name.release"
+  pid_is "$name" "$RUN/$name.pid" || { sleep 0.3; pid_is "$name" "$RUN/$name.pid"; } ||
+    { tail -20 "$LOGS/$name.log" >&2; die "$name exited at start (pid $pid; log: $LOGS/$name.log)"; }
+}
 
-start_service agent npx tsx server/agent/main.ts
-for _ in $(seq 150); do [[ -S $AGENT_SOCKET ]] && break; sleep 0.2; done
-[[ -S $AGENT_SOCKET ]] || { tail -20 "$LOGS/agent.log"; die "the agent did not come up"; }
+# start_unit NAME — installs the description as a systemd unit, enables it (so it starts at boot)
+# and (re)starts it when its unit or release changed.
+start_unit() {
+  local name=$1 unit=/etc/systemd/system/zaphod-$1.service changed=0
+  node scripts/services.mjs unit "$name" >"$unit.tmp"
+  if ! cmp -s "$unit.tmp" "$unit"; then mv -f "$unit.tmp" "$unit"; changed=1; else rm -f "$unit.tmp"; fi
+  ((changed)) && systemctl daemon-reload
+  systemctl enable --quiet "zaphod-$name.service"
+  if ((changed)) || [[ $(cat "$RUN/$name.release" 2>/dev/null) != "$(readlink -f "$RELEASE")" ]]; then
+    say "(re)starting zaphod-$name.service"
+    systemctl restart "zaphod-$name.service"
+  else
+    systemctl start "zaphod-$name.service"
+  fi
+  readlink -f "$RELEASE" >"$RUN/$name.release"
+  systemctl show -p MainPID --value "zaphod-$name.service" >"$RUN/$name.pid"
+}
 
-if [[ ! -f $AGENT_DATA/images/busybox-1.ext4 ]]; then
-  say "building the demo image busybox-1"
-  npx tsx server/agent/images/build-busybox.ts --name busybox-1
+# ensure_service NAME — running the current release after this, or a clear failure.
+ensure_service() {
+  local name=$1
+  if systemd_running; then start_unit "$name"; return; fi
+  if pid_is "$name" "$RUN/$name.pid"; then
+    if [[ $(cat "$RUN/$name.release" 2>/dev/null) == "$(readlink -f "$RELEASE")" ]]; then
+      say "$name already running (pid $(cat "$RUN/$name.pid"))"
+      return
+    fi
+    say "restarting $name on the new release (VMs keep running)"
+    stop_pid "$name" "$RUN/$name.pid"
+  fi
+  start_detached "$name"
+}
+
+# wait_until NAME SECONDS TEST… — polls TEST while the service lives; fails with its log when it dies.
+wait_until() {
+  local name=$1 seconds=$2 i
+  shift 2
+  for ((i = 0; i < seconds * 5; i++)); do
+    "$@" && return 0
+    if ! pid_is "$name" "$RUN/$name.pid"; then
+      tail -20 "$LOGS/$name.log" >&2
+      die "$name exited while starting (log: $LOGS/$name.log)"
+    fi
+    sleep 0.2
+  done
+  tail -20 "$LOGS/$name.log" >&2
+  die "$name did not come up within $seconds s (log: $LOGS/$name.log)"
+}
+
+# An agent this script did not start must not be mistaken for ours.
+if [[ -S $AGENT_SOCKET ]] && ! pid_is agent "$RUN/agent.pid" && socket_answers "$AGENT_SOCKET"; then
+  die "an agent that scripts/up.sh did not start answers on $AGENT_SOCKET; stop it first (scripts/down.sh cannot: it has no pid file)"
 fi
 
-start_service web "${AS_WEB[@]}" node --import ./server/web/register.mjs server/web/main.ts
-for _ in $(seq 300); do curl -fsS -o /dev/null "http://127.0.0.1:$PORT/api/health" 2>/dev/null && break; sleep 0.2; done
-curl -fsS -o /dev/null "http://127.0.0.1:$PORT/api/health" || { tail -20 "$LOGS/web.log"; die "the web tier did not come up"; }
+say "migrating the database"
+cli migrate
+ensure_service agent
+wait_until agent 30 socket_answers "$AGENT_SOCKET"
 
-# Demo accounts and VM (made once; passwords kept in .data/demo-passwords, readable by root only).
-if [[ ! -s $DATA/demo-passwords ]]; then
+if [[ ! -f $STATE/images/busybox-1.ext4 ]]; then
+  say "building the demo image busybox-1"
+  env -i PATH="$PATH" ZAPHOD_DATA_DIR="$STATE" "$ZAPHOD_NODE" "$RELEASE/dist/build-busybox.mjs" --name busybox-1
+  [[ -f $STATE/images/busybox-1.ext4 ]] || die "the demo image was not built ($STATE/images/busybox-1.ext4)"
+fi
+
+ensure_service web
+health() { curl -fsk -o /dev/null "$URL/api/health" 2>/dev/null; }
+wait_until web 60 health
+
+# Demo accounts and VM (made once; passwords kept readable by root, or you, only).
+PASSWORDS=${ZAPHOD_DEMO_PASSWORDS:-$STATE/demo-passwords}
+if [[ ! -s $PASSWORDS ]]; then
   (umask 077
    printf 'admin %s\ndemo %s\n' "$(head -c 12 /dev/urandom | base64 | tr -d '/+=')" \
-     "$(head -c 12 /dev/urandom | base64 | tr -d '/+=')" >"$DATA/demo-passwords")
+     "$(head -c 12 /dev/urandom | base64 | tr -d '/+=')" >"$PASSWORDS")
 fi
-ADMIN_PW=$(awk '$1=="admin"{print $2}' "$DATA/demo-passwords")
-MEMBER_PW=$(awk '$1=="demo"{print $2}' "$DATA/demo-passwords")
+ADMIN_PW=$(awk '$1=="admin"{print $2}' "$PASSWORDS")
+MEMBER_PW=$(awk '$1=="demo"{print $2}' "$PASSWORDS")
 say "demo accounts and the demo VM"
-printf '%s\n%s\n' "$ADMIN_PW" "$MEMBER_PW" | "${AS_WEB[@]}" bin/zaphod demo-setup
+printf '%s\n%s\n' "$ADMIN_PW" "$MEMBER_PW" | cli demo-setup
 
+if [[ $MODE == user ]]; then
+  boot="VMs run as $(id -un), unconfined (no root): see /admin/host."
+elif systemd_running; then
+  boot="systemd units zaphod-agent and zaphod-web are enabled: the panel and autostart VMs come back at boot."
+else
+  boot="systemd is not running here (PID 1 is $(ps -p 1 -o comm=)): nothing will start at boot; run scripts/up.sh after a restart."
+fi
 cat <<MSG
 
-  zaphod is up at http://127.0.0.1:$PORT
+  zaphod is up at $URL
 
   Sign in as the demo admin:   admin / $ADMIN_PW
   Sign in as the demo member:  demo  / $MEMBER_PW   (owns the running VM "demo")
 
-  Logs: .data/logs/   Stop: scripts/down.sh   Demo passwords: .data/demo-passwords
+  Logs: $LOGS   State: $STATE   Stop: scripts/down.sh   Demo passwords: $PASSWORDS
+  $boot
 MSG

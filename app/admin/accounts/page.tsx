@@ -102,7 +102,7 @@ function AccountItem({
   return (
     <li
       aria-label={user.username}
-      className="flex flex-col gap-3 rounded-xl border border-stone-200 bg-white p-4 sm:flex-row sm:items-center sm:justify-between dark:border-stone-800 dark:bg-stone-900"
+      className="flex flex-col gap-3 rounded-xl border border-stone-200 bg-white p-4 sm:flex-row sm:items-start sm:justify-between dark:border-stone-800 dark:bg-stone-900"
     >
       <div className="min-w-0 space-y-1">
         <p className="flex flex-wrap items-center gap-2">

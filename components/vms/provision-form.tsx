@@ -11,8 +11,10 @@ import { type Overcommit, overcommitWarnings } from "@/server/web/vms/overcommit
 type Owner = { id: string; username: string; name: string; vmCount: number };
 type Image = { name: string; sizeBytes: number };
 
-const input =
-  "block w-full rounded-lg border border-stone-300 bg-white px-3 py-2 text-base text-stone-900 shadow-xs outline-none transition focus:border-teal-600 focus:ring-2 focus:ring-teal-600/25 dark:border-stone-700 dark:bg-stone-900 dark:text-stone-100 dark:focus:border-teal-400";
+const inputBase =
+  "block w-full rounded-lg border bg-white px-3 py-2 text-base text-stone-900 shadow-xs outline-none transition focus:ring-2 dark:bg-stone-900 dark:text-stone-100";
+const input = `${inputBase} border-stone-300 focus:border-teal-600 focus:ring-teal-600/25 dark:border-stone-700 dark:focus:border-teal-400`;
+const invalidInput = `${inputBase} border-red-400 focus:border-red-500 focus:ring-red-500/30 dark:border-red-500`;
 
 function Labelled({
   label,
@@ -123,7 +125,8 @@ export function ProvisionForm({
           <select
             id={`${id}-owner`}
             name="ownerId"
-            className={input}
+            className={errors.ownerId ? invalidInput : input}
+            aria-invalid={errors.ownerId ? true : undefined}
             value={ownerId}
             onChange={(e) => {
               setOwnerId(e.target.value);
@@ -148,7 +151,8 @@ export function ProvisionForm({
           <input
             id={`${id}-name`}
             name="name"
-            className={input}
+            className={errors.name ? invalidInput : input}
+            aria-invalid={errors.name ? true : undefined}
             value={name}
             onChange={(e) => setName(e.target.value)}
             required
@@ -158,7 +162,8 @@ export function ProvisionForm({
           <select
             id={`${id}-image`}
             name="image"
-            className={input}
+            className={errors.image ? invalidInput : input}
+            aria-invalid={errors.image ? true : undefined}
             value={image}
             onChange={(e) => setImage(e.target.value)}
           >
@@ -176,7 +181,8 @@ export function ProvisionForm({
             type="number"
             min={16}
             max={65536}
-            className={input}
+            className={errors.memoryMiB ? invalidInput : input}
+            aria-invalid={errors.memoryMiB ? true : undefined}
             value={memoryMiB}
             onChange={(e) => setMemory(e.target.value)}
             required
@@ -194,7 +200,8 @@ export function ProvisionForm({
             type="number"
             min={1}
             max={4096}
-            className={input}
+            className={errors.storageGiB ? invalidInput : input}
+            aria-invalid={errors.storageGiB ? true : undefined}
             value={storageGiB}
             onChange={(e) => setStorage(e.target.value)}
             required
@@ -207,7 +214,8 @@ export function ProvisionForm({
             type="number"
             min={0}
             max={65536}
-            className={input}
+            className={errors.swapMiB ? invalidInput : input}
+            aria-invalid={errors.swapMiB ? true : undefined}
             value={swapMiB}
             onChange={(e) => setSwap(e.target.value)}
             required

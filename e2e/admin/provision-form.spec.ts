@@ -41,6 +41,7 @@ test("a refused submit keeps the chosen owner and start choice; success clears t
   await expect(owner.locator("option:checked")).toContainText(chosen);
   await expect(start).not.toBeChecked();
   await expect(page.getByLabel("VM name")).toHaveValue("Bad Name");
+  await expect(page.getByLabel("VM name")).toHaveAttribute("aria-invalid", "true");
   await expect(page.getByLabel("Memory (MiB)")).toHaveValue("64");
 
   // 2. A valid name: provisioned for the chosen owner, the error is gone.
@@ -51,6 +52,7 @@ test("a refused submit keeps the chosen owner and start choice; success clears t
     timeout: 60_000,
   });
   await expect(form.getByRole("alert")).toHaveCount(0);
+  await expect(page.getByLabel("VM name")).not.toHaveAttribute("aria-invalid", "true");
   await expect(page.getByText("Lowercase letters, digits, dashes.")).toBeVisible();
   await expect(owner.locator("option:checked")).toContainText(chosen);
   await expect(start).not.toBeChecked();

@@ -206,8 +206,9 @@ test("a reboot that ends while the event stream is held back shows as ended, wit
     .poll(
       async () => {
         const res = await page.request.get(`/api/vms/${vm}`);
-        const body = (await res.json()) as { tasks: { kind: string; status: string }[] };
-        return body.tasks[0]?.status;
+        // The route's answer: { ok: true, data: { …, tasks (newest first) } }.
+        const body = (await res.json()) as { data?: { tasks: { kind: string; status: string }[] } };
+        return body.data?.tasks[0]?.status;
       },
       { timeout: 120_000, intervals: [1000] },
     )

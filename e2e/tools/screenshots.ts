@@ -72,7 +72,19 @@ try {
   await shoot(browser, "signup-sent", null, "/signup/sent");
   await shoot(browser, "pending", { username: "shot-pending", password: "pending-password-1" }, "/pending");
   await shoot(browser, "dashboard", MEMBER, "/");
+  await shoot(browser, "account", MEMBER, "/account");
+  await shoot(browser, "account-menu", MEMBER, "/", async (p) => {
+    await p.getByTestId("signed-in-user").click();
+  });
+  await shoot(browser, "admin-menu", ADMIN, "/admin/accounts", async (p) => {
+    const menu = p.getByText("Menu", { exact: true });
+    if (await menu.isVisible()) await menu.click();
+  });
+  await shoot(browser, "reset-invalid", null, "/reset/not-a-token");
+  await shoot(browser, "login-after-reset", null, "/login?reset=1");
   await shoot(browser, "admin-accounts", ADMIN, "/admin/accounts");
+  await shoot(browser, "admin-snapshots", ADMIN, "/admin/snapshots");
+  await shoot(browser, "admin-host", ADMIN, "/admin/host");
   await shoot(browser, "admin-audit", ADMIN, "/admin/audit");
   await shoot(browser, "not-found", MEMBER, "/admin/accounts");
 } finally {

@@ -16,6 +16,8 @@ const other = uniqueName("mgn");
 const leaver = uniqueName("mgl");
 const vm = owner;
 const leaverVm = leaver;
+const keeper = uniqueName("mgk");
+const keeperVm = keeper;
 const password = "manage-password-1";
 
 function provisionStopped(account: string, name: string) {
@@ -70,7 +72,20 @@ test.beforeAll(() => {
   createUser(leaver, password);
   provisionStopped(owner, vm);
   provisionStopped(leaver, leaverVm);
+  createUser(keeper, password);
+  provisionStopped(keeper, keeperVm);
 });
+
+async function suspend(page: Page, username: string) {
+  const item = page.getByRole("listitem", { name: username, exact: true });
+  await item.getByRole("button", { name: "Suspend" }).click();
+  await item
+    .getByRole("form", { name: `Suspend ${username}` })
+    .getByRole("button", { name: "Suspend account" })
+    .click();
+  await expect(item.getByText("suspended")).toBeVisible();
+  return item;
+}
 
 test("the admin lands on what needs attention, not on an empty member dashboard", async ({ browser }) => {
   const pendingName = uniqueName("mgp");
@@ -216,5 +231,30 @@ test("deletes a suspended member with its VM", async ({ browser }) => {
   await page.goto("/admin/audit?action=account.delete");
   await expect(page.getByRole("row").filter({ hasText: leaver }).first()).toBeVisible();
   expect(zaphod(["list-users"])).not.toContain(leaver);
+  await page.context().close();
+});
+
+test("deletes a departed member but keeps its VM, handed to another account", async ({ browser }) => {
+  test.setTimeout(120_000);
+  const page = await adminPage(browser);
+  await page.goto("/admin/accounts");
+  const item = await suspend(page, keeper);
+  await item.getByRole("button", { name: `Delete ${keeper}` }).click();
+  const dialog = page.getByRole("dialog", { name: `Delete ${keeper}` });
+  await dialog.getByLabel("Keep it: give to another account").check();
+  await dialog.getByLabel("Give the VMs to").selectOption({ label: other });
+  await dialog.getByLabel(`Type ${keeper} to confirm`).fill(keeper);
+  await dialog.getByRole("button", { name: "Delete account" }).click();
+  await expect(dialog).toBeHidden({ timeout: 60_000 });
+  await expect(page.getByRole("listitem", { name: keeper, exact: true })).toHaveCount(0);
+  await expect(
+    page.getByRole("listitem", { name: other, exact: true }).getByTestId("account-vms"),
+  ).toContainText(keeperVm);
+  await page.goto("/admin/vms");
+  await expect(page.getByRole("listitem", { name: `Settings of ${keeperVm}`, exact: true })).toContainText(
+    other,
+  );
+  await page.goto("/admin/audit?action=account.delete");
+  await expect(page.getByRole("row").filter({ hasText: keeper }).first()).toBeVisible();
   await page.context().close();
 });

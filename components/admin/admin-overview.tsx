@@ -147,7 +147,10 @@ function Item({
   title: string;
   children: React.ReactNode;
 }) {
-  const bar = tone === "error" ? "border-l-red-500" : "border-l-amber-500";
+  const bar =
+    tone === "error"
+      ? "border-l-red-500 dark:border-l-red-500"
+      : "border-l-amber-500 dark:border-l-amber-500";
   return (
     <li
       className={`rounded-xl border border-l-4 border-stone-200 bg-white px-4 py-3 dark:border-stone-800 dark:bg-stone-900 ${bar}`}

@@ -32,24 +32,30 @@ unset ZAPHOD_AGENT_SOCKET ZAPHOD_LISTEN ZAPHOD_ORIGINS ZAPHOD_DATA_DIR DATABASE_
 cleanup() {
   set +e
   if ((FAILED)); then
-    echo "--- agent log"; tail -40 "/var/log/zaphod-$tag/agent.log" 2>/dev/null
-    echo "--- web log"; tail -20 "/var/log/zaphod-$tag/web.log" 2>/dev/null
-    for f in /var/lib/zaphod-"$tag"/vms/*/console/*; do [[ -f $f ]] && { echo "--- $f"; tail -c 3000 "$f"; }; done
+    for f in /var/log/zaphod-"$tag"*/agent.log /home/"$tag"*/.local/state/zaphod/logs/agent.log; do
+      [[ -f $f ]] && { echo "--- $f"; tail -30 "$f"; }
+    done
+    for f in /var/log/zaphod-"$tag"*/web.log /home/"$tag"*/.local/state/zaphod/logs/web.log; do
+      [[ -f $f ]] && { echo "--- $f"; tail -15 "$f"; }
+    done
   fi
   if [[ -d $clone ]]; then (cd "$clone" && bash scripts/down.sh --vms >/dev/null 2>&1); fi
-  # Whatever still runs as the run's host users or from its state (a failed start), by pid.
-  for pid in $(pgrep -f -- "/var/lib/zaphod-$tag/" 2>/dev/null) $(pgrep -f -- "/opt/zaphod-$tag/" 2>/dev/null); do
-    kill -KILL "$pid" 2>/dev/null
-  done
+  # Whatever still runs from the run's install or state (a failed start), by pid.
+  for pid in $(pgrep -f -- "zaphod-$tag" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
+  # The run's users: the web user, the sudoer, the plain user and every VM host user (prefix $tag).
   while IFS=: read -r user _; do
-    [[ $user == "$tag"-* ]] || continue
+    [[ $user == "$tag"* ]] || continue
     for pid in $(pgrep -u "$user" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
-    sleep 0.2
-    userdel -- "$user" 2>/dev/null
   done </etc/passwd
-  userdel -- "$tag" 2>/dev/null
+  sleep 0.3
+  while IFS=: read -r user _ _ _ _ home _; do
+    [[ $user == "$tag"* ]] || continue
+    userdel -- "$user" 2>/dev/null
+    [[ $home == /home/"$tag"* ]] && rm -rf -- "$home"
+  done < <(cat /etc/passwd)
   groupdel -- "$tag" 2>/dev/null
-  rm -rf -- "/opt/zaphod-$tag" "/var/lib/zaphod-$tag" "/var/log/zaphod-$tag" "/run/zaphod-$tag" "$base"
+  rm -f "/etc/sudoers.d/zaphod-$tag"
+  rm -rf -- /opt/zaphod-"$tag"* /var/lib/zaphod-"$tag"* /var/log/zaphod-"$tag"* /run/zaphod-"$tag"* "$base"
   git -C "$ROOT" update-ref -d "refs/zaphod-quickstart/$tag" 2>/dev/null
 }
 trap cleanup EXIT
@@ -100,7 +106,7 @@ check "no VM state in the clone" bash -c '! find "$1" -name "*.cow" -o -name "*.
 member_pw=$(awk '$1=="demo"{print $2}' "$STATE/demo-passwords")
 check "the demo member signs in in Chromium and sees the demo VM running" \
   env QS_URL="http://127.0.0.1:$port" QS_USER=demo QS_PASSWORD="$member_pw" \
-  npx playwright test --config e2e/quickstart/playwright.config.ts --reporter=line
+  npx playwright test --config e2e/quickstart/playwright.config.ts --reporter=line member-signs-in
 
 agent_pid=$(cat "$RUN/agent.pid") web_pid=$(cat "$RUN/web.pid")
 t0=$SECONDS
@@ -129,6 +135,61 @@ out=$(env -i PATH="$PATH" ZAPHOD_DATA_DIR="$base/agent-data" ZAPHOD_AGENT_SOCKET
   ZAPHOD_HOST_USER_PREFIX="$tag-" node dist/agent.mjs 2>&1 </dev/null)
 check "an unreachable data directory is refused naming the users and the path" \
   grep -q "host users ($tag-\*) cannot reach $base/agent-data: $base is mode 0700" <<<"$out"
+
+# clone_for USER DIR — a clone of the same snapshot in USER's 0700 home, owned by USER (the
+# hard-linked node_modules stay root's: USER only reads them).
+clone_for() {
+  local user=$1 dir=$2
+  useradd --create-home --home-dir "/home/$user" --shell /bin/bash "$user"
+  chmod 0700 "/home/$user"
+  git clone -q "$ROOT" "$dir"
+  git -C "$dir" fetch -q origin "refs/zaphod-quickstart/$tag"
+  git -C "$dir" checkout -q FETCH_HEAD
+  cp -a .next dist "$dir/"
+  cp -a server/web/db/generated "$dir/server/web/db/"
+  find "$dir" -path "$dir/node_modules" -prune -o -exec chown -h "$user:$user" {} +
+  cp -al node_modules "$dir/node_modules"
+}
+# as USER COMMAND… — a login-like environment for USER, nothing of root's.
+as() {
+  local user=$1; shift
+  setpriv --reuid="$user" --regid="$user" --init-groups --reset-env -- \
+    env HOME="/home/$user" USER="$user" PATH=/usr/local/bin:/usr/bin:/bin "$@"
+}
+free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+
+# A normal user with sudo: up.sh builds as them (here: nothing to build) and installs as root.
+sudoer=${tag}s
+clone_for "$sudoer" "/home/$sudoer/my zaphod"
+printf '%s ALL=(ALL) NOPASSWD: ALL\n' "$sudoer" >"/etc/sudoers.d/zaphod-$tag"
+chmod 0440 "/etc/sudoers.d/zaphod-$tag"
+port2=$(free_port)
+check "as a normal user with sudo, up.sh installs and runs the production shape" \
+  as "$sudoer" PORT="$port2" ZAPHOD_INSTALL_DIR="/opt/zaphod-${tag}b" ZAPHOD_STATE_DIR="/var/lib/zaphod-${tag}b" \
+  ZAPHOD_LOG_DIR="/var/log/zaphod-${tag}b" ZAPHOD_RUN_DIR="/run/zaphod-${tag}b" ZAPHOD_HOST_USER_PREFIX="${tag}b-" \
+  ZAPHOD_WEB_USER="$tag" ZAPHOD_SYSTEMD=0 bash -c 'cd "$1" && bash scripts/up.sh >"$1/up.log" 2>&1 && grep -q "zaphod is up" "$1/up.log" &&
+    [[ $(stat -c %U /proc/$(cat /run/zaphod-$2b/agent.pid)) == root ]]' _ "/home/$sudoer/my zaphod" "$tag"
+grep -q "zaphod is up" "/home/$sudoer/my zaphod/up.log" || tail -20 "/home/$sudoer/my zaphod/up.log"
+check "…and its demo member signs in and sees the demo VM running" \
+  env QS_URL="http://127.0.0.1:$port2" QS_USER=demo QS_PASSWORD="$(awk '$1=="demo"{print $2}' "/var/lib/zaphod-${tag}b/demo-passwords")" \
+  npx playwright test --config e2e/quickstart/playwright.config.ts --reporter=line member-signs-in
+as "$sudoer" ZAPHOD_INSTALL_DIR="/opt/zaphod-${tag}b" ZAPHOD_STATE_DIR="/var/lib/zaphod-${tag}b" ZAPHOD_LOG_DIR="/var/log/zaphod-${tag}b" \
+  ZAPHOD_RUN_DIR="/run/zaphod-${tag}b" ZAPHOD_SYSTEMD=0 bash -c 'cd "$1" && bash scripts/down.sh --vms' _ "/home/$sudoer/my zaphod" >/dev/null 2>&1
+
+# A normal user without sudo (or ZAPHOD_UNPRIVILEGED=1): everything runs as them, VMs unconfined,
+# state in ~/.local/state, and the host page says so.
+plain=${tag}n
+clone_for "$plain" "/home/$plain/my zaphod"
+port3=$(free_port)
+check "as a normal user without root, up.sh runs everything as that user" \
+  as "$plain" PORT="$port3" ZAPHOD_UNPRIVILEGED=1 bash -c 'cd "$1" && bash scripts/up.sh >"$1/up.log" 2>&1 && grep -q "zaphod is up" "$1/up.log" &&
+    [[ $(stat -c %U /proc/$(cat "$HOME/.local/state/zaphod/run/agent.pid")) == "$USER" ]] && pgrep -u "$USER" -f "umid=demo" >/dev/null' \
+  _ "/home/$plain/my zaphod"
+grep -q "zaphod is up" "/home/$plain/my zaphod/up.log" || tail -20 "/home/$plain/my zaphod/up.log"
+check "…and the admin's host page says the VMs run unconfined" \
+  env QS_URL="http://127.0.0.1:$port3" QS_USER=admin QS_PASSWORD="$(awk '$1=="admin"{print $2}' "/home/$plain/.local/state/zaphod/demo-passwords")" \
+  npx playwright test --config e2e/quickstart/playwright.config.ts --reporter=line unprivileged-host
+as "$plain" ZAPHOD_UNPRIVILEGED=1 bash -c 'cd "$1" && bash scripts/down.sh --vms' _ "/home/$plain/my zaphod" >/dev/null 2>&1
 
 echo "quickstart: $PASSED passed, $FAILED failed"
 [[ -n ${REPORT:-} ]] &&

@@ -62,6 +62,17 @@ export default async function HostPage() {
               {warnings.disk ? <p>{warnings.disk}</p> : null}
             </div>
           ) : null}
+          {health.privileged ? null : (
+            <div
+              role="alert"
+              data-testid="unprivileged-notice"
+              className="mb-4 rounded-lg border border-amber-300 bg-amber-50 px-4 py-3 text-sm text-amber-900 dark:border-amber-800 dark:bg-amber-950/60 dark:text-amber-100"
+            >
+              The agent runs without root: every VM runs as the agent&apos;s own host user, unconfined (no
+              host user per member, nothing between the VMs). Run <code>scripts/up.sh</code> as root or with
+              sudo for the production shape.
+            </div>
+          )}
           <div className="grid gap-3 sm:grid-cols-2 lg:grid-cols-3">
             <Card title="Agent">
               <Row label="Status" value="reachable" testId="agent-status" />

@@ -129,6 +129,17 @@ check "down.sh stops the web tier and the agent by their pids; the VM keeps runn
   bash -c 'cd "$1" && bash scripts/down.sh >/dev/null 2>&1; sleep 0.5; ! kill -0 "$2" 2>/dev/null && ! kill -0 "$3" 2>/dev/null && pgrep -u "$4-demo" -f "umid=demo" >/dev/null' \
   _ "$clone" "$agent_pid" "$web_pid" "$tag"
 
+# A service that dies at start is a failure, not "zaphod is up": the web port is taken.
+node -e 'require("net").createServer().listen(Number(process.argv[1]), "127.0.0.1")' "$port" &
+squatter=$!
+sleep 0.5
+check "up.sh fails, naming the web tier, when it dies at start (its port is taken)" \
+  bash -c 'cd "$1" && ! bash scripts/up.sh >"$2" 2>&1 && grep -q "web exited" "$2" && ! grep -q "zaphod is up" "$2"' \
+  _ "$clone" "$base/up4.log"
+kill "$squatter" 2>/dev/null
+wait "$squatter" 2>/dev/null
+(cd "$clone" && bash scripts/down.sh >/dev/null 2>&1)
+
 # An agent whose data directory its host users cannot reach refuses to start, in one sentence.
 mkdir -p "$base/agent-data"
 out=$(env -i PATH="$PATH" ZAPHOD_DATA_DIR="$base/agent-data" ZAPHOD_AGENT_SOCKET="$base/a.sock" \

@@ -127,7 +127,14 @@ export async function cliDemoSetup(adminPassword: string, memberPassword: string
   }
   if (!row) {
     log("provisioning VM demo (busybox)…");
-    await cliProvision("demo", "demo", { memoryMiB: 64, storageGiB: 1, swapMiB: 64, start: true });
+    // Autostart, as the seed's rc.local did: the demo VM comes back when the host boots.
+    await cliProvision("demo", "demo", {
+      memoryMiB: 64,
+      storageGiB: 1,
+      swapMiB: 64,
+      start: true,
+      autostart: true,
+    });
   } else {
     const status = await statusOrNull("demo");
     if (status && (status.state === "stopped" || status.state === "crashed")) {

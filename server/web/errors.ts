@@ -7,6 +7,7 @@ export type ErrorCode =
   | "not-found"
   | "conflict"
   | "rate-limited"
+  | "busy"
   | "internal";
 
 /** Thrown by the DAL or a handler to answer with a specific, safe message (shown to the user). */

@@ -2,10 +2,19 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import { z } from "zod";
 import type { Caller } from "../dal/caller";
 
-const state = vi.hoisted(() => ({ headers: new Headers(), caller: null as Caller | null }));
+const state = vi.hoisted(() => ({
+  headers: new Headers(),
+  caller: null as Caller | null,
+  sessionError: null as Error | null,
+}));
 
 vi.mock("next/headers", () => ({ headers: async () => state.headers }));
-vi.mock("../dal/get-session", () => ({ getSession: async () => state.caller }));
+vi.mock("../dal/get-session", () => ({
+  getSession: async () => {
+    if (state.sessionError) throw state.sessionError;
+    return state.caller;
+  },
+}));
 vi.mock("../env", () => ({ getEnv: () => ({ origins: ["http://127.0.0.1:3000"] }) }));
 
 const { ActionFailure, adminAction, memberAction, publicAction, withAdmin, withMember, withPublic } =
@@ -25,8 +34,16 @@ const ORIGIN = "http://127.0.0.1:3000";
 
 function as(caller: Caller | null, origin: string | null = ORIGIN) {
   state.caller = caller;
+  state.sessionError = null;
   state.headers = new Headers(origin === null ? {} : { origin });
 }
+
+/** What Prisma's SQLite adapter throws when another process holds the write lock. */
+const busyError = () =>
+  Object.assign(new Error("Operation has timed out"), {
+    code: "P1008",
+    meta: { driverAdapterError: { cause: { kind: "SocketTimeout" } } },
+  });
 
 const Input = z.object({ n: z.coerce.number().int().min(1, "Must be positive") });
 
@@ -112,6 +129,24 @@ describe("server action wrappers", () => {
     expect(JSON.stringify(res)).not.toContain("secret");
     spy.mockRestore();
   });
+
+  it("check 37: a locked database is 'busy, try again in a moment', not a 500 or an error-level log", async () => {
+    const error = vi.spyOn(console, "error").mockImplementation(() => {});
+    const info = vi.spyOn(console, "info").mockImplementation(() => {});
+    as(member);
+    const locked = memberAction("vm.read", Input, async () => {
+      throw busyError();
+    });
+    expect(await locked({ n: 1 })).toEqual({
+      ok: false,
+      error: { code: "busy", message: "The database is busy; try again in a moment." },
+    });
+    state.sessionError = busyError();
+    expect(await mem({ n: 1 })).toMatchObject({ ok: false, error: { code: "busy" } });
+    expect(error).not.toHaveBeenCalled();
+    error.mockRestore();
+    info.mockRestore();
+  });
 });
 
 describe("route handler wrappers", () => {
@@ -171,5 +206,20 @@ describe("route handler wrappers", () => {
     expect((await open(req("POST", {}, "http://evil.example"), ctx)).status).toBe(403);
     as(null, null);
     expect((await open(req("GET", undefined, null), ctx)).status).toBe(200);
+  });
+
+  it("check 37: a locked database answers 503 with Retry-After", async () => {
+    const info = vi.spyOn(console, "info").mockImplementation(() => {});
+    as(admin);
+    const locked = withAdmin("accounts.approve", Input, async () => {
+      throw busyError();
+    });
+    const res = await locked(req("POST", { n: 1 }), ctx);
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("2");
+    expect(await res.json()).toMatchObject({ ok: false, error: { code: "busy" } });
+    state.sessionError = busyError();
+    expect((await get(req("GET"), ctx)).status).toBe(503);
+    info.mockRestore();
   });
 });

@@ -10,6 +10,7 @@ import { type NextRequest, NextResponse } from "next/server";
 import { z } from "zod";
 import type { Caller } from "../dal/caller";
 import { getSession } from "../dal/get-session";
+import { DB_BUSY_RETRY_AFTER_S, isDbBusy } from "../db/busy";
 import { getEnv } from "../env";
 import { ActionFailure, type ErrorCode } from "../errors";
 import { type RequestMeta, requestMetaFrom } from "../request-meta";
@@ -29,6 +30,7 @@ const MESSAGES: Record<ErrorCode, string> = {
   "not-found": "Not found.",
   conflict: "That conflicts with the current state; reload and try again.",
   "rate-limited": "Too many attempts; try again later.",
+  busy: "The database is busy; try again in a moment.",
   internal: "Something went wrong on our side. Please try again.",
 };
 
@@ -40,6 +42,7 @@ const STATUS: Record<ErrorCode, number> = {
   "not-found": 404,
   conflict: 409,
   "rate-limited": 429,
+  busy: 503,
   internal: 500,
 };
 
@@ -95,6 +98,10 @@ async function run<T>(fn: () => Promise<T>): Promise<ActionResult<T>> {
   } catch (e) {
     unstable_rethrow(e); // redirect()/notFound() must propagate
     if (e instanceof ActionFailure) return fail(e.code, e.message, e.fieldErrors);
+    if (isDbBusy(e)) {
+      console.info("[action] refused: the database is busy");
+      return fail("busy");
+    }
     console.error("[action] unexpected error:", e);
     return fail("internal");
   }
@@ -111,7 +118,9 @@ function action<A extends Access, S extends z.ZodType, R>(
 ): (input: z.input<S> | FormData) => Promise<ActionResult<R>> {
   const wrapped = async (input: z.input<S> | FormData): Promise<ActionResult<R>> => {
     const hdrs = await headers();
-    const auth = await authorize(access, "POST", hdrs);
+    const authorized = await run(() => authorize(access, "POST", hdrs));
+    if (!authorized.ok) return authorized;
+    const auth = authorized.data;
     if (!auth.ok) return auth;
     const parsed = schema.safeParse(toPlainInput(input));
     if (!parsed.success) return fail("invalid", MESSAGES.invalid, fieldErrorsOf(parsed.error));
@@ -160,6 +169,8 @@ const MAX_BODY_BYTES = 64 * 1024;
 function respond<T>(result: ActionResult<T>): Response {
   const res = NextResponse.json(result, { status: result.ok ? 200 : STATUS[result.error.code] });
   res.headers.set("Cache-Control", "no-store");
+  if (!result.ok && result.error.code === "busy")
+    res.headers.set("Retry-After", String(DB_BUSY_RETRY_AFTER_S));
   return res;
 }
 
@@ -184,7 +195,9 @@ function route<A extends Access, S extends z.ZodType, R>(
   ) => Promise<R>,
 ): Handler {
   const handler: Handler = async (req, routeCtx) => {
-    const auth = await authorize(access, req.method, req.headers);
+    const authorized = await run(() => authorize(access, req.method, req.headers));
+    if (!authorized.ok) return respond(authorized);
+    const auth = authorized.data;
     if (!auth.ok) return respond(auth);
     const input = await readInput(req);
     if (!input.ok) return respond(input);

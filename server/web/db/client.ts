@@ -6,6 +6,7 @@
 import { PrismaBetterSqlite3 } from "@prisma/adapter-better-sqlite3";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { getEnv } from "../env";
+import { retryWhileBusy, SQLITE_BUSY_TIMEOUT_MS } from "./busy";
 import { PrismaClient as PgClient } from "./generated/pg/client";
 import { PrismaClient as SqliteClient } from "./generated/sqlite/client";
 
@@ -13,9 +14,16 @@ export type Db = SqliteClient;
 
 export function createDb(databaseUrl: string): Db {
   if (databaseUrl.startsWith("file:")) {
-    // timeout = SQLite busy_timeout (ms). WAL is set once by the migration runner (it persists in the
-    // file); foreign keys are on by default in better-sqlite3's build.
-    return new SqliteClient({ adapter: new PrismaBetterSqlite3({ url: databaseUrl, timeout: 10_000 }) });
+    // timeout = SQLite busy_timeout (ms), kept tiny: better-sqlite3 waits synchronously, so a lock
+    // held elsewhere would freeze the event loop; retryWhileBusy waits asynchronously instead
+    // (server/web/db/busy.ts). WAL is set once by the migration runner (it persists in the file);
+    // foreign keys are on by default in better-sqlite3's build.
+    const client = new SqliteClient({
+      adapter: new PrismaBetterSqlite3({ url: databaseUrl, timeout: SQLITE_BUSY_TIMEOUT_MS }),
+    });
+    return client.$extends({
+      query: { $allOperations: ({ args, query }) => retryWhileBusy(() => query(args)) },
+    }) as unknown as Db;
   }
   return new PgClient({ adapter: new PrismaPg({ connectionString: databaseUrl }) }) as unknown as Db;
 }

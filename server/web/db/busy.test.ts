@@ -1,0 +1,50 @@
+import { describe, expect, it } from "vitest";
+import { isDbBusy, retryWhileBusy } from "./busy";
+
+const busy = () =>
+  Object.assign(new Error("Operation has timed out"), {
+    code: "P1008",
+    meta: { driverAdapterError: { name: "DriverAdapterError", cause: { kind: "SocketTimeout" } } },
+  });
+
+describe("database busy", () => {
+  it("recognizes SQLITE_BUSY however it is wrapped, and nothing else", () => {
+    expect(isDbBusy(busy())).toBe(true);
+    expect(isDbBusy(Object.assign(new Error("database is locked"), { code: "SQLITE_BUSY" }))).toBe(true);
+    expect(isDbBusy(new Error("x", { cause: { kind: "SocketTimeout" } }))).toBe(true);
+    expect(isDbBusy(new Error("Unique constraint failed"))).toBe(false);
+    expect(isDbBusy(null)).toBe(false);
+    expect(isDbBusy("SQLITE_BUSY")).toBe(false);
+  });
+
+  it("retries while busy within the budget, then gives up with the busy error", async () => {
+    let calls = 0;
+    const pauses: number[] = [];
+    const sleep = async (ms: number) => void pauses.push(ms);
+    expect(
+      await retryWhileBusy(
+        async () => {
+          calls++;
+          if (calls < 3) throw busy();
+          return "done";
+        },
+        2_000,
+        sleep,
+      ),
+    ).toBe("done");
+    expect(calls).toBe(3);
+    expect(pauses).toEqual([20, 40]);
+    await expect(retryWhileBusy(async () => Promise.reject(busy()), 0, sleep)).rejects.toMatchObject({
+      code: "P1008",
+    });
+    // Other errors are not retried.
+    calls = 0;
+    await expect(
+      retryWhileBusy(async () => {
+        calls++;
+        throw new Error("nope");
+      }),
+    ).rejects.toThrow("nope");
+    expect(calls).toBe(1);
+  });
+});

@@ -2,9 +2,16 @@
  * One hub per VM with attached clients: watches the VM's console directory (fs.watch, so no
  * timer sits on the output path) and owns a long-lived `tmux -C` control client for input and
  * resize. The boot log is the single output source: every client reads it from its own offset.
+ *
+ * Keyboard input is bounded (issue 11 point 4): at most `maxInputInFlightBytes` of keys are given
+ * to tmux before it has answered their commands (`%end`/`%error` of client commands), and at most
+ * `maxQueuedInputBytes` in all wait here; input beyond that is refused (the caller tells the client
+ * with a notice), never queued. A reset or power-off drops what still waits (`dropInput`).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { type FSWatcher, watch } from "node:fs";
+import { createInterface } from "node:readline";
+import { CONSOLE_LIMITS } from "../protocol/console";
 import { asUser } from "./exec";
 import { SESSION, tmuxControlArgv, tmuxEnv } from "./tmux";
 import type { Runtime } from "./vm-manager";
@@ -13,6 +20,12 @@ export class ConsoleHub {
   private watcher: FSWatcher | null = null;
   private control: ChildProcess | null = null;
   private listeners = new Set<() => void>();
+  /** Command lines not yet written to tmux, with the input bytes each carries. */
+  private waiting: { line: string; bytes: number }[] = [];
+  private waitingBytes = 0;
+  /** Input bytes of each command written to tmux and not yet answered, in order. */
+  private unanswered: number[] = [];
+  private unansweredBytes = 0;
 
   constructor(
     readonly runtime: Runtime,
@@ -44,26 +57,78 @@ export class ConsoleHub {
       cwd: this.runtime.paths.runDir,
       stdio: ["pipe", "pipe", "ignore"],
     });
-    child.stdout?.resume(); // replies (%begin/%end) are not needed; drain them
+    // Each command we write is answered by `%end <time> <n> 1` or `%error <time> <n> 1` (flag 1:
+    // a client command; the attach itself is answered with flag 0): that is the input window's ACK.
+    if (child.stdout) {
+      createInterface({ input: child.stdout }).on("line", (line) => {
+        if (this.control !== child || !/^%(end|error) \d+ \d+ 1$/.test(line)) return;
+        this.unansweredBytes -= this.unanswered.shift() ?? 0;
+        this.flush();
+      });
+    }
     child.stdin?.on("error", () => undefined);
     child.on("error", () => undefined);
     child.on("exit", () => {
-      if (this.control === child) this.control = null;
+      if (this.control !== child) return;
+      this.control = null;
+      // tmux is gone (VM stopped): what it was given is lost with it, and nothing waits for it
+      this.unanswered = [];
+      this.unansweredBytes = 0;
+      this.dropInput();
     });
     this.control = child;
     return child;
   }
 
-  private command(line: string): void {
+  private command(line: string, bytes = 0): void {
+    this.unanswered.push(bytes);
+    this.unansweredBytes += bytes;
     this.controlClient().stdin?.write(`${line}\n`);
   }
 
-  /** Keyboard input: `send-keys -H` takes hex bytes, so no byte is interpreted by tmux. */
-  input(bytes: Uint8Array): void {
-    for (let i = 0; i < bytes.length; i += 256) {
-      const hex = Array.from(bytes.subarray(i, i + 256), (b) => b.toString(16).padStart(2, "0")).join(" ");
-      this.command(`send-keys -t ${SESSION} -H ${hex}`);
+  /** Input bytes accepted and not yet taken by tmux (waiting here or written and unanswered). */
+  get queuedInputBytes(): number {
+    return this.waitingBytes + this.unansweredBytes;
+  }
+
+  /**
+   * Keyboard input: `send-keys -H` takes hex bytes, so no byte is interpreted by tmux. Returns
+   * false, keeping nothing, when the frame does not fit in what may be queued (the client types
+   * or pastes faster than the VM reads); a frame with Ctrl-C drops the waiting keys and goes in.
+   */
+  input(bytes: Uint8Array): boolean {
+    if (bytes.length === 0) return true;
+    if (this.queuedInputBytes + bytes.length > CONSOLE_LIMITS.maxQueuedInputBytes) {
+      // Ctrl-C abandons the backlog, as a tty's line discipline flushes its input on ^C
+      if (!bytes.includes(0x03)) return false;
+      this.dropInput();
+      if (this.queuedInputBytes + bytes.length > CONSOLE_LIMITS.maxQueuedInputBytes) return false;
     }
+    for (let i = 0; i < bytes.length; i += 256) {
+      const chunk = bytes.subarray(i, i + 256);
+      const hex = Array.from(chunk, (b) => b.toString(16).padStart(2, "0")).join(" ");
+      this.waiting.push({ line: `send-keys -t ${SESSION} -H ${hex}`, bytes: chunk.length });
+      this.waitingBytes += chunk.length;
+    }
+    this.flush();
+    return true;
+  }
+
+  /** Gives tmux the waiting keys while it has answered all but a window of them. */
+  private flush(): void {
+    while (this.waiting.length > 0 && this.unansweredBytes < CONSOLE_LIMITS.maxInputInFlightBytes) {
+      const next = this.waiting.shift() as { line: string; bytes: number };
+      this.waitingBytes -= next.bytes;
+      this.command(next.line, next.bytes);
+    }
+  }
+
+  /** Drops the input that still waits (a reset or power-off); returns how many bytes. */
+  dropInput(): number {
+    const dropped = this.waitingBytes;
+    this.waiting = [];
+    this.waitingBytes = 0;
+    return dropped;
   }
 
   /** The window size reaches the guest through UML's winch helper (uml.md §1.3). */
@@ -74,11 +139,14 @@ export class ConsoleHub {
   close(): void {
     this.watcher?.close();
     this.watcher = null;
+    this.dropInput();
     if (this.control) {
       this.control.stdin?.end();
       this.control.kill("SIGTERM");
       this.control = null;
     }
+    this.unanswered = [];
+    this.unansweredBytes = 0;
     this.onEmpty();
   }
 }

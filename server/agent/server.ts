@@ -182,13 +182,17 @@ export class AgentServer {
       case "vm.start":
         return { task: await m.start(request.id, request.args.name) };
       case "vm.reboot":
-        return { task: await m.reboot(request.id, request.args.name) };
+        return { task: this.droppingInput(request.args.name, await m.reboot(request.id, request.args.name)) };
       case "vm.reset":
-        return { task: await m.reset(request.id, request.args.name) };
+        return { task: this.droppingInput(request.args.name, await m.reset(request.id, request.args.name)) };
       case "vm.shutdown":
-        return { task: await m.shutdown(request.id, request.args.name) };
+        return {
+          task: this.droppingInput(request.args.name, await m.shutdown(request.id, request.args.name)),
+        };
       case "vm.poweroff":
-        return { task: await m.poweroff(request.id, request.args.name) };
+        return {
+          task: this.droppingInput(request.args.name, await m.poweroff(request.id, request.args.name)),
+        };
       case "vm.setAutostart":
         return m.setAutostart(request.args.name, request.args.autostart);
       case "vm.setMemory":
@@ -202,6 +206,13 @@ export class AgentServer {
       default:
         return this.dispatchSnapshot(request);
     }
+  }
+
+  /** A power verb was accepted: keys still queued for the old boot are not typed into the next. */
+  private droppingInput<T>(name: string, task: T): T {
+    const dropped = this.hubs.get(name)?.dropInput() ?? 0;
+    if (dropped > 0) this.log(`console input vm=${name} dropped=${dropped} reason=power`);
+    return task;
   }
 
   private async dispatchSnapshot(request: AgentRequest): Promise<unknown> {
@@ -295,6 +306,23 @@ export class AgentServer {
       },
     );
     const unsubscribe = theHub.subscribe(() => session.wake());
+    // Input the VM does not read fast enough is dropped, not queued: one notice (and one log line)
+    // per burst, at most one a second.
+    let droppedBytes = 0;
+    let noticeTimer: NodeJS.Timeout | null = null;
+    const inputDropped = (bytes: number) => {
+      droppedBytes += bytes;
+      if (noticeTimer) return;
+      noticeTimer = setTimeout(() => {
+        noticeTimer = null;
+      }, 1000);
+      noticeTimer.unref();
+      const text = `Input dropped (${droppedBytes} bytes): the VM does not read that fast. Paste less at a time.`;
+      this.log(`console input vm=${name} dropped=${droppedBytes} reason=full`);
+      droppedBytes = 0;
+      if (ws.readyState === WebSocket.OPEN)
+        ws.send(encodeConsoleFrame({ kind: "control", message: { type: "notice", text } }));
+    };
     ws.on("message", (data: Buffer, isBinary) => {
       if (!isBinary) return ws.close(1003, "binary frames only");
       let frame: ReturnType<typeof decodeConsoleFrame>;
@@ -306,7 +334,7 @@ export class AgentServer {
       switch (frame.kind) {
         case "data":
           if (frame.bytes.length > CONSOLE_LIMITS.maxInputBytes) return ws.close(1009, "input too large");
-          theHub.input(frame.bytes);
+          if (!theHub.input(frame.bytes)) inputDropped(frame.bytes.length);
           if (frame.bytes.includes(0x03)) session.interrupted();
           break;
         case "resize":
@@ -328,6 +356,7 @@ export class AgentServer {
       }
     });
     const close = () => {
+      if (noticeTimer) clearTimeout(noticeTimer);
       unsubscribe();
       void session.close();
     };

@@ -87,4 +87,10 @@ describe("console frame codec", () => {
     const text = "fsck\x1b[6n ok\x1b[c\x1b[>0c\x1b]11;?\x07\x1b[1;31mred\x1b[0m";
     expect(stripTerminalQueries(text)).toBe("fsck ok\x1b[1;31mred\x1b[0m");
   });
+
+  it("bounds queued keyboard input: one full frame fits, the window to tmux is smaller than the queue", () => {
+    expect(CONSOLE_LIMITS.maxQueuedInputBytes).toBeGreaterThanOrEqual(CONSOLE_LIMITS.maxInputBytes);
+    expect(CONSOLE_LIMITS.maxInputInFlightBytes).toBeLessThan(CONSOLE_LIMITS.maxQueuedInputBytes);
+    expect(CONSOLE_LIMITS.maxQueuedInputBytes).toBeLessThanOrEqual(CONSOLE_LIMITS.flowHighWaterBytes);
+  });
 });

@@ -26,6 +26,13 @@ export const CONSOLE_LIMITS = {
   flowHighWaterBytes: 64 * 1024,
   /** Clients acknowledge at least every this many processed bytes. */
   ackEveryBytes: 16 * 1024,
+  /**
+   * Keyboard input the agent holds per VM console (waiting, or given to tmux and not yet taken);
+   * a DATA frame that does not fit is dropped and its sender gets a `notice` saying so.
+   */
+  maxQueuedInputBytes: 64 * 1024,
+  /** Of that, input given to tmux before tmux has answered the commands carrying it. */
+  maxInputInFlightBytes: 16 * 1024,
 } as const;
 
 /**

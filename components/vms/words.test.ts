@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { AuditActions } from "@/server/web/domain";
 import {
   actorText,
+  auditActionText,
   busyText,
   formatCountdown,
   historyText,
@@ -126,5 +128,17 @@ describe("memory", () => {
       configured: "64 MiB configured",
       guest: null,
     });
+  });
+});
+
+describe("the admin's audit log", () => {
+  it("names every audit action in words, never only as a code", () => {
+    for (const action of AuditActions) {
+      const text = auditActionText(action);
+      expect(text).not.toMatch(/[._]/);
+      expect(text[0]).toBe(text[0]?.toUpperCase());
+    }
+    expect(auditActionText("account.suspend")).toBe("Account suspended");
+    expect(auditActionText("signin.failure")).toBe("Sign-in failed");
   });
 });

@@ -92,7 +92,26 @@ const AUDIT_WORDS: Record<string, { done: string; tried: string }> = {
   "snapshot.delete": { done: "Snapshot deleted", tried: "Snapshot deletion" },
   "snapshot.policy": { done: "Snapshot approval rule changed", tried: "Snapshot rule change" },
   "snapshot.quota": { done: "Snapshot limits changed", tried: "Snapshot limits change" },
+  "account.request": { done: "Account requested", tried: "Account request" },
+  "account.approve": { done: "Account approved", tried: "Account approval" },
+  "account.reject": { done: "Account request rejected", tried: "Rejection" },
+  "account.suspend": { done: "Account suspended", tried: "Suspension" },
+  "account.reactivate": { done: "Account reactivated", tried: "Reactivation" },
+  "account.create": { done: "Account created", tried: "Account creation" },
+  "account.password_change": { done: "Password changed", tried: "Password change" },
+  "account.reset_link": { done: "Password reset link issued", tried: "Reset link" },
+  "account.password_reset": { done: "Password reset through a link", tried: "Password reset" },
+  "account.delete": { done: "Account deleted", tried: "Account deletion" },
+  "signin.success": { done: "Signed in", tried: "Sign-in" },
+  "signin.failure": { done: "Sign-in failed", tried: "Sign-in" },
+  "signin.refused": { done: "Sign-in refused (account not active)", tried: "Sign-in" },
+  signout: { done: "Signed out", tried: "Sign-out" },
 };
+
+/** An audit action as a short phrase for the admin's log ("Account suspended"); the code stays beside it. */
+export function auditActionText(action: string): string {
+  return AUDIT_WORDS[action]?.done ?? sentence(action.replace(/[._-]+/g, " "));
+}
 
 /** What happened alongside (the audit row's detail, e.g. `during: "reboot"`). */
 const DURING: Record<string, string> = {

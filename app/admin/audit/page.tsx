@@ -3,6 +3,7 @@ import Link from "next/link";
 import { PageShell } from "@/components/page-shell";
 import { Cell, stackedTable } from "@/components/stacked-table";
 import { StatusBadge } from "@/components/ui/status-badge";
+import { auditActionText } from "@/components/vms/words";
 import { requireAdmin } from "@/server/web/dal/get-session";
 import { AuditAction, listAuditEvents } from "@/server/web/dal/list-audit-events";
 import { AuditActions } from "@/server/web/domain";
@@ -115,9 +116,10 @@ export default async function AuditPage({
                     {dateFmt.format(r.createdAt)}
                     {r.count > 1 ? <div className="text-xs">to {dateFmt.format(r.updatedAt)}</div> : null}
                   </Cell>
-                  <Cell label="Action" className="font-mono text-xs">
-                    {r.action}
+                  <Cell label="Action">
+                    {auditActionText(r.action)}
                     {r.count > 1 ? <span className="ml-1 text-stone-500">×{r.count}</span> : null}
+                    <div className="font-mono text-xs text-stone-500">{r.action}</div>
                   </Cell>
                   <Cell label="Actor">{r.actorLabel}</Cell>
                   <Cell label="Target">

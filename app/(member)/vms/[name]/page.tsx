@@ -49,6 +49,19 @@ export default async function VmPage({ params }: { params: Promise<{ name: strin
         <Link href="/" className="text-teal-800 underline-offset-4 hover:underline dark:text-teal-300">
           ← Dashboard
         </Link>
+        {can(caller.role, "vm.configure") ? (
+          <>
+            <span aria-hidden className="mx-2 text-stone-400">
+              ·
+            </span>
+            <Link
+              href={`/admin/vms/${vm.name}`}
+              className="text-teal-800 underline-offset-4 hover:underline dark:text-teal-300"
+            >
+              Manage (memory, storage, owner, autostart, destroy)
+            </Link>
+          </>
+        ) : null}
       </p>
       <VmPanel
         vm={{

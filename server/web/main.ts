@@ -15,6 +15,7 @@ import { getConsoleHub } from "./console/console-hub-instance";
 import { registerConsoleGateway } from "./console/register-console-gateway";
 import { recordAuditEvent } from "./dal/record-audit-event";
 import { EnvError, getEnv } from "./env";
+import { refuseServerAction } from "./request-guard";
 import { CLIENT_IP_HEADER, clientIpOf } from "./request-meta";
 import { findUpgrade } from "./upgrade-registry";
 
@@ -62,6 +63,21 @@ async function main() {
       req.headers["x-forwarded-for"],
       env.trustProxy,
     );
+    // Server actions: a foreign Origin (403) or an oversized body (413) is answered here, clearly
+    // and with one info line, before Next reads it (server/web/request-guard.ts).
+    const refusal = refuseServerAction(req, env.origins);
+    if (refusal) {
+      console.info(
+        `[web] refused ${req.method} ${(req.url ?? "").split("?")[0]}: ${refusal.status} ${refusal.message}`,
+      );
+      res.writeHead(refusal.status, {
+        "Content-Type": "text/plain; charset=utf-8",
+        "Cache-Control": "no-store",
+        Connection: "close",
+      });
+      res.end(`${refusal.message}\n`);
+      return;
+    }
     handle(req, res).catch((e) => {
       console.error("[web] request failed:", e);
       if (!res.headersSent) res.statusCode = 500;

@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { constants } from "node:fs";
-import { chmod, mkdir, open, readdir, rename, statfs, unlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, open, readdir, rename, statfs, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   AGENT_LIMITS,
@@ -625,7 +625,9 @@ export class VmManager {
     const n = (logs.at(-1) ?? 0) + 1;
     const keep = AGENT_LIMITS.consoleLogsKept - 1;
     for (const old of logs.slice(0, Math.max(0, logs.length - keep))) {
-      await unlink(join(runtime.paths.consoleDir, bootLogName(old))).catch(() => undefined);
+      // Through the one removal routine: the console directory is the VM user's (a planted
+      // symlink is removed, never followed; a planted directory is emptied as that user).
+      await removeTree(join(runtime.paths.consoleDir, bootLogName(old)), runtime.user).catch(() => undefined);
     }
     return { n, file: join(runtime.paths.consoleDir, bootLogName(n)) };
   }

@@ -17,6 +17,7 @@ import { unsafeChangeAccountStatus } from "../dal/change-account-status";
 import { unsafeIssuePasswordResetLink } from "../dal/password-reset";
 import { unsafeCreateUser, unsafeFindUserByUsername, unsafeListUsers } from "../dal/unsafe-create-user";
 import { getDb } from "../db/client";
+import { unreachableDatabase } from "../db/reachable";
 import { getEnv } from "../env";
 import { ActionFailure } from "../errors";
 import { cliDemoSetup, cliProvision } from "./vm-commands";
@@ -66,6 +67,12 @@ async function main(argv: string[]): Promise<number> {
       help: { type: "boolean" },
     },
   });
+  // A database its user cannot reach (a clone in a 0700 home, say): one sentence, not a driver error.
+  const unreachable = unreachableDatabase(getEnv().databaseUrl);
+  if (unreachable) {
+    console.error(`zaphod: ${unreachable}`);
+    return 1;
+  }
   switch (command) {
     case "migrate": {
       const r = await migrate(getEnv().databaseUrl, (l) => console.log(l));

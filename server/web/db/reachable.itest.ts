@@ -1,0 +1,35 @@
+// The host CLI (dist/cli.mjs, as up.sh runs it) as a user who cannot reach the database's
+// directory: one sentence naming the user and the directory, not a driver error.
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+
+const isRoot = process.getuid?.() === 0;
+const root = mkdtempSync("/tmp/zaphod-reach-");
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe("the CLI and a database out of its user's reach", () => {
+  it("says which user cannot enter which directory", () => {
+    mkdirSync(path.join(root, "closed", "web"), { recursive: true });
+    chmodSync(root, 0o755);
+    chmodSync(path.join(root, "closed"), 0o700);
+    const asOther = isRoot ? ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"] : [];
+    const user = isRoot ? "nobody" : execFileSync("id", ["-un"], { encoding: "utf8" }).trim();
+    if (!isRoot) chmodSync(path.join(root, "closed"), 0o000);
+    const [cmd, ...args] = [...asOther, process.execPath, path.resolve("dist/cli.mjs"), "migrate"];
+    const r = spawnSync(cmd ?? "", args, {
+      encoding: "utf8",
+      cwd: "/",
+      env: {
+        PATH: process.env.PATH ?? "/usr/bin:/bin",
+        DATABASE_URL: `file:${path.join(root, "closed", "web", "zaphod.db")}`,
+      } as unknown as NodeJS.ProcessEnv,
+    });
+    if (!isRoot) chmodSync(path.join(root, "closed"), 0o700);
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toBe(
+      `zaphod: the database ${path.join(root, "closed", "web", "zaphod.db")} is out of reach: user ${user} cannot enter ${path.join(root, "closed")} (mode ${isRoot ? "0700" : "0000"})`,
+    );
+  });
+});

@@ -163,7 +163,7 @@ describe("snapshots with a real UML VM", () => {
     expect((await stat(snapDir())).mode & 0o777).toBe(0o700);
   }, 300_000);
 
-  it("never follows a symlink the VM's user plants for a disk: the snapshot fails, nothing is listed, the VM runs on", async () => {
+  it("check 25: never follows a symlink the VM's user plants for a disk: the snapshot fails, its marker is removed, nothing is listed, the VM runs on", async () => {
     const disk = join(h.dataDir, "vms", VM, "disk");
     const { uid, gid } = await stat(disk);
     const asVmUser = (argv: string[]) =>
@@ -180,6 +180,9 @@ describe("snapshots with a real UML VM", () => {
       });
       expect((await h.client.call("snapshot.list", { name: VM })).snapshots.map((s) => s.id)).toEqual(before);
       expect((await readdir(snapDir())).filter((e) => e.startsWith(".tmp-") || e === id)).toEqual([]);
+      // The failed snapshot removes its in-progress marker (issue 11 point 9): a restarted agent
+      // must not report a failed task as interrupted, nor undo anything for it.
+      expect(await readdir(snapDir())).not.toContain(".in-progress.json");
     } finally {
       await asVmUser(["rm", "-f", "--", join(disk, "storage.img")]);
       await asVmUser(["mv", "--", join(disk, "storage.real"), join(disk, "storage.img")]);

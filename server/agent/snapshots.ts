@@ -191,7 +191,14 @@ export class SnapshotManager {
             startedAt: new Date().toISOString(),
           };
           await this.writeMarker(args.name, marker);
-          const info = await this.take(runtime, args.id, args.includeStorage, "manual", marker, step, handle);
+          let info: SnapshotInfo;
+          try {
+            info = await this.take(runtime, args.id, args.includeStorage, "manual", marker, step, handle);
+          } catch (error) {
+            // take() resumed the VM and removed its temp dir: nothing is left for a restart to undo
+            await this.clearMarker(args.name);
+            throw error;
+          }
           handle.setSnapshot(info);
           await this.clearMarker(args.name);
           return null;

@@ -23,6 +23,7 @@ import {
   encodeConsoleFrame,
 } from "../protocol/console";
 import { isSlug } from "../protocol/names";
+import { actorLogField, assertActorMayAct } from "./actor";
 import { ConsoleHub } from "./console-hub";
 import { ConsoleSession } from "./console-session";
 import { AgentFailure, toAgentError } from "./errors";
@@ -118,7 +119,7 @@ export class AgentServer {
     const request = parsed.data;
     const cached = this.replies.get(request.id);
     if (cached) {
-      if (cached.body !== JSON.stringify({ op: request.op, args: request.args })) {
+      if (cached.body !== JSON.stringify({ op: request.op, args: request.args, actor: request.actor })) {
         return this.fail(res, request.id, {
           code: "invalid-request",
           message: "request id reused for another request",
@@ -128,7 +129,7 @@ export class AgentServer {
     }
     const started = Date.now();
     const entry: CachedReply = {
-      body: JSON.stringify({ op: request.op, args: request.args }),
+      body: JSON.stringify({ op: request.op, args: request.args, actor: request.actor }),
       status: 200,
       reply: this.dispatch(request).then(
         (result) => ({ v: PROTOCOL_VERSION, id: request.id, ok: true as const, result }) as AgentReply,
@@ -146,14 +147,23 @@ export class AgentServer {
     }
     const reply = await entry.reply;
     const vm = "name" in request.args ? ` vm=${request.args.name}` : "";
+    const who = ` ${actorLogField(request.actor)}`;
     this.log(
-      `rpc op=${request.op}${vm} id=${request.id} ${reply.ok ? "ok" : `error=${reply.error.code} (${reply.error.message})`} ms=${Date.now() - started}`,
+      `rpc op=${request.op}${vm}${who} id=${request.id} ${reply.ok ? "ok" : `error=${reply.error.code} (${reply.error.message})`} ms=${Date.now() - started}`,
     );
     this.send(res, entry.status, reply);
   }
 
   private async dispatch(request: AgentRequest): Promise<unknown> {
     const m = this.manager;
+    const actor = request.actor;
+    if (actor && "name" in request.args && request.args.name) {
+      const owner =
+        request.op === "vm.create"
+          ? request.args.owner
+          : ((await m.runtimeOrNull(request.args.name))?.config.owner ?? null);
+      assertActorMayAct(actor, owner);
+    }
     switch (request.op) {
       case "agent.health": {
         const vms = await m.list();

@@ -144,9 +144,59 @@ export const TASK_OPS = [
 ] as const satisfies readonly Op[];
 export type TaskOp = (typeof TASK_OPS)[number];
 
+/**
+ * Who asks, on what basis (issue 11 point 9): the web tier names the acting user with every VM
+ * verb; the agent logs it and refuses an `owner` request from someone who is not the VM's
+ * recorded owner (defence in depth behind the web tier's check). Work the panel does on a user's
+ * behalf later (the reboot fallback's hard reset) names that user. The host CLI sends none.
+ */
+export const ActorBasis = z.enum(["owner", "admin", "grant"]);
+export type ActorBasis = z.infer<typeof ActorBasis>;
+export const Actor = z
+  .object({
+    userId: z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[A-Za-z0-9_-]+$/),
+    username: z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[a-z0-9][a-z0-9._-]*$/),
+    basis: ActorBasis,
+  })
+  .strict();
+export type Actor = z.infer<typeof Actor>;
+
+/** Verbs on one VM: they may carry an `actor`. */
+export const VM_OPS = [
+  "vm.status",
+  "vm.create",
+  "vm.destroy",
+  "vm.start",
+  "vm.reboot",
+  "vm.reset",
+  "vm.shutdown",
+  "vm.poweroff",
+  "vm.setAutostart",
+  "vm.setMemory",
+  "vm.growStorage",
+  "vm.setOwner",
+  "snapshot.create",
+  "snapshot.list",
+  "snapshot.restore",
+  "snapshot.delete",
+] as const satisfies readonly Op[];
+export type VmOp = (typeof VM_OPS)[number];
+
 function request<O extends Op>(op: O) {
+  // Only a VM verb may carry an actor: on any other verb the field is refused like any extra one.
+  const actor: z.ZodOptional<typeof Actor> = (VM_OPS as readonly Op[]).includes(op)
+    ? Actor.optional()
+    : (z.never().optional() as unknown as z.ZodOptional<typeof Actor>);
   return z
-    .object({ v: z.literal(PROTOCOL_VERSION), id: z.uuid(), op: z.literal(op), args: verbs[op] })
+    .object({ v: z.literal(PROTOCOL_VERSION), id: z.uuid(), op: z.literal(op), args: verbs[op], actor })
     .strict();
 }
 

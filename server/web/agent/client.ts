@@ -10,6 +10,7 @@ import { randomUUID } from "node:crypto";
 import { request } from "node:http";
 import { WebSocket } from "ws";
 import {
+  type Actor,
   AGENT_LIMITS,
   AGENT_PATHS,
   type AgentError,
@@ -45,12 +46,13 @@ export interface AgentClientOptions {
 }
 
 export interface AgentClient {
-  call<O extends Op>(op: O, args: ArgsOf<O>, options?: { id?: string }): Promise<ResultOf[O]>;
+  /** `actor`: the user the web tier authorized and why (VM verbs only; see protocol README). */
+  call<O extends Op>(op: O, args: ArgsOf<O>, options?: { id?: string; actor?: Actor }): Promise<ResultOf[O]>;
   /** Starts a task verb and resolves when it ends (rejects with the task's error on failure). */
   run<O extends TaskOp>(
     op: O,
     args: ArgsOf<O>,
-    options?: { id?: string; timeoutMs?: number },
+    options?: { id?: string; timeoutMs?: number; actor?: Actor },
   ): Promise<TaskInfo>;
   subscribe(listener: (event: AgentEvent) => void): () => void;
   openConsole(vmName: string): WebSocket;
@@ -130,10 +132,11 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
   async function call<O extends Op>(
     op: O,
     args: ArgsOf<O>,
-    callOptions: { id?: string } = {},
+    callOptions: { id?: string; actor?: Actor } = {},
   ): Promise<ResultOf[O]> {
     const id = callOptions.id ?? randomUUID();
-    const body = JSON.stringify({ v: PROTOCOL_VERSION, id, op, args });
+    const { actor } = callOptions;
+    const body = JSON.stringify({ v: PROTOCOL_VERSION, id, op, args, ...(actor ? { actor } : {}) });
     let response: { status: number; text: string };
     try {
       response = await post(socketPath, body, timeoutMs);
@@ -167,7 +170,7 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
   async function run<O extends TaskOp>(
     op: O,
     args: ArgsOf<O>,
-    runOptions: { id?: string; timeoutMs?: number } = {},
+    runOptions: { id?: string; timeoutMs?: number; actor?: Actor } = {},
   ): Promise<TaskInfo> {
     const id = runOptions.id ?? randomUUID();
     const waitMs = runOptions.timeoutMs ?? 240_000;
@@ -179,7 +182,7 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
       if (event.type === "task.done" && event.task.id === id) resolveDone(event.task);
     });
     try {
-      const accepted = (await call(op, args, { id })) as { task: TaskInfo };
+      const accepted = (await call(op, args, { id, actor: runOptions.actor })) as { task: TaskInfo };
       // The task may have ended before the event stream was up: ask for it while waiting.
       const poll = setInterval(() => {
         call("task.get", { id: accepted.task.id })

@@ -18,6 +18,7 @@ import { getDb } from "../db/client";
 import type { AuditAction } from "../domain";
 import { ActionFailure } from "../errors";
 import type { RequestMeta } from "../request-meta";
+import { agentActor } from "../vms/agent-actor";
 import { toActionFailure } from "../vms/agent-errors";
 import { failRefusedTask, followAgentTask, publishTask } from "../vms/agent-tasks";
 import { getHub } from "../vms/hub";
@@ -293,7 +294,7 @@ export async function restoreSnapshot(
     await getAgent().call(
       "snapshot.restore",
       { name: vm.name, id: snapshot.id, confirm: snapshot.id, safetyId },
-      { id: taskId },
+      { id: taskId, actor: agentActor(caller, vm) },
     );
   } catch (error) {
     const failure = toActionFailure(error, "snapshot.restore");
@@ -332,7 +333,11 @@ export async function deleteSnapshot(
     throw new ActionFailure("conflict", "This snapshot is in use; wait for the task to finish.");
   if (snapshot.status === "ready") {
     try {
-      await getAgent().call("snapshot.delete", { name: vm.name, id: snapshot.id });
+      await getAgent().call(
+        "snapshot.delete",
+        { name: vm.name, id: snapshot.id },
+        { actor: agentActor(caller, vm) },
+      );
     } catch (error) {
       const failure = toActionFailure(error, "snapshot.delete");
       // Already gone on the host: the row goes too.

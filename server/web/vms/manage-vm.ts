@@ -17,6 +17,7 @@ import { getDb } from "../db/client";
 import type { AuditAction } from "../domain";
 import { ActionFailure } from "../errors";
 import type { RequestMeta } from "../request-meta";
+import { agentActor } from "./agent-actor";
 import { toActionFailure } from "./agent-errors";
 import { getHub } from "./hub";
 import { destroyVm, ensureVmService, runVmTaskVerb } from "./service";
@@ -53,7 +54,7 @@ export async function setVmMemory(caller: Caller, name: string, memoryMiB: numbe
     throw invalid("memoryMiB", `${min}–${max} MiB`);
   if (memoryMiB === vm.memoryMiB) return { memoryMiB };
   try {
-    await getAgent().call("vm.setMemory", { name: vm.name, memoryMiB });
+    await getAgent().call("vm.setMemory", { name: vm.name, memoryMiB }, { actor: agentActor(caller, vm) });
   } catch (error) {
     const failure = toActionFailure(error, "vm.setMemory");
     await auditVm(caller, "vm.memory", vm, "failure", meta, { memoryMiB, error: failure.code });
@@ -71,7 +72,7 @@ export async function setVmAutostart(caller: Caller, name: string, autostart: bo
   await ensureVmService();
   const vm = await getVmForCaller(caller, name);
   try {
-    await getAgent().call("vm.setAutostart", { name: vm.name, autostart });
+    await getAgent().call("vm.setAutostart", { name: vm.name, autostart }, { actor: agentActor(caller, vm) });
   } catch (error) {
     const failure = toActionFailure(error, "vm.setAutostart");
     await auditVm(caller, "vm.autostart", vm, "failure", meta, { autostart, error: failure.code });

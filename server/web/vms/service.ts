@@ -34,6 +34,7 @@ import type { AuditAction } from "../domain";
 import { getEnv } from "../env";
 import { ActionFailure } from "../errors";
 import type { RequestMeta } from "../request-meta";
+import { agentActor } from "./agent-actor";
 import { toActionFailure, userMessageOf } from "./agent-errors";
 import { failRefusedTask, followAgentTask, publishTask } from "./agent-tasks";
 import { getHub } from "./hub";
@@ -279,7 +280,7 @@ async function powerAction(
   });
   const auditAction = op as AuditAction;
   try {
-    await getAgent().call(op, { name: vm.name }, { id: taskId });
+    await getAgent().call(op, { name: vm.name }, { id: taskId, actor: agentActor(actor, vm) });
   } catch (error) {
     const failure = toActionFailure(error, op);
     await failRefusedTask(taskId, vm.ownerId, failure);
@@ -403,7 +404,7 @@ async function hardResetReboot(taskId: string, vm: VmRow, actor: Actor, meta: Re
   );
   const resetId = randomUUID();
   try {
-    await getAgent().call("vm.reset", { name: vm.name }, { id: resetId });
+    await getAgent().call("vm.reset", { name: vm.name }, { id: resetId, actor: agentActor(actor, vm) });
     await audit(actor, "vm.reset", vm, "success", meta, { taskId, agentTaskId: resetId, during: "reboot" });
   } catch (error) {
     const failure = toActionFailure(error, "vm.reset");
@@ -530,7 +531,7 @@ async function provision(actor: Actor, input: ProvisionInput, meta: RequestMeta 
         swapMiB: vm.swapMiB,
         autostart: vm.autostart,
       },
-      { id: taskId },
+      { id: taskId, actor: agentActor(actor, vm) },
     );
   } catch (error) {
     const failure = toActionFailure(error, "vm.create");
@@ -563,7 +564,7 @@ async function provision(actor: Actor, input: ProvisionInput, meta: RequestMeta 
     await log(taskId, vm.ownerId, "Disks ready; starting the VM.");
     const startId = randomUUID();
     try {
-      await getAgent().call("vm.start", { name: vm.name }, { id: startId });
+      await getAgent().call("vm.start", { name: vm.name }, { id: startId, actor: agentActor(actor, vm) });
     } catch (error) {
       const failure = toActionFailure(error, "vm.start");
       await unsafeUpdateTask(taskId, {
@@ -657,7 +658,7 @@ export async function runVmTaskVerb<O extends "vm.destroy" | "vm.growStorage" | 
     step: FIRST_STEP[input.kind],
   });
   try {
-    await getAgent().call(op, input.args, { id: taskId });
+    await getAgent().call(op, input.args, { id: taskId, actor: agentActor(actor, vm) });
   } catch (error) {
     const failure = toActionFailure(error, op);
     await failRefusedTask(taskId, ownerId, failure);

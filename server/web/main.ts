@@ -11,6 +11,7 @@ import { createServer as createTlsServer } from "node:https";
 import type { Duplex } from "node:stream";
 import next from "next";
 import { getAgent } from "./agent/instance";
+import { consoleCtrlAltDel } from "./console/console-ctrl-alt-del";
 import { getConsoleHub } from "./console/console-hub-instance";
 import { registerConsoleGateway } from "./console/register-console-gateway";
 import { recordAuditEvent } from "./dal/record-audit-event";
@@ -54,6 +55,8 @@ async function main() {
         targetUserId: e.vmOwnerId,
         vmId: e.vmId,
       }).catch((error) => console.error("[web] audit console.open failed:", error)),
+    // Ctrl-Alt-Del from a console is the panel's reboot: a task, audited, in the VM's history.
+    onCtrlAltDel: consoleCtrlAltDel,
   });
 
   const onRequest: RequestListener = (req, res) => {

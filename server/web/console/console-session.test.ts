@@ -131,4 +131,36 @@ describe("ConsoleSession", () => {
       message: { type: "notice", text: "You may not reboot this VM." },
     });
   });
+
+  it("check 39: Ctrl-Alt-Del from the console is the panel's audited reboot (a task in the VM's history), never a bare frame to the agent", async () => {
+    const agent = await startFakeAgentConsole();
+    cleanups.push(() => agent.close());
+    const next = agent.nextConnection();
+    const asked: { userId: string; vmName: string }[] = [];
+    const t = await bridge(agent.url("alice"), {
+      user: { id: "u9", username: "root", role: "admin" },
+      ctrlAltDel: async (who) => {
+        asked.push(who);
+        return asked.length === 1 ? null : "A reboot is in progress on this VM; wait for it to finish.";
+      },
+    });
+    const conn = await next;
+    t.client.send(encodeConsoleFrame({ kind: "control", message: { type: "ctrl-alt-del" } }));
+    t.client.send(encodeConsoleFrame({ kind: "control", message: { type: "ctrl-alt-del" } }));
+    t.client.send(encodeConsoleFrame({ kind: "data", bytes: Uint8Array.of(0x61) }));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // the admin on alice's VM is who asked; the agent got only the keystroke
+    expect(asked).toEqual([
+      { userId: "u9", vmName: "alice" },
+      { userId: "u9", vmName: "alice" },
+    ]);
+    expect(conn.received).toEqual([{ kind: "data", bytes: Uint8Array.of(0x61) }]);
+    expect(t.frames).toContainEqual({
+      kind: "control",
+      message: {
+        type: "notice",
+        text: "Ctrl-Alt-Del refused: A reboot is in progress on this VM; wait for it to finish.",
+      },
+    });
+  });
 });

@@ -22,6 +22,12 @@ export interface ConsoleSessionOptions {
   slot?: ConsoleSlot;
   /** May this viewer send Ctrl-Alt-Del (a reboot of the guest)? */
   canCtrlAltDel?: boolean;
+  /**
+   * Ctrl-Alt-Del is the panel's reboot (a task, audited, in the VM's history; issue 11 point 9),
+   * asked by this viewer: resolves with null when accepted, or the reason it was refused. Without
+   * it (tests with a fake agent) the frame goes to the agent as it came.
+   */
+  ctrlAltDel?: (who: { userId: string; vmName: string }) => Promise<string | null>;
   /** Closes the console after this long without keyboard input, resize or Ctrl-Alt-Del. */
   idleTimeoutMs?: number;
   /** WebSocket ping interval towards the browser; a missed pong terminates the session. */
@@ -81,6 +87,7 @@ export class ConsoleSession implements ConsoleViewer {
   readonly #hub: ConsoleHub;
   readonly #slot: ConsoleSlot | undefined;
   readonly #canCtrlAltDel: boolean;
+  readonly #ctrlAltDel: ConsoleSessionOptions["ctrlAltDel"];
   readonly #window: number;
   readonly #onClose: ConsoleSessionOptions["onClose"];
   /** DATA bytes sent to the browser and not yet acknowledged by it. */
@@ -105,6 +112,7 @@ export class ConsoleSession implements ConsoleViewer {
     this.#hub = options.hub;
     this.#slot = options.slot;
     this.#canCtrlAltDel = options.canCtrlAltDel ?? true;
+    this.#ctrlAltDel = options.ctrlAltDel;
     this.#window = options.windowBytes ?? CONSOLE_LIMITS.flowHighWaterBytes;
     this.#onClose = options.onClose;
 
@@ -188,6 +196,7 @@ export class ConsoleSession implements ConsoleViewer {
     const step = this.#route(message, isBinary);
     if ("refuse" in step) this.#closeBoth(step.refuse, step.reason);
     else if ("reply" in step) this.sendControl(step.reply);
+    else if ("ctrlAltDel" in step) this.#askCtrlAltDel(step.ctrlAltDel);
     else if ("forward" in step) {
       if (step.activity) this.#idleTimer.refresh();
       this.#toAgent(step.forward);
@@ -202,6 +211,7 @@ export class ConsoleSession implements ConsoleViewer {
     | { refuse: number; reason: string }
     | { reply: ConsoleControl }
     | { forward: Uint8Array; activity: boolean }
+    | { ctrlAltDel: NonNullable<ConsoleSessionOptions["ctrlAltDel"]> }
     | { ignore: true } {
     if (!isBinary) return { refuse: ConsoleCloseCode.unsupportedData, reason: "binary frames only" };
     let frame: ReturnType<typeof decodeConsoleFrame>;
@@ -230,9 +240,9 @@ export class ConsoleSession implements ConsoleViewer {
       case "control":
         switch (frame.message.type) {
           case "ctrl-alt-del":
-            return this.#canCtrlAltDel
-              ? { forward: message, activity: true }
-              : { reply: { type: "notice", text: "You may not reboot this VM." } };
+            if (!this.#canCtrlAltDel)
+              return { reply: { type: "notice", text: "You may not reboot this VM." } };
+            return this.#ctrlAltDel ? { ctrlAltDel: this.#ctrlAltDel } : { forward: message, activity: true };
           case "ping":
             return { reply: { type: "pong", t: frame.message.t } };
           case "pong":
@@ -241,6 +251,16 @@ export class ConsoleSession implements ConsoleViewer {
             return { refuse: ConsoleCloseCode.policy, reason: "server-only control message" };
         }
     }
+  }
+
+  #askCtrlAltDel(ask: NonNullable<ConsoleSessionOptions["ctrlAltDel"]>): void {
+    this.#idleTimer.refresh();
+    ask({ userId: this.userId, vmName: this.vmName }).then(
+      (refused) =>
+        refused &&
+        this.sendControl({ type: "notice", text: `Ctrl-Alt-Del refused: ${refused}`.slice(0, 500) }),
+      () => this.sendControl({ type: "notice", text: "Ctrl-Alt-Del failed; try again." }),
+    );
   }
 
   #fromAgent(message: Buffer): void {

@@ -4,6 +4,7 @@
  *   registerConsoleGateway({
  *     openAgentConsole: (vmName) => agentClient.openConsole(vmName),  // ws to /v1/vms/<name>/console
  *     onAdminOpened: (e) => void recordAuditEvent({ … action: "console.open" … }),
+ *     onCtrlAltDel: ({ userId, vmName }) => …requestPowerAction(caller, vmName, "reboot")…,
  *   });
  *
  * Revocation from server actions: `getConsoleHub().closeUser(userId)` after suspending a user; the
@@ -21,6 +22,8 @@ import { createConsoleUpgradeHandler } from "./upgrade";
 export function registerConsoleGateway(deps: {
   openAgentConsole: (vmName: string) => WebSocket;
   onAdminOpened?: AdminOpenedConsole;
+  /** Ctrl-Alt-Del from a console: the panel's reboot as that user (null, or why it was refused). */
+  onCtrlAltDel?: (who: { userId: string; vmName: string }) => Promise<string | null>;
 }): void {
   const hub = getConsoleHub();
   if (deps.onAdminOpened) hub.onAdminOpened(deps.onAdminOpened);
@@ -32,6 +35,7 @@ export function registerConsoleGateway(deps: {
       loadUserAndVm: loadConsoleAccess,
       openAgentConsole: deps.openAgentConsole,
       hub,
+      session: deps.onCtrlAltDel ? { ctrlAltDel: deps.onCtrlAltDel } : undefined,
     }),
   );
 }

@@ -23,7 +23,12 @@ export interface ConsoleUpgradeOptions {
   hub: ConsoleHub;
   session?: Pick<
     ConsoleSessionOptions,
-    "idleTimeoutMs" | "heartbeatMs" | "agentConnectTimeoutMs" | "windowBytes" | "recheckAccessMs"
+    | "idleTimeoutMs"
+    | "heartbeatMs"
+    | "agentConnectTimeoutMs"
+    | "windowBytes"
+    | "recheckAccessMs"
+    | "ctrlAltDel"
   >;
   onSession?: (session: ConsoleSession) => void;
 }

@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { LOG_FILE_DEFAULTS } from "./log-file";
 
 const safePath = z
   .string()
@@ -28,6 +29,15 @@ const Env = z.object({
   ZAPHOD_UML_BINARY: safePath.optional(),
   /** The xstate shim for UML (server/agent/uml-xstate); default: dist/uml-xstate.so beside the agent. */
   ZAPHOD_UML_PRELOAD: safePath.optional(),
+  /** The agent's own log file, rotated at ZAPHOD_LOG_MAX_BYTES, ZAPHOD_LOG_KEEP kept (log-file.ts). */
+  ZAPHOD_LOG_FILE: safePath.optional(),
+  ZAPHOD_LOG_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(64 * 1024)
+    .max(1024 * 1024 * 1024)
+    .optional(),
+  ZAPHOD_LOG_KEEP: z.coerce.number().int().min(1).max(50).optional(),
   /**
    * TEST ONLY: pause at a named point of a snapshot (e.g. `snapshot:after-stop`) until a file
    * appears (see snapshot-test-hook.ts), so a test can kill -9 the agent exactly there.
@@ -58,6 +68,8 @@ export interface AgentConfig {
   umlPreload: string | null;
   /** TEST ONLY (ZAPHOD_TEST_PAUSE_AT): a snapshot pause point, null in production. */
   testPauseAt: string | null;
+  /** ZAPHOD_LOG_FILE: everything the agent prints goes there, size-capped and rotated; null: stderr. */
+  logFile: { path: string; maxBytes: number; keep: number } | null;
 }
 
 export class ConfigError extends Error {
@@ -93,6 +105,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
     umlPreloadSource: preloadSource,
     umlPreload: preloadSource ? join(dataDir, "lib", "uml-xstate.so") : null,
     testPauseAt: e.ZAPHOD_TEST_PAUSE_AT ?? null,
+    logFile: e.ZAPHOD_LOG_FILE
+      ? {
+          path: resolve(e.ZAPHOD_LOG_FILE),
+          maxBytes: e.ZAPHOD_LOG_MAX_BYTES ?? LOG_FILE_DEFAULTS.maxBytes,
+          keep: e.ZAPHOD_LOG_KEEP ?? LOG_FILE_DEFAULTS.keep,
+        }
+      : null,
   };
 }
 

@@ -1,6 +1,7 @@
 /**
  * The zaphod host agent: `npm run agent` (tsx server/agent/main.ts). Root: one host user per
- * member; unprivileged: every VM runs as the invoking user. One log line per operation on stderr.
+ * member; unprivileged: every VM runs as the invoking user. One log line per operation on stderr, or
+ * in ZAPHOD_LOG_FILE (rotated at ZAPHOD_LOG_MAX_BYTES, ZAPHOD_LOG_KEEP files kept; log-file.ts).
  * SIGTERM/SIGINT close the socket and exit without touching any VM.
  */
 import { randomUUID } from "node:crypto";
@@ -10,6 +11,7 @@ import { dirname } from "node:path";
 import { type AgentConfig, ConfigError, loadConfig } from "./config";
 import { EventBus } from "./event-bus";
 import { run } from "./exec";
+import { captureProcessOutput } from "./log-file";
 import { ensureDir, lstatOrNull } from "./safe-fs";
 import { AgentServer } from "./server";
 import { SnapshotManager } from "./snapshots";
@@ -119,6 +121,11 @@ async function main(): Promise<void> {
   } catch (error) {
     console.error(error instanceof ConfigError ? error.message : error);
     process.exit(2);
+  }
+  if (config.logFile) {
+    // From here on every line goes to the rotated, size-capped file (0640), not to stderr.
+    process.stderr.write(`agent: logging to ${config.logFile.path}\n`);
+    captureProcessOutput(config.logFile);
   }
   const { manager, server } = await startAgent(config);
   const stop = (signal: string) => {

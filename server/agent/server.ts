@@ -355,7 +355,10 @@ export class AgentServer {
           break;
         case "control":
           if (frame.message.type === "ctrl-alt-del") {
-            this.manager.reboot(randomUUID(), name).catch((error) => {
+            // The web tier runs its own audited vm.reboot instead; a direct client is still logged.
+            const id = randomUUID();
+            this.log(`console ctrl-alt-del vm=${name} id=${id} actor=-`);
+            this.manager.reboot(id, name).catch((error) => {
               const text = `ctrl-alt-del refused: ${toAgentError(error).message}`;
               ws.send(encodeConsoleFrame({ kind: "control", message: { type: "notice", text } }));
             });

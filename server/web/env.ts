@@ -33,6 +33,15 @@ const schema = z
     ZAPHOD_REBOOT_GRACE_SECONDS: z.coerce.number().int().min(1).max(3600).default(90),
     /** Reboot: the countdown shown before the hard reset (with a "Hard reset now" button). */
     ZAPHOD_REBOOT_COUNTDOWN_SECONDS: z.coerce.number().int().min(0).max(3600).default(30),
+    /** The web tier's own log file, size-capped and rotated (server/agent/log-file.ts); unset: stdout. */
+    ZAPHOD_LOG_FILE: z.string().min(1).max(200).optional(),
+    ZAPHOD_LOG_MAX_BYTES: z.coerce
+      .number()
+      .int()
+      .min(64 * 1024)
+      .max(1024 * 1024 * 1024)
+      .default(16 * 1024 * 1024),
+    ZAPHOD_LOG_KEEP: z.coerce.number().int().min(1).max(50).default(5),
   })
   .transform((raw, ctx) => {
     let secret = raw.AUTH_SECRET?.trim();
@@ -139,6 +148,9 @@ const schema = z
       agentSocket: raw.ZAPHOD_AGENT_SOCKET,
       rebootGraceSeconds: raw.ZAPHOD_REBOOT_GRACE_SECONDS,
       rebootCountdownSeconds: raw.ZAPHOD_REBOOT_COUNTDOWN_SECONDS,
+      logFile: raw.ZAPHOD_LOG_FILE
+        ? { path: raw.ZAPHOD_LOG_FILE, maxBytes: raw.ZAPHOD_LOG_MAX_BYTES, keep: raw.ZAPHOD_LOG_KEEP }
+        : null,
     };
   });
 

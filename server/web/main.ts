@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type RequestListener } from "node:h
 import { createServer as createTlsServer } from "node:https";
 import type { Duplex } from "node:stream";
 import next from "next";
+import { captureProcessOutput } from "../agent/log-file";
 import { getAgent } from "./agent/instance";
 import { consoleCtrlAltDel } from "./console/console-ctrl-alt-del";
 import { getConsoleHub } from "./console/console-hub-instance";
@@ -36,6 +37,11 @@ async function main() {
       process.exit(2);
     }
     throw e;
+  }
+  if (env.logFile) {
+    // Everything the web tier and Next print goes to the rotated, size-capped file (0640).
+    process.stderr.write(`web: logging to ${env.logFile.path}\n`);
+    captureProcessOutput(env.logFile);
   }
   const dev = process.argv.includes("--dev");
   const hostname = env.hostname;

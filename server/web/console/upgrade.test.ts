@@ -58,6 +58,7 @@ let origin: string;
 let hub: ConsoleHub;
 let sessions: ConsoleSession[];
 let adminOpened: unknown[];
+let logLines: string[];
 const tickets = createTicketService({ store: new MemoryTicketStore() });
 const clients: WebSocket[] = [];
 
@@ -71,6 +72,7 @@ afterAll(async () => {
 beforeEach(async () => {
   sessions = [];
   adminOpened = [];
+  logLines = [];
   hub = new ConsoleHub({ maxPerUser: 2, maxTotal: 4, onAdminOpened: (e) => adminOpened.push(e) });
   server = createServer((_req, res) => res.writeHead(404).end());
   server.listen(0, "127.0.0.1");
@@ -86,6 +88,7 @@ beforeEach(async () => {
       hub,
       session: { recheckAccessMs: 100 },
       onSession: (s) => sessions.push(s),
+      log: (line) => logLines.push(line),
     }),
   );
 });
@@ -186,6 +189,28 @@ describe("console upgrade: refusals before the upgrade", () => {
     expect(await attempt({ ticket: await ticketFor("sam", "v-sam") })).toEqual({ status: 403 });
     expect(await attempt({ ticket: await ticketFor("bob", "v-alice") })).toEqual({ status: 403 });
     expect(agent.connections.length).toBe(before);
+  });
+
+  it("check 39: one info line per refused upgrade, saying why, and never the ticket", async () => {
+    const used = await ticketFor("alice", "v-alice");
+    await tickets.consumeTicket(used);
+    const foreign = await ticketFor("bob", "v-alice");
+    const good = await ticketFor("alice", "v-alice");
+    expect(await attempt({}, { origin: "https://evil.example" })).toEqual({ status: 403 });
+    expect(await attempt({})).toEqual({ status: 401 });
+    expect(await attempt({ ticket: used })).toEqual({ status: 401 });
+    expect(await attempt({ ticket: foreign, vm: "alice" })).toEqual({ status: 403 });
+    await open("alice", "v-alice");
+    expect("ws" in (await attempt({ ticket: good }))).toBe(true);
+    await until(() => logLines.length >= 4);
+    const refused = logLines.filter((l) => / refused /.test(l));
+    expect(refused).toHaveLength(4);
+    expect(refused.map((l) => l.match(/refused (\d+)/)?.[1])).toEqual(["403", "401", "401", "403"]);
+    expect(refused[0]).toMatch(/origin/);
+    for (const line of logLines) {
+      for (const t of [used, foreign, good]) expect(line).not.toContain(t);
+      expect(line).not.toContain("ticket.");
+    }
   });
 
   it("takes the ticket only from Sec-WebSocket-Protocol and echoes back only the protocol name", async () => {

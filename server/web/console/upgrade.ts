@@ -31,6 +31,8 @@ export interface ConsoleUpgradeOptions {
     | "ctrlAltDel"
   >;
   onSession?: (session: ConsoleSession) => void;
+  /** One info line per refused upgrade (status and why; never the ticket). Default: console.info. */
+  log?: (line: string) => void;
 }
 
 const statusText: Record<number, string> = {
@@ -41,6 +43,7 @@ const statusText: Record<number, string> = {
 
 function refuse(socket: Duplex, status: number): void {
   socket.once("finish", () => socket.destroy());
+  socket.once("error", () => undefined);
   socket.end(
     `HTTP/1.1 ${status} ${statusText[status] ?? "Error"}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
   );
@@ -61,18 +64,28 @@ export function createConsoleUpgradeHandler(options: ConsoleUpgradeOptions) {
     handleProtocols: () => CONSOLE_SUBPROTOCOL,
   });
 
+  const log = options.log ?? ((line: string) => console.info(line));
+
   async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    if (!origins.has(req.headers.origin ?? "")) return refuse(socket, 403);
     const url = new URL(req.url ?? "/", "http://invalid");
-    const ticket = ticketFromProtocols(req.headers["sec-websocket-protocol"]);
-    if (!ticket) return refuse(socket, 401);
-    const consumed = await options.consumeTicket(ticket);
-    if (!consumed.ok) return refuse(socket, 401);
-    const access = await options.loadUserAndVm(consumed);
     const vm = url.searchParams.get("vm");
-    if (!access || (vm !== null && vm !== access.vm.name)) return refuse(socket, 403);
+    // One info line per refusal: the status, why, the VM asked for (when a slug) and the user once
+    // known. Never the ticket, a cookie or a header.
+    const refused = (status: number, why: string, userId?: string) => {
+      const vmField = vm && /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/.test(vm) ? vm : "-";
+      log(`[console] upgrade refused ${status} (${why}) vm=${vmField} user=${userId ?? "-"}`);
+      refuse(socket, status);
+    };
+    if (!origins.has(req.headers.origin ?? "")) return refused(403, "origin not allowed");
+    const ticket = ticketFromProtocols(req.headers["sec-websocket-protocol"]);
+    if (!ticket) return refused(401, "no ticket");
+    const consumed = await options.consumeTicket(ticket);
+    if (!consumed.ok) return refused(401, "ticket unknown, used or expired");
+    const access = await options.loadUserAndVm(consumed);
+    if (!access || (vm !== null && vm !== access.vm.name))
+      return refused(403, "no access to this VM", consumed.userId);
     const slot = options.hub.acquire(access.user.id);
-    if (typeof slot === "string") return refuse(socket, 429);
+    if (typeof slot === "string") return refused(429, `console cap (${slot})`, access.user.id);
     socket.once("close", () => slot.release()); // also when handleUpgrade refuses a bad handshake
     if (socket.destroyed) return slot.release();
     wss.handleUpgrade(req, socket, head, (browser) => {

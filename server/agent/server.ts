@@ -258,11 +258,16 @@ export class AgentServer {
       return;
     }
     const match = AGENT_PATHS.consolePattern.exec(url);
-    if (!match?.[1]) return this.refuse(socket, 404, "Not Found");
+    // One line per refused upgrade; the path is not echoed (it is the client's text).
+    const refused = (status: number, text: string, why: string) => {
+      this.log(`upgrade refused ${status} (${why})`);
+      this.refuse(socket, status, text);
+    };
+    if (!match?.[1]) return refused(404, "Not Found", "unknown path");
     const name = decodeURIComponent(match[1]);
-    if (!isSlug(name)) return this.refuse(socket, 400, "Bad Request");
+    if (!isSlug(name)) return refused(400, "Bad Request", "not a VM name");
     const runtime = await this.manager.runtimeOrNull(name);
-    if (!runtime) return this.refuse(socket, 404, "Not Found");
+    if (!runtime) return refused(404, "Not Found", `no VM ${name}`);
     this.consoleWss.handleUpgrade(req, socket, head, (ws) => {
       this.onConsole(ws, name, runtime).catch((error) => {
         this.log(`console ${name}: ${(error as Error).message}`);

@@ -5,6 +5,7 @@ import { getDb } from "../db/client";
 import type { AuditAction, UserStatus } from "../domain";
 import { ActionFailure } from "../errors";
 import type { RequestMeta } from "../request-meta";
+import { announceSessionsEnded } from "../session-events";
 import { assertPermission } from "./assert-permission";
 import type { Actor, Caller } from "./caller";
 import { recordAuditEvent } from "./record-audit-event";
@@ -104,7 +105,10 @@ export async function unsafeChangeAccountStatus(
     throw new ActionFailure("conflict", `This account is no longer ${t.from}; reload the page.`);
   // Open consoles in this process close now; elsewhere (another web process, after the CLI) the
   // sessions' 5 s access re-check closes them.
-  if (t.endSessions) getConsoleHub().closeUser(target.id);
+  if (t.endSessions) {
+    getConsoleHub().closeUser(target.id);
+    announceSessionsEnded(target.id); // its event streams close too
+  }
   await recordAuditEvent({
     actor,
     action: t.audit,

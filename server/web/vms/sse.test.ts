@@ -26,7 +26,8 @@ vi.mock("../db/client", () => ({
   getDb: () => ({ user: { findUnique: async () => ({ status: "active" }) } }),
 }));
 
-const { eventStreamResponse } = await import("./sse");
+const { eventStreamResponse, STREAMS_PER_USER } = await import("./sse");
+const { announceSessionsEnded } = await import("../session-events");
 
 const caller = { id: "u1" } as Parameters<typeof eventStreamResponse>[0]["caller"];
 
@@ -96,5 +97,60 @@ describe("eventStreamResponse", () => {
     expect(messages).toEqual([]);
     expect(error).toHaveBeenCalled();
     error.mockRestore();
+  });
+
+  it("check 7: a suspended member's event streams close at once, not at the next re-check", async () => {
+    const controller = new AbortController();
+    const res = eventStreamResponse({
+      caller,
+      signal: controller.signal,
+      accepts: () => true,
+      snapshot: async () => ({ vms: [] }),
+    });
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    await vi.waitFor(() => expect(hub.subscribers.size).toBe(1));
+    const started = Date.now();
+    announceSessionsEnded("someone-else");
+    expect(hub.subscribers.size).toBe(1);
+    announceSessionsEnded("u1");
+    for (;;) if ((await reader.read()).done) break;
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(hub.subscribers.size).toBe(0);
+  });
+
+  it("check 20: one user holds at most 20 event streams; the next is refused with a clear message", async () => {
+    const open = () => {
+      const controller = new AbortController();
+      eventStreamResponse({
+        caller: { ...caller, id: "greedy" },
+        signal: controller.signal,
+        accepts: () => true,
+        snapshot: async () => ({ vms: [] }),
+      });
+      return controller;
+    };
+    const streams = Array.from({ length: STREAMS_PER_USER }, open);
+    expect(STREAMS_PER_USER).toBe(20);
+    expect(open).toThrow(/Too many open live views \(at most 20\)/);
+    try {
+      open();
+    } catch (e) {
+      expect((e as { code?: string }).code).toBe("rate-limited");
+    }
+    // Another user is not affected; closing one stream frees its slot.
+    const other = eventStreamResponse({
+      caller,
+      signal: new AbortController().signal,
+      accepts: () => true,
+      snapshot: async () => ({ vms: [] }),
+    });
+    expect(other).toBeInstanceOf(Response);
+    streams[0]?.abort();
+    const again = open();
+    expect(open).toThrow(/Too many/);
+    for (const c of [...streams, again]) c.abort();
+    await vi.waitFor(() => expect(hub.subscribers.size).toBeLessThanOrEqual(1));
+    const fresh = Array.from({ length: STREAMS_PER_USER }, open);
+    for (const c of fresh) c.abort();
   });
 });

@@ -2,7 +2,9 @@ import "server-only";
 /**
  * Server-Sent Events for the browser: first `event: snapshot` (what the page shows: the VMs' state
  * and, for one VM, its tasks), then the hub's events that pass the subscriber's filter, a
- * heartbeat, and the caller re-checked every 30 s (a suspended member's stream ends).
+ * heartbeat. A suspended member's streams end at once (server/web/session-events.ts; the re-check
+ * every 5 s covers a suspension from another process, e.g. the CLI). One user holds at most
+ * STREAMS_PER_USER streams in a process; the next is refused with 429.
  * EventSource reconnects by itself and every connection starts with a fresh snapshot, which the
  * page takes in place of its view: whatever ended while the stream was away is not lost.
  * Events published while the snapshot is read are held and sent after it, so the snapshot never
@@ -10,11 +12,43 @@ import "server-only";
  */
 import type { Caller } from "../dal/caller";
 import { getDb } from "../db/client";
+import { ActionFailure } from "../errors";
+import { onSessionsEnded } from "../session-events";
 import { getHub, type HubEvent } from "./hub";
 import { ensureVmService } from "./service";
 
 const HEARTBEAT_MS = 15_000;
-const RECHECK_MS = 30_000;
+const RECHECK_MS = 5_000;
+export const STREAMS_PER_USER = 20;
+
+const key = Symbol.for("zaphod.eventStreamsOpen");
+type WithCounts = typeof globalThis & { [key]?: Map<string, number> };
+/** Open streams per user in this process (kept on globalThis like the hub). */
+function openCounts(): Map<string, number> {
+  const scope = globalThis as WithCounts;
+  scope[key] ??= new Map();
+  return scope[key];
+}
+
+/** Takes one of the user's stream slots, or refuses with 429; the returned release is idempotent. */
+function takeSlot(userId: string): () => void {
+  const counts = openCounts();
+  const n = counts.get(userId) ?? 0;
+  if (n >= STREAMS_PER_USER)
+    throw new ActionFailure(
+      "rate-limited",
+      `Too many open live views (at most ${STREAMS_PER_USER}); close some tabs or windows of the panel and reload.`,
+    );
+  counts.set(userId, n + 1);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    const left = (counts.get(userId) ?? 1) - 1;
+    if (left > 0) counts.set(userId, left);
+    else counts.delete(userId);
+  };
+}
 
 export function eventStreamResponse(opts: {
   caller: Caller;
@@ -23,8 +57,16 @@ export function eventStreamResponse(opts: {
   /** The first message's data (JSON); read after subscribing, so no event falls in between. */
   snapshot: () => Promise<unknown>;
 }): Response {
+  const release = takeSlot(opts.caller.id);
   const encoder = new TextEncoder();
-  let cleanup: () => void = () => {};
+  let closedEarly = false;
+  let cleanup: () => void = () => {
+    closedEarly = true;
+    release();
+  };
+  const endOnAbort = () => cleanup();
+  opts.signal.addEventListener("abort", endOnAbort);
+  const offEnded = onSessionsEnded(opts.caller.id, () => cleanup());
   const stream = new ReadableStream<Uint8Array>({
     async start(controller) {
       let closed = false;
@@ -43,6 +85,15 @@ export function eventStreamResponse(opts: {
       let held: HubEvent[] | null = [];
       const send = (e: HubEvent) => (held ? held.push(e) : sendNow(e));
       await ensureVmService();
+      if (closedEarly || opts.signal.aborted) {
+        release();
+        offEnded();
+        opts.signal.removeEventListener("abort", endOnAbort);
+        try {
+          controller.close();
+        } catch {}
+        return;
+      }
       const off = getHub().subscribe({ accepts: opts.accepts, send });
       const heartbeat = setInterval(() => write(": hb\n\n"), HEARTBEAT_MS);
       const recheck = setInterval(async () => {
@@ -54,6 +105,9 @@ export function eventStreamResponse(opts: {
       cleanup = () => {
         if (closed) return;
         closed = true;
+        release();
+        offEnded();
+        opts.signal.removeEventListener("abort", endOnAbort);
         off();
         clearInterval(heartbeat);
         clearInterval(recheck);
@@ -61,7 +115,6 @@ export function eventStreamResponse(opts: {
           controller.close();
         } catch {}
       };
-      opts.signal.addEventListener("abort", () => cleanup());
       write("retry: 2000\n\n");
       let snapshot: unknown;
       try {

@@ -1,0 +1,30 @@
+/**
+ * "This user's sessions have ended" (suspended, rejected): said once by the DAL, heard by whatever
+ * holds a stream open for that user in this process (the event streams, server/web/vms/sse.ts), so
+ * they close at once rather than at their next re-check. Kept on globalThis: the custom server and
+ * Next's bundle load separate copies of this module in one process.
+ */
+import { EventEmitter } from "node:events";
+
+const key = Symbol.for("zaphod.sessionEvents");
+type WithEmitter = typeof globalThis & { [key]?: EventEmitter };
+
+function emitter(): EventEmitter {
+  const scope = globalThis as WithEmitter;
+  if (!scope[key]) {
+    scope[key] = new EventEmitter();
+    scope[key].setMaxListeners(0); // one per open stream
+  }
+  return scope[key];
+}
+
+export function announceSessionsEnded(userId: string): void {
+  emitter().emit("ended", userId);
+}
+
+/** Calls `listener` when `userId`'s sessions end. Returns an unsubscribe. */
+export function onSessionsEnded(userId: string, listener: () => void): () => void {
+  const l = (id: string) => id === userId && listener();
+  emitter().on("ended", l);
+  return () => emitter().off("ended", l);
+}

@@ -10,6 +10,7 @@ import {
   type BrowserSocket,
   type ConnectionStatus,
   ConsoleConnection,
+  MAX_BUFFERED_INPUT_BYTES,
   type TerminalSink,
   type Viewer,
 } from "./console-connection";
@@ -205,5 +206,37 @@ describe("ConsoleConnection against the real upgrade glue and a fake agent", () 
     // At most one window queued ahead of the prompt: 256 KiB at 5 MB/s ≈ 52 ms.
     expect(prompt).toBeLessThan(200);
     expect(peakInFlight).toBeLessThanOrEqual(CONSOLE_LIMITS.flowHighWaterBytes);
+  });
+
+  it("check 42: a keyboard flood is bounded in the page too: beyond a small socket queue input is dropped with a notice, Ctrl-C still goes", async () => {
+    const web = await startConsoleTestServer({ agentUrl: agent.url });
+    cleanups.push(() => web.stop());
+    const notices: string[] = [];
+    let socket: WebSocket | undefined;
+    const connection = new ConsoleConnection({
+      getTicket: async () => web.ticketFor("alice", "alice"),
+      sink: recordingSink(),
+      createSocket: (url, protocols) => {
+        socket = new WebSocket(url, protocols, { origin: web.origin });
+        return socket as unknown as BrowserSocket;
+      },
+      backoff: { initialMs: 50, maxMs: 200, random: () => 0 },
+      onNotice: (text) => notices.push(text),
+    });
+    cleanups.push(() => connection.stop());
+    connection.start();
+    await until(() => connection.state === "live");
+    const frame = new Uint8Array(CONSOLE_LIMITS.maxInputBytes).fill(0x61);
+    let peak = 0;
+    for (let i = 0; i < 640; i++) {
+      // 10 MiB in one tick: nothing drains meanwhile
+      connection.sendInput(frame);
+      peak = Math.max(peak, socket?.bufferedAmount ?? 0);
+    }
+    expect(peak).toBeLessThanOrEqual(MAX_BUFFERED_INPUT_BYTES + CONSOLE_LIMITS.maxInputBytes);
+    expect(notices.some((n) => /^Input dropped/.test(n))).toBe(true);
+    const before = socket?.bufferedAmount ?? 0;
+    connection.sendInput("\x03");
+    expect(socket?.bufferedAmount ?? 0).toBeGreaterThan(before);
   });
 });

@@ -29,7 +29,16 @@ export interface BrowserSocket {
   onerror: ((event: unknown) => void) | null;
   send(data: Uint8Array): void;
   close(code?: number, reason?: string): void;
+  /** Bytes queued in the socket (the browser's WebSocket and ws have it). */
+  readonly bufferedAmount?: number;
 }
+
+/**
+ * Keyboard input the page lets queue in its socket: beyond it, input is dropped with a notice
+ * rather than held (the agent holds at most `maxQueuedInputBytes` per VM and drops the rest too).
+ * Ctrl-C always goes.
+ */
+export const MAX_BUFFERED_INPUT_BYTES = 4 * CONSOLE_LIMITS.maxQueuedInputBytes;
 
 /** Where to connect and the single-use ticket to present there. */
 export interface ConsoleTicket {
@@ -129,6 +138,13 @@ export class ConsoleConnection {
   /** Keyboard input or paste, split into frames the server accepts. */
   sendInput(data: string | Uint8Array): void {
     const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    const buffered = this.#socket?.bufferedAmount ?? 0;
+    if (buffered + bytes.length > MAX_BUFFERED_INPUT_BYTES && !bytes.includes(0x03)) {
+      this.#options.onNotice?.(
+        `Input dropped (${bytes.length} bytes): the VM does not read that fast. Paste less at a time.`,
+      );
+      return;
+    }
     for (let at = 0; at < bytes.length; at += CONSOLE_LIMITS.maxInputBytes) {
       this.#send(
         encodeConsoleFrame({ kind: "data", bytes: bytes.subarray(at, at + CONSOLE_LIMITS.maxInputBytes) }),

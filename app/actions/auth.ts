@@ -7,9 +7,11 @@ import { ActionFailure, memberAction, NoInput, publicAction } from "@/server/web
 import { SignInInput } from "@/server/web/dal/authenticate-credentials";
 import { ChangePasswordInput, changeOwnPassword } from "@/server/web/dal/change-own-password";
 import { clearStandingCookie, setStandingCookie } from "@/server/web/dal/get-account-standing";
+import { getSessionToken } from "@/server/web/dal/get-session";
 import { ResetPasswordInput, resetPasswordWithToken } from "@/server/web/dal/password-reset";
 import { recordAuditEvent } from "@/server/web/dal/record-audit-event";
 import { AccountRequestInput, requestAccount } from "@/server/web/dal/request-account";
+import { revokeSession } from "@/server/web/dal/revoke-session";
 
 /** The one answer for an unknown account and a wrong password. */
 const BAD_CREDENTIALS = "Wrong username or password.";
@@ -48,6 +50,9 @@ export const signOutAction = publicAction(NoInput, async (_input, { caller, meta
       targetUserId: caller.id,
       meta,
     });
+  // The cookie is deleted below, but a copy of it must count no more either.
+  const token = await getSessionToken();
+  if (token) await revokeSession(token);
   await clearStandingCookie();
   await signOut({ redirectTo: "/login" });
 });

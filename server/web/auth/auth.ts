@@ -3,6 +3,7 @@
  * session version; every request re-reads the user in `getSession` (server/web/dal/get-session.ts),
  * so suspending a user (which bumps sessionVersion) ends their sessions at once.
  */
+import { randomBytes } from "node:crypto";
 import NextAuth, { CredentialsSignin } from "next-auth";
 import Credentials from "next-auth/providers/credentials";
 import { authenticateCredentials } from "../dal/authenticate-credentials";
@@ -72,12 +73,16 @@ export const { auth, signIn, signOut } = NextAuth(() => {
         if (user) {
           token.uid = user.id;
           token.sv = (user as { sessionVersion?: number }).sessionVersion;
+          // This session's own id (sign-out revokes it, server/web/dal/revoke-session.ts) and when it
+          // began: a token lives at most SESSION_MAX_AGE_S from sign-in, however often it is renewed.
+          token.sid = randomBytes(18).toString("base64url");
+          token.sat = Math.floor(Date.now() / 1000);
         }
         return token;
       },
       session({ session, token }) {
         // Only what getSession needs to find the row; everything else is re-read from the database.
-        return { ...session, uid: token.uid, sv: token.sv } as typeof session;
+        return { ...session, uid: token.uid, sv: token.sv, sid: token.sid, sat: token.sat } as typeof session;
       },
     },
   };

@@ -211,6 +211,22 @@ describe("host agent with real UML VMs", () => {
     });
   });
 
+  it("check 2: the agent refuses an owner-basis request from someone who is not the VM's owner, and logs who asked", async () => {
+    const bob = { userId: "u-bob", username: "bob", basis: "owner" } as const;
+    await expect(h.client.call("vm.status", { name: VM }, { actor: bob })).rejects.toMatchObject({
+      code: "access-denied",
+    });
+    const alice = { userId: "u-alice", username: OWNER, basis: "owner" } as const;
+    expect((await h.client.call("vm.status", { name: VM }, { actor: alice })).name).toBe(VM);
+    const admin = { userId: "u-root", username: "root", basis: "admin" } as const;
+    expect((await h.client.call("vm.status", { name: VM }, { actor: admin })).name).toBe(VM);
+    const log = h.agentLog.join("");
+    expect(log).toMatch(
+      new RegExp(`rpc op=vm.status vm=${VM} actor=bob\\(u-bob\\)/owner id=\\S+ error=access-denied`),
+    );
+    expect(log).toMatch(new RegExp(`rpc op=vm.status vm=${VM} actor=${OWNER}\\(u-alice\\)/owner id=\\S+ ok`));
+  });
+
   it("starts once: a concurrent start gets conflict and there is never a second UML", async () => {
     const events: string[] = [];
     const off = h.client.subscribe((event) => {
@@ -296,6 +312,45 @@ describe("host agent with real UML VMs", () => {
     expect(slow.controls.some((c) => c.type === "skipped")).toBe(true);
     expect(timings["ctrl-c-under-flood"]).toBeLessThan(3);
     slow.close();
+  });
+
+  it("check 42: a keyboard flood in 16 KiB frames keeps the agent's memory and queued input bounded; a hard reset types none of it into the next boot", async () => {
+    const agentPid = h.agent?.pid as number;
+    const rssKiB = async () =>
+      Number((await readFile(`/proc/${agentPid}/status`, "utf8")).match(/^VmRSS:\s+(\d+)/m)?.[1] ?? 0);
+    const flooder = await attach();
+    await flooder.replayed();
+    const before = await rssKiB();
+    // The flood: a marker command repeated, as fast as the socket takes it (the attack of issue 11
+    // sent 97 MB in 15 s; the agent grew from 160 to 1157 MiB and kept typing after a reset).
+    const line = Buffer.from("echo FLOOD-MARK\r".repeat(1024)).subarray(0, CONSOLE_LIMITS.maxInputBytes);
+    const frame = Buffer.concat([Buffer.from([0x00]), line]);
+    let sent = 0;
+    let peak = before;
+    const until = Date.now() + 8_000;
+    while (Date.now() < until) {
+      if (flooder.ws.bufferedAmount < 1024 * 1024) {
+        flooder.ws.send(frame);
+        sent += line.length;
+      }
+      if (sent % (64 * line.length) === 0) peak = Math.max(peak, await rssKiB());
+      await new Promise((r) => setImmediate(r));
+    }
+    peak = Math.max(peak, await rssKiB());
+    // Reset at once, with the flood's backlog still queued, and look at the next boot's console.
+    const task = await h.client.run("vm.reset", { name: VM });
+    expect(task.result?.stage).toBe("up");
+    await new Promise((r) => setTimeout(r, 3_000));
+    const nextBoot = await currentBootLog();
+    timings["input-flood-sent-MiB"] = Math.round(sent / 1024 / 1024);
+    timings["input-flood-agent-rss-growth-MiB"] = Math.round((peak - before) / 1024);
+    expect(sent).toBeGreaterThan(16 * 1024 * 1024);
+    expect(flooder.controls.some((c) => c.type === "notice" && /^Input dropped/.test(c.text))).toBe(true);
+    expect(peak - before).toBeLessThan(64 * 1024); // check 19's bound: +64 MiB
+    expect(nextBoot).toMatch(/login:/);
+    expect(nextBoot).not.toContain("FLOOD-MARK");
+    expect(h.agentLog.join("")).toMatch(/console input vm=vm-one dropped=\d+ reason=full/);
+    flooder.close();
   });
 
   it("status: pid, guest memory/load/uptime via mconsole, disk use; the VM runs as its host user", async () => {

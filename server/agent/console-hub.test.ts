@@ -96,9 +96,21 @@ describe("ConsoleHub keyboard input (check 42: input flood)", () => {
     const frame = new Uint8Array(CONSOLE_LIMITS.maxInputBytes).fill(0x62);
     while (hub.input(frame)) {}
     expect(hub.queuedInputBytes).toBeGreaterThan(0);
-    const dropped = hub.dropInput();
+    const dropped = hub.dropInput(200);
     expect(dropped).toBeGreaterThan(0);
     // what tmux was already given (at most one window) is all that can still reach the guest
     expect(hub.queuedInputBytes).toBeLessThanOrEqual(CONSOLE_LIMITS.maxInputInFlightBytes);
+    // the tail of the flood still on its way is refused too, for the hold
+    expect(hub.restarting).toBe(true);
+    expect(hub.input(frame)).toBe(false);
+    expect(hub.input(new Uint8Array([0x03]))).toBe(false);
+  });
+
+  it("takes input again after the hold", async () => {
+    const hub = setup();
+    hub.dropInput(50);
+    expect(hub.input(new Uint8Array([0x61]))).toBe(false);
+    await new Promise((r) => setTimeout(r, 80));
+    expect(hub.input(new Uint8Array([0x61]))).toBe(true);
   });
 });

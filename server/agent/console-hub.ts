@@ -26,6 +26,8 @@ export class ConsoleHub {
   /** Input bytes of each command written to tmux and not yet answered, in order. */
   private unanswered: number[] = [];
   private unansweredBytes = 0;
+  /** Input is refused until then: the tail of a flood still in flight when a reset was accepted. */
+  private refuseInputUntil = 0;
 
   constructor(
     readonly runtime: Runtime,
@@ -98,6 +100,7 @@ export class ConsoleHub {
    */
   input(bytes: Uint8Array): boolean {
     if (bytes.length === 0) return true;
+    if (this.restarting) return false;
     if (this.queuedInputBytes + bytes.length > CONSOLE_LIMITS.maxQueuedInputBytes) {
       // Ctrl-C abandons the backlog, as a tty's line discipline flushes its input on ^C
       if (!bytes.includes(0x03)) return false;
@@ -123,8 +126,18 @@ export class ConsoleHub {
     }
   }
 
-  /** Drops the input that still waits (a reset or power-off); returns how many bytes. */
-  dropInput(): number {
+  /** Within the hold after a power verb: input is refused, none of it reaches the next boot. */
+  get restarting(): boolean {
+    return Date.now() < this.refuseInputUntil;
+  }
+
+  /**
+   * Drops the input that still waits; with `holdMs` (a reset or power-off) also refuses input for
+   * that long, so the tail of a flood still on its way does not reach the next boot. Returns the
+   * bytes dropped.
+   */
+  dropInput(holdMs = 0): number {
+    if (holdMs > 0) this.refuseInputUntil = Math.max(this.refuseInputUntil, Date.now() + holdMs);
     const dropped = this.waitingBytes;
     this.waiting = [];
     this.waitingBytes = 0;

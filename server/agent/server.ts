@@ -32,6 +32,8 @@ import { captureScreen } from "./tmux";
 import type { Runtime, VmManager } from "./vm-manager";
 
 export const AGENT_VERSION = "0.1.0";
+/** After an accepted power verb, console input is refused this long (see ConsoleHub.dropInput). */
+const POWER_INPUT_HOLD_MS = 3_000;
 
 interface CachedReply {
   body: string;
@@ -220,7 +222,7 @@ export class AgentServer {
 
   /** A power verb was accepted: keys still queued for the old boot are not typed into the next. */
   private droppingInput<T>(name: string, task: T): T {
-    const dropped = this.hubs.get(name)?.dropInput() ?? 0;
+    const dropped = this.hubs.get(name)?.dropInput(POWER_INPUT_HOLD_MS) ?? 0;
     if (dropped > 0) this.log(`console input vm=${name} dropped=${dropped} reason=power`);
     return task;
   }
@@ -332,8 +334,11 @@ export class AgentServer {
         noticeTimer = null;
       }, 1000);
       noticeTimer.unref();
-      const text = `Input dropped (${droppedBytes} bytes): the VM does not read that fast. Paste less at a time.`;
-      this.log(`console input vm=${name} dropped=${droppedBytes} reason=full`);
+      const restarting = theHub.restarting;
+      const text = restarting
+        ? `Input dropped (${droppedBytes} bytes): the VM is restarting.`
+        : `Input dropped (${droppedBytes} bytes): the VM does not read that fast. Paste less at a time.`;
+      this.log(`console input vm=${name} dropped=${droppedBytes} reason=${restarting ? "power" : "full"}`);
       droppedBytes = 0;
       if (ws.readyState === WebSocket.OPEN)
         ws.send(encodeConsoleFrame({ kind: "control", message: { type: "notice", text } }));

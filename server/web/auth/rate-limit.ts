@@ -7,11 +7,22 @@ import type { Db } from "../db/client";
 export type Rule = { limit: number; windowMs: number };
 
 export const SIGNIN_RULES = {
-  /** Failed sign-ins per account name typed (also for names that do not exist). */
+  /** Password checks per account (its username and email are one account; also for names that do
+   * not exist), counted before the check so parallel attempts cannot overrun it. */
   account: { limit: 5, windowMs: 15 * 60_000 },
   /** Failed sign-ins per client address. */
   address: { limit: 20, windowMs: 15 * 60_000 },
 } satisfies Record<string, Rule>;
+
+export const SIGNUP_RULES = {
+  /** Account requests per client address. */
+  address: { limit: 5, windowMs: 60 * 60_000 },
+  /** Account requests in total (each one is a password hash: CPU). */
+  total: { limit: 50, windowMs: 60 * 60_000 },
+} satisfies Record<string, Rule>;
+
+/** Console tickets per user (a console reconnecting takes one each time). */
+export const TICKET_RULE: Rule = { limit: 30, windowMs: 60_000 };
 
 export type Check = { limited: false } | { limited: true; retryAfterMs: number };
 
@@ -21,26 +32,40 @@ export async function checkRateLimit(db: Db, key: string, rule: Rule, now = new 
   return { limited: true, retryAfterMs: row.expiresAt.getTime() - now.getTime() };
 }
 
-/** Counts one event; returns the count in the current window. */
+/**
+ * Counts one event and returns the count in the current window, including this one. Atomic: an
+ * expired window is dropped, then one upsert creates the row or increments it, so parallel hits
+ * each get their own number (the caller compares it with the limit: count before acting).
+ */
 export async function hitRateLimit(db: Db, key: string, rule: Rule, now = new Date()): Promise<number> {
-  const bumped = await db.rateLimit.updateMany({
-    where: { key, expiresAt: { gt: now } },
-    data: { count: { increment: 1 } },
+  await db.rateLimit.deleteMany({ where: { key, expiresAt: { lte: now } } });
+  const row = await db.rateLimit.upsert({
+    where: { key },
+    create: { key, count: 1, windowStart: now, expiresAt: new Date(now.getTime() + rule.windowMs) },
+    update: { count: { increment: 1 } },
+    select: { count: true, expiresAt: true },
   });
-  if (bumped.count === 0) {
-    const fresh = { count: 1, windowStart: now, expiresAt: new Date(now.getTime() + rule.windowMs) };
-    await db.rateLimit.upsert({ where: { key }, create: { key, ...fresh }, update: fresh });
-    return 1;
-  }
-  const row = await db.rateLimit.findUnique({ where: { key } });
-  return row?.count ?? 1;
+  return row.count;
+}
+
+/** Counts one event; refuses (without counting further use) once over the limit. */
+export async function takeRateLimit(db: Db, key: string, rule: Rule, now = new Date()): Promise<Check> {
+  const count = await hitRateLimit(db, key, rule, now);
+  if (count <= rule.limit) return { limited: false };
+  const row = await db.rateLimit.findUnique({ where: { key }, select: { expiresAt: true } });
+  return { limited: true, retryAfterMs: Math.max(0, (row?.expiresAt ?? now).getTime() - now.getTime()) };
+}
+
+/** Gives back one counted event (it turned out not to count, e.g. a successful sign-in). */
+export async function unhitRateLimit(db: Db, key: string): Promise<void> {
+  await db.rateLimit.updateMany({ where: { key, count: { gt: 0 } }, data: { count: { decrement: 1 } } });
 }
 
 export async function clearRateLimit(db: Db, key: string): Promise<void> {
   await db.rateLimit.deleteMany({ where: { key } });
 }
 
-/** Drops expired buckets (called opportunistically). */
+/** Drops expired buckets (the web process's housekeeping schedule, server/web/housekeeping.ts). */
 export async function pruneRateLimits(db: Db, now = new Date()): Promise<void> {
   await db.rateLimit.deleteMany({ where: { expiresAt: { lte: now } } });
 }

@@ -1,7 +1,14 @@
 import "server-only";
 import { z } from "zod";
 import { hashPassword, needsRehash, verifyDummyPassword, verifyPassword } from "../auth/password";
-import { checkRateLimit, clearRateLimit, hitRateLimit, retryMinutes, SIGNIN_RULES } from "../auth/rate-limit";
+import {
+  checkRateLimit,
+  clearRateLimit,
+  retryMinutes,
+  SIGNIN_RULES,
+  takeRateLimit,
+  unhitRateLimit,
+} from "../auth/rate-limit";
 import { getDb } from "../db/client";
 import { UserStatus } from "../domain";
 import type { RequestMeta } from "../request-meta";
@@ -21,8 +28,9 @@ export type SignInOutcome =
 
 /**
  * Checks a username-or-email and password before any session exists. Unknown accounts and wrong
- * passwords take the same path and the same time; failures are limited per account name and per
- * address (SIGNIN_RULES) and aggregated in the audit log.
+ * passwords take the same path and the same time; password checks are limited per account (its
+ * username and email together) and failures per address (SIGNIN_RULES), counted before the check
+ * so parallel attempts cannot overrun them, and aggregated in the audit log.
  */
 export async function authenticateCredentials(raw: unknown, meta: RequestMeta): Promise<SignInOutcome> {
   const parsed = SignInInput.safeParse(raw);
@@ -30,28 +38,29 @@ export async function authenticateCredentials(raw: unknown, meta: RequestMeta): 
   const db = getDb();
   const identifier = parsed.data.identifier.normalize("NFKC").toLowerCase();
   const { password } = parsed.data;
-  const accountKey = `signin:account:${identifier}`;
   const addressKey = `signin:address:${meta.ip}`;
-
-  for (const [key, rule] of [
-    [accountKey, SIGNIN_RULES.account],
-    [addressKey, SIGNIN_RULES.address],
-  ] as const) {
-    const c = await checkRateLimit(db, key, rule);
-    if (c.limited) {
-      await recordSignInFailure({ identifier, targetUserId: null, reason: "rate-limited", meta });
-      return { ok: false, reason: "rate-limited", retryAfterMinutes: retryMinutes(c.retryAfterMs) };
-    }
-  }
 
   const user = await db.user.findFirst({
     where: identifier.includes("@") ? { email: identifier } : { username: identifier },
     select: { id: true, username: true, passwordHash: true, status: true, sessionVersion: true },
   });
+  // One account, one budget: its username and its email count together (by its id). A name that
+  // matches no account has its own budget, so guessing names is limited too.
+  const accountKey = user ? `signin:user:${user.id}` : `signin:account:${identifier}`;
+
+  // Counted before the password is checked: 50 parallel attempts get at most `limit` checks.
+  const accountCheck = await takeRateLimit(db, accountKey, SIGNIN_RULES.account);
+  const addressCheck = accountCheck.limited
+    ? await checkRateLimit(db, addressKey, SIGNIN_RULES.address)
+    : await takeRateLimit(db, addressKey, SIGNIN_RULES.address);
+  const limited = accountCheck.limited ? accountCheck : addressCheck.limited ? addressCheck : null;
+  if (limited) {
+    await recordSignInFailure({ identifier, targetUserId: null, reason: "rate-limited", meta });
+    return { ok: false, reason: "rate-limited", retryAfterMinutes: retryMinutes(limited.retryAfterMs) };
+  }
+
   const good = user ? await verifyPassword(user.passwordHash, password) : await verifyDummyPassword(password);
   if (!user || !good) {
-    await hitRateLimit(db, accountKey, SIGNIN_RULES.account);
-    await hitRateLimit(db, addressKey, SIGNIN_RULES.address);
     await recordSignInFailure({
       identifier,
       targetUserId: user?.id ?? null,
@@ -60,6 +69,8 @@ export async function authenticateCredentials(raw: unknown, meta: RequestMeta): 
     });
     return { ok: false, reason: "bad-credentials" };
   }
+  // A right password is no failure of this address.
+  await unhitRateLimit(db, addressKey);
 
   const status = UserStatus.parse(user.status);
   if (status === "suspended" || status === "rejected") {

@@ -16,7 +16,9 @@ import { consoleCtrlAltDel } from "./console/console-ctrl-alt-del";
 import { getConsoleHub } from "./console/console-hub-instance";
 import { registerConsoleGateway } from "./console/register-console-gateway";
 import { recordAuditEvent } from "./dal/record-audit-event";
+import { getDb } from "./db/client";
 import { EnvError, getEnv } from "./env";
+import { startHousekeeping } from "./housekeeping";
 import { refuseServerAction } from "./request-guard";
 import { CLIENT_IP_HEADER, clientIpOf } from "./request-meta";
 import { findUpgrade } from "./upgrade-registry";
@@ -120,8 +122,12 @@ async function main() {
     if (!dev) socket.destroy();
   });
 
+  // Expired rate-limit counters, console tickets and sign-out records go away on a schedule.
+  const stopHousekeeping = startHousekeeping(getDb);
+
   const shutdown = (signal: string) => {
     console.log(`[web] ${signal}: shutting down`);
+    stopHousekeeping();
     // Consoles close with 1001 so browsers reconnect (with a fresh ticket) to the next process.
     getConsoleHub().closeAll("shutdown");
     server.close(() => process.exit(0));

@@ -4,11 +4,12 @@ import { revalidatePath } from "next/cache";
 import { adminAction, z } from "@/server/web/auth/wrappers";
 import { changeAccountStatus, STATUS_REASON_MAX } from "@/server/web/dal/change-account-status";
 import { issuePasswordResetLink } from "@/server/web/dal/password-reset";
+import { PlainText } from "@/server/web/domain";
 
 const ChangeInput = z.object({
   userId: z.string().uuid(),
   change: z.enum(["approve", "reject", "suspend", "reactivate"]),
-  reason: z.string().trim().max(STATUS_REASON_MAX, `At most ${STATUS_REASON_MAX} characters`).optional(),
+  reason: PlainText(STATUS_REASON_MAX, { multiline: true }).optional(),
 });
 
 export const changeAccountStatusAction = adminAction(

@@ -2,7 +2,7 @@
 
 import { revalidatePath } from "next/cache";
 import { adminAction, memberAction, z } from "@/server/web/auth/wrappers";
-import { Slug } from "@/server/web/domain";
+import { PlainText, Slug } from "@/server/web/domain";
 import {
   approveSnapshot,
   deleteSnapshot,
@@ -13,14 +13,7 @@ import {
   takeSnapshot,
 } from "@/server/web/snapshots/service";
 
-const Label = z
-  .string()
-  .trim()
-  .max(80, "At most 80 characters")
-  .refine(
-    (s) => ![...s].some((c) => c.charCodeAt(0) < 32 || c.charCodeAt(0) === 127),
-    "No control characters",
-  );
+const Label = PlainText(80);
 const Id = z.uuid();
 const Bool = z.union([z.boolean(), z.enum(["on", "true", "false"]).transform((v) => v !== "false")]);
 

@@ -49,15 +49,36 @@ export const Email = z
       .regex(/^[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)+$/, "Enter an email address like name@example.org"),
   );
 
+/**
+ * Characters that make text lie about itself on someone else's screen: control characters (C0, DEL,
+ * C1), format characters (bidi overrides and isolates, zero-width spaces and joiners, the BOM, soft
+ * hyphens, tag characters), line/paragraph separators, private-use and lone surrogates. A line
+ * break and a tab are fine in multi-line text.
+ */
+const UNSAFE_TEXT = /[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Zl}\p{Zp}]/u;
+const UNSAFE_TEXT_MULTILINE = /(?![\n\t])[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Zl}\p{Zp}]/u;
+export const UNSAFE_TEXT_MESSAGE =
+  "No invisible or control characters (such as direction overrides or zero-width spaces)";
+
+export function hasUnsafeText(s: string, multiline = false): boolean {
+  return (multiline ? UNSAFE_TEXT_MULTILINE : UNSAFE_TEXT).test(s.replace(/\r\n/g, "\n"));
+}
+
+/** Free text another person will read (names, labels, notes, reasons): trimmed, bounded, visible. */
+export function PlainText(max: number, opts: { multiline?: boolean } = {}) {
+  return z
+    .string()
+    .trim()
+    .max(max, `At most ${max} characters`)
+    .refine((s) => !hasUnsafeText(s, opts.multiline), UNSAFE_TEXT_MESSAGE);
+}
+
 export const FullName = z
   .string()
   .trim()
   .min(1, "Enter your name")
   .max(100, "At most 100 characters")
-  .refine(
-    (s) => ![...s].some((c) => c.charCodeAt(0) < 32 || c.charCodeAt(0) === 127),
-    "No control characters",
-  );
+  .refine((s) => !hasUnsafeText(s), UNSAFE_TEXT_MESSAGE);
 
 export const Password = z.string().min(10, "At least 10 characters").max(256, "At most 256 characters");
 

@@ -4,7 +4,7 @@ import { hashPassword } from "../auth/password";
 import { retryMinutes, SIGNUP_RULES, takeRateLimit } from "../auth/rate-limit";
 import { getDb } from "../db/client";
 import { newId } from "../db/ids";
-import { Email, FullName, Password, Username } from "../domain";
+import { Email, FullName, Password, PlainText, Username } from "../domain";
 import { ActionFailure } from "../errors";
 import type { RequestMeta } from "../request-meta";
 import { recordAuditEvent } from "./record-audit-event";
@@ -14,7 +14,7 @@ export const AccountRequestInput = z.object({
   email: Email,
   name: FullName,
   password: Password,
-  note: z.string().trim().max(1000, "At most 1000 characters").default(""),
+  note: PlainText(1000, { multiline: true }).default(""),
 });
 export type AccountRequestInput = z.output<typeof AccountRequestInput>;
 

@@ -1,0 +1,45 @@
+import { describe, expect, it } from "vitest";
+import { FullName, hasUnsafeText, PlainText, Slug, UNSAFE_TEXT_MESSAGE } from "./domain";
+
+/** Text that spoofs what an admin reads: "admin" shown for "nimda", invisible joins, fake lines. */
+const SPOOFS = {
+  "right-to-left override": "Max \u202Enimda\u202C",
+  "left-to-right isolate": "Max \u2066admin\u2069",
+  "arabic letter mark": "Max\u061C",
+  "zero-width space": "ad\u200Bmin",
+  "zero-width joiner": "ad\u200Dmin",
+  "word joiner": "ad\u2060min",
+  "BOM inside": "ad\uFEFFmin",
+  "soft hyphen": "ad\u00ADmin",
+  "tag characters": "admin\u{E0041}",
+  "line separator": "Max\u2028Admin",
+  "C1 control (CSI)": "Max\u009B31m",
+  escape: "Max\u001B[31m",
+  NUL: "Max\u0000",
+  DEL: "Max\u007F",
+  "private use": "Max\uE000",
+};
+
+describe("names and labels (issue 11 point 7)", () => {
+  it("check 24: display names, labels, notes and reasons refuse bidi, zero-width and control characters", () => {
+    for (const [what, text] of Object.entries(SPOOFS)) {
+      expect(FullName.safeParse(text).success, what).toBe(false);
+      expect(PlainText(80).safeParse(text).success, what).toBe(false);
+      expect(PlainText(1000, { multiline: true }).safeParse(text).success, what).toBe(false);
+      expect(Slug.safeParse(text).success, what).toBe(false);
+    }
+    const r = FullName.safeParse(SPOOFS["right-to-left override"]);
+    expect(r.success ? null : r.error.issues[0]?.message).toBe(UNSAFE_TEXT_MESSAGE);
+  });
+
+  it("accepts ordinary names in any script, emoji, and line breaks where text is multi-line", () => {
+    for (const name of ["Zoë Šťastná", "José María O'Neil-Smith", "محمد", "李小龙", "Ada 🚀", "שרה כהן"])
+      expect(FullName.safeParse(name).success, name).toBe(true);
+    expect(PlainText(80).safeParse("before the upgrade").success).toBe(true);
+    expect(PlainText(1000, { multiline: true }).safeParse("line one\r\nline two\n\tindented").success).toBe(
+      true,
+    );
+    expect(PlainText(80).safeParse("line one\nline two").success).toBe(false);
+    expect(hasUnsafeText("plain")).toBe(false);
+  });
+});

@@ -205,7 +205,7 @@ export async function takeSnapshot(
     await audit(caller, "snapshot.request", vm, "success", meta, { snapshotId: id, label });
     return { snapshotId: id, taskId: null, status: "requested" };
   }
-  const taskId = await startSnapshot(vm, id, caller.id);
+  const taskId = await startSnapshot(vm, id, caller);
   await audit(caller, "snapshot.create", vm, "success", meta, { snapshotId: id, label, taskId });
   return { snapshotId: id, taskId, status: "running" };
 }
@@ -226,7 +226,8 @@ async function estimateBytes(vmName: string, includeStorage: boolean): Promise<n
 }
 
 /** An approved snapshot row → running, with its Task, and the agent asked. */
-async function startSnapshot(vm: VmRow, snapshotId: string, actorId: string | null): Promise<string> {
+async function startSnapshot(vm: VmRow, snapshotId: string, caller: Caller): Promise<string> {
+  const actorId = caller.id;
   const row = await getDb().snapshot.findUniqueOrThrow({
     where: { id: snapshotId },
     select: { includesStorage: true },
@@ -237,7 +238,7 @@ async function startSnapshot(vm: VmRow, snapshotId: string, actorId: string | nu
     await getAgent().call(
       "snapshot.create",
       { name: vm.name, id: snapshotId, includeStorage: row.includesStorage },
-      { id: taskId },
+      { id: taskId, actor: agentActor(caller, vm) },
     );
   } catch (error) {
     const failure = toActionFailure(error, "snapshot.create");
@@ -389,7 +390,7 @@ export async function approveSnapshot(caller: Caller, snapshotId: string, meta?:
   const { vm } = await requestedOrThrow(caller, snapshotId);
   await getDb().snapshot.update({ where: { id: snapshotId }, data: { status: "approved" } });
   await audit(caller, "snapshot.approve", vm, "success", meta, { snapshotId });
-  const taskId = await startSnapshot(vm, snapshotId, caller.id);
+  const taskId = await startSnapshot(vm, snapshotId, caller);
   return { taskId };
 }
 

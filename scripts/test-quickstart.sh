@@ -122,7 +122,7 @@ check "after kill -9 of the agent, up.sh starts a new one and says the panel is 
   bash -c 'cd "$1" && bash scripts/up.sh >"$2" 2>&1 && grep -q "starting agent" "$2" && grep -q "zaphod is up" "$2"' \
   _ "$clone" "$base/up3.log"
 check "…the demo VM kept running through it" \
-  bash -c 'curl -fsS "$1/api/health" >/dev/null && pgrep -u "$2-demo" -f "umid=demo" >/dev/null' _ "http://127.0.0.1:$port" "$tag"
+  bash -c 'curl -fsS --max-time 10 "$1/api/health" >/dev/null && pgrep -u "$2-demo" -f "umid=demo" >/dev/null' _ "http://127.0.0.1:$port" "$tag"
 
 agent_pid=$(cat "$RUN/agent.pid") web_pid=$(cat "$RUN/web.pid")
 check "down.sh stops the web tier and the agent by their pids; the VM keeps running" \

@@ -151,7 +151,7 @@ if [[ ! -f $STATE/images/busybox-1.ext4 ]]; then
 fi
 
 ensure_service web
-health() { curl -fsk -o /dev/null "$URL/api/health" 2>/dev/null; }
+health() { curl -fsk --max-time 3 -o /dev/null "$URL/api/health" 2>/dev/null; }
 wait_until web 60 health
 
 # Demo accounts and VM (made once; passwords kept readable by root, or you, only).

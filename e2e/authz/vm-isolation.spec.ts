@@ -22,7 +22,8 @@ async function collectEvents(page: Page, url: string, whileDoing: () => Promise<
     const w = window as unknown as { __events: string[]; __source: EventSource };
     w.__events = [];
     w.__source = new EventSource(u);
-    for (const type of ["vm", "task", "ready"])
+    // "snapshot" is each stream's first message: what the caller may see, in one piece.
+    for (const type of ["snapshot", "vm", "task", "ready"])
       w.__source.addEventListener(type, (e) => w.__events.push(`${type} ${(e as MessageEvent).data}`));
   }, url);
   await page.waitForFunction(() =>
@@ -142,6 +143,8 @@ test.describe("the admin and member A's VM", () => {
     expect(act.status()).toBe(409);
     // The per-VM event stream opens for the admin.
     const events = await collectEvents(page, `/api/vms/${vm}/events`, async () => undefined, 500);
-    expect(events.some((e) => e.startsWith("vm ") && e.includes(vm))).toBe(true);
+    expect(events.some((e) => (e.startsWith("snapshot ") || e.startsWith("vm ")) && e.includes(vm))).toBe(
+      true,
+    );
   });
 });

@@ -244,7 +244,7 @@ export function ProvisionForm({
           Start it now
         </label>
       </div>
-      {overcommitted ? (
+      {overcommitted || errors.confirmOvercommit ? (
         <div
           role="alert"
           data-testid="overcommit-warning"
@@ -252,9 +252,11 @@ export function ProvisionForm({
         >
           {warnings.memory ? <p>{warnings.memory}</p> : null}
           {warnings.disk ? <p>{warnings.disk}</p> : null}
+          {errors.confirmOvercommit && !overcommitted ? <p>{errors.confirmOvercommit}</p> : null}
           <label className="inline-flex items-center gap-2 font-medium">
             <input
               type="checkbox"
+              name="confirmOvercommit"
               checked={anyway}
               onChange={(e) => setAnyway(e.target.checked)}
               className="size-4 accent-amber-700"

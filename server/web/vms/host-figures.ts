@@ -44,3 +44,36 @@ export async function getHostFigures(caller: Caller): Promise<HostFigures> {
     return { reachable: false, health: null, images: [], vms: [], overcommit: null };
   }
 }
+
+/**
+ * What provisioning checks against (overcommitted? beyond the ceiling?): the overcommit figures and
+ * the image's size, or null when the agent cannot be asked (the agent then refuses the create).
+ * Unscoped: called by provisioning after its own permission check, and by the host CLI.
+ */
+export async function unsafeReadProvisionFigures(
+  image: string,
+): Promise<{ overcommit: Overcommit; imageBytes: number } | null> {
+  const agent = getAgent();
+  try {
+    const [health, images, list] = await Promise.all([
+      agent.call("agent.health", {}),
+      agent.call("image.list", {}),
+      agent.call("vm.list", {}),
+    ]);
+    const disks = list.vms.flatMap((v) => v.disks);
+    return {
+      imageBytes: images.images.find((i) => i.name === image)?.sizeBytes ?? 0,
+      overcommit: {
+        vmMemoryMiB: list.vms.reduce((n, v) => n + v.memoryMiB, 0),
+        hostRamMiB: Math.round(health.host.memTotalKiB / 1024),
+        hostSwapMiB: Math.round(health.host.swapTotalKiB / 1024),
+        diskProvisionedBytes: disks.reduce((n, d) => n + d.apparentBytes, 0),
+        diskAllocatedBytes: disks.reduce((n, d) => n + d.allocatedBytes, 0),
+        diskFreeBytes: health.host.dataDiskFreeBytes,
+        diskTotalBytes: health.host.dataDiskTotalBytes,
+      },
+    };
+  } catch {
+    return null;
+  }
+}

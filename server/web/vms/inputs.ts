@@ -24,4 +24,6 @@ export const ProvisionInput = z.object({
   swapMiB: int(AGENT_LIMITS.swapMiB.min, AGENT_LIMITS.swapMiB.max, "MiB"),
   autostart: checkbox,
   startNow: checkbox,
+  /** The admin's explicit "Provision anyway" when the host would be overcommitted. */
+  confirmOvercommit: checkbox,
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type Overcommit, overcommitWarnings } from "./overcommit";
+import { type Overcommit, overcommitWarnings, provisionRefusal } from "./overcommit";
 
 const GiB = 1024 ** 3;
 const host: Overcommit = {
@@ -31,5 +31,39 @@ describe("overcommit warnings (the seed's rule: VM memory ≤ RAM + swap; sparse
     const w = overcommitWarnings(host, { memoryMiB: 16, storageGiB: 16, swapMiB: 0, imageBytes: 0 });
     expect(w.disk).toContain("31.0 GiB");
     expect(w.memory).toBeNull();
+  });
+});
+
+describe("provisioning refusal (issue 11 point 7: never beyond a hard ceiling, overcommit only when confirmed)", () => {
+  // The issue's attack: 64 GiB RAM and 300 GiB disk on a 23 GiB / 252 GB host.
+  const big: Overcommit = {
+    vmMemoryMiB: 0,
+    hostRamMiB: 23 * 1024,
+    hostSwapMiB: 1024,
+    diskProvisionedBytes: 0,
+    diskAllocatedBytes: 0,
+    diskFreeBytes: 252e9,
+    diskTotalBytes: 300e9,
+  };
+  it("refuses 64 GiB of memory and 300 GiB of disk on a 23 GiB / 252 GB host, even when confirmed", () => {
+    const r = provisionRefusal(big, { memoryMiB: 65536, storageGiB: 300, swapMiB: 0, imageBytes: 0 }, true);
+    expect(r?.memoryMiB).toMatch(/^At most 24576 MiB: the host's RAM \+ swap/);
+    expect(r?.storageGiB).toMatch(/^At most 234\.7 GiB: the host has 234\.7 GiB free\.$/);
+  });
+  it("refuses total memory beyond twice RAM + swap, even when confirmed", () => {
+    const r = provisionRefusal(
+      { ...host, vmMemoryMiB: 5000 },
+      { memoryMiB: 2000, storageGiB: 1, swapMiB: 0, imageBytes: 0 },
+      true,
+    );
+    expect(r?.memoryMiB).toContain("more than 2× the host's 3072 MiB");
+  });
+  it("asks for confirmation when overcommitted within the ceiling; goes ahead once confirmed", () => {
+    const add = { memoryMiB: 2049, storageGiB: 1, swapMiB: 0, imageBytes: 0 };
+    expect(provisionRefusal(host, add, false)?.confirmOvercommit).toMatch(
+      /Memory overcommitted.*Provision anyway/,
+    );
+    expect(provisionRefusal(host, add, true)).toBeNull();
+    expect(provisionRefusal(host, { ...add, memoryMiB: 256 }, false)).toBeNull();
   });
 });

@@ -44,3 +44,37 @@ export function overcommitWarnings(
 export function gib(bytes: number): string {
   return (bytes / 1024 ** 3).toFixed(1);
 }
+
+/** The hard ceiling, whatever the admin confirms: the VMs' memory at most twice RAM + swap. */
+export const MEMORY_OVERCOMMIT_CEILING = 2;
+
+/**
+ * The server's decision for a new VM (issue 11 point 7). Never: one VM larger than the host's
+ * RAM + swap (or the protocol's 64 GiB), the VMs' memory beyond MEMORY_OVERCOMMIT_CEILING × (RAM +
+ * swap), or a disk that could not be written in full into the free disk today. Only with the admin's
+ * explicit confirmation: the overcommit that overcommitWarnings describes. Null: go ahead.
+ */
+export function provisionRefusal(
+  o: Overcommit,
+  add: { memoryMiB: number; storageGiB: number; swapMiB: number; imageBytes: number },
+  confirmed: boolean,
+): Record<string, string> | null {
+  const memLimit = o.hostRamMiB + o.hostSwapMiB;
+  const errors: Record<string, string> = {};
+  if (add.memoryMiB > memLimit)
+    errors.memoryMiB = `At most ${memLimit} MiB: the host's RAM + swap (one VM cannot be larger than the host).`;
+  else if (o.vmMemoryMiB + add.memoryMiB > memLimit * MEMORY_OVERCOMMIT_CEILING)
+    errors.memoryMiB = `The VMs would have ${o.vmMemoryMiB + add.memoryMiB} MiB, more than ${MEMORY_OVERCOMMIT_CEILING}× the host's ${memLimit} MiB of RAM + swap.`;
+  const addBytes = add.storageGiB * 1024 ** 3 + add.swapMiB * 1024 ** 2 + add.imageBytes;
+  if (addBytes > o.diskFreeBytes)
+    errors.storageGiB = `At most ${gib(Math.max(0, o.diskFreeBytes - add.imageBytes - add.swapMiB * 1024 ** 2))} GiB: the host has ${gib(o.diskFreeBytes)} GiB free.`;
+  if (Object.keys(errors).length) return errors;
+  const warnings = overcommitWarnings(o, add);
+  if ((warnings.memory || warnings.disk) && !confirmed)
+    return {
+      confirmOvercommit: [warnings.memory, warnings.disk, "Tick “Provision anyway” to go ahead."]
+        .filter(Boolean)
+        .join(" "),
+    };
+  return null;
+}

@@ -37,7 +37,9 @@ import type { RequestMeta } from "../request-meta";
 import { agentActor } from "./agent-actor";
 import { toActionFailure, userMessageOf } from "./agent-errors";
 import { failRefusedTask, followAgentTask, publishTask } from "./agent-tasks";
+import { unsafeReadProvisionFigures } from "./host-figures";
 import { getHub } from "./hub";
+import { provisionRefusal } from "./overcommit";
 import { recoverUnfinishedTasks } from "./recover";
 
 export const POWER_ACTIONS = ["start", "reboot", "reset", "shutdown", "poweroff"] as const;
@@ -439,6 +441,8 @@ export type ProvisionInput = {
   swapMiB: number;
   autostart: boolean;
   startNow: boolean;
+  /** Overcommit the host (RAM + swap, free disk) within the hard ceiling; the CLI always may. */
+  confirmOvercommit?: boolean;
 };
 
 export async function provisionVm(
@@ -477,6 +481,23 @@ async function provision(actor: Actor, input: ProvisionInput, meta: RequestMeta 
     throw new ActionFailure("invalid", "Please check the highlighted fields.", {
       name: "A VM with this name exists",
     });
+  // Never beyond the host's hard ceiling; overcommit only when the admin confirmed it.
+  const figures = await unsafeReadProvisionFigures(input.image);
+  if (figures) {
+    const refusal = provisionRefusal(
+      figures.overcommit,
+      { ...input, imageBytes: figures.imageBytes },
+      input.confirmOvercommit === true || actor === "cli",
+    );
+    if (refusal)
+      throw new ActionFailure(
+        "invalid",
+        refusal.confirmOvercommit
+          ? "The host would be overcommitted: confirm below to provision anyway."
+          : "Please check the highlighted fields.",
+        refusal,
+      );
+  }
 
   const vm: VmRow = {
     id: newId(),

@@ -3,6 +3,7 @@
 # with systemd's own tools (both work without a running systemd): `systemd-analyze verify`, and
 # `systemd-analyze security --offline=yes` with the web tier's exposure at most 5.0.
 set -euo pipefail
+[[ -n ${REPORT:-} ]] && REPORT=$(realpath -m -- "$REPORT")
 cd "$(dirname "$0")/.."
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT

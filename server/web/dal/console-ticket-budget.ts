@@ -11,7 +11,7 @@ export async function takeConsoleTicketBudget(caller: Caller): Promise<void> {
   const seconds = Math.max(1, Math.ceil(check.retryAfterMs / 1000));
   throw new ActionFailure(
     "rate-limited",
-    seconds < 60
+    seconds <= 60
       ? `Too many console connections; try again in ${seconds} s.`
       : `Too many console connections; try again in ${retryMinutes(check.retryAfterMs)} minutes.`,
   );

@@ -15,6 +15,7 @@ const { unsafeCreateUser } = await import("./unsafe-create-user");
 
 let t: Awaited<ReturnType<typeof setupTestDb>>;
 let uid: string;
+let sv: number;
 const now = () => Math.floor(Date.now() / 1000);
 
 beforeAll(async () => {
@@ -26,14 +27,14 @@ beforeAll(async () => {
     password: "sess-member-password-1",
     role: "member",
   }));
-  await t.db.user.update({ where: { id: uid }, data: { status: "active" } });
+  ({ sessionVersion: sv } = await t.db.user.update({ where: { id: uid }, data: { status: "active" } }));
 });
 afterAll(async () => t?.close());
 
 describe("sessions", () => {
   it("check 7: a cookie kept from before sign-out is no session; the user's other browser stays signed in", async () => {
-    const laptop = { uid, sv: 0, sid: "laptop-session-id", sat: now() };
-    const phone = { uid, sv: 0, sid: "phone-session-id", sat: now() };
+    const laptop = { uid, sv, sid: "laptop-session-id", sat: now() };
+    const phone = { uid, sv, sid: "phone-session-id", sat: now() };
     state.token = laptop;
     expect((await getSession())?.id).toBe(uid);
     // Sign-out (app/actions/auth.ts) revokes the token it reads.
@@ -48,11 +49,11 @@ describe("sessions", () => {
   });
 
   it("a token without a session id, or older than the absolute lifetime, counts no more", async () => {
-    state.token = { uid, sv: 0 };
+    state.token = { uid, sv };
     expect(await getSession()).toBeNull();
-    state.token = { uid, sv: 0, sid: "old", sat: now() - 7 * 24 * 3600 - 1 };
+    state.token = { uid, sv, sid: "old", sat: now() - 7 * 24 * 3600 - 1 };
     expect(await getSession()).toBeNull();
-    state.token = { uid, sv: 0, sid: "fresh", sat: now() - 60 };
+    state.token = { uid, sv, sid: "fresh", sat: now() - 60 };
     expect(await getSession()).not.toBeNull();
   });
 

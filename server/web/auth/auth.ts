@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import NextAuth, { CredentialsSignin } from "next-auth";
 import Credentials from "next-auth/providers/credentials";
 import { authenticateCredentials } from "../dal/authenticate-credentials";
+import { isDbBusy } from "../db/busy";
 import { getEnv } from "../env";
 import { requestMetaFrom } from "../request-meta";
 
@@ -51,6 +52,8 @@ export const { auth, signIn, signOut } = NextAuth(() => {
         // cookie (forged, expired or signed with an old secret: treated as no session).
         const type = (error as { type?: string }).type;
         if (error instanceof CredentialsSignin || type === "JWTSessionError") return;
+        // The database was locked: the wrappers answer "busy, try again" (server/web/db/busy.ts).
+        if (isDbBusy(error)) return;
         console.error(`[auth] ${type ?? error.name}: ${error.message}`);
       },
       warn() {},

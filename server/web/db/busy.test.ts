@@ -12,6 +12,8 @@ describe("database busy", () => {
     expect(isDbBusy(busy())).toBe(true);
     expect(isDbBusy(Object.assign(new Error("database is locked"), { code: "SQLITE_BUSY" }))).toBe(true);
     expect(isDbBusy(new Error("x", { cause: { kind: "SocketTimeout" } }))).toBe(true);
+    // Auth.js: a CallbackRouteError around the authorize callback's error.
+    expect(isDbBusy(new Error("callback", { cause: { err: busy(), provider: "credentials" } }))).toBe(true);
     expect(isDbBusy(new Error("Unique constraint failed"))).toBe(false);
     expect(isDbBusy(null)).toBe(false);
     expect(isDbBusy("SQLITE_BUSY")).toBe(false);

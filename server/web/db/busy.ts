@@ -21,12 +21,14 @@ export function isDbBusy(error: unknown): boolean {
       kind?: unknown;
       message?: unknown;
       cause?: unknown;
+      err?: unknown;
       meta?: { driverAdapterError?: unknown };
     };
     if (o.code === "P1008" || o.kind === "SocketTimeout") return true;
     if (typeof o.code === "string" && o.code.startsWith("SQLITE_BUSY")) return true;
     if (typeof o.message === "string" && /SQLITE_BUSY|database is locked/.test(o.message)) return true;
-    e = o.meta?.driverAdapterError ?? o.cause;
+    // Prisma keeps the driver's error in meta; Auth.js wraps a callback's error as cause.err.
+    e = o.meta?.driverAdapterError ?? o.err ?? o.cause;
   }
   return false;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { FullName, hasUnsafeText, PlainText, Slug, UNSAFE_TEXT_MESSAGE } from "./domain";
+import { FullName, hasUnsafeText, PlainText, Slug, UNSAFE_TEXT_MESSAGE, visibleText } from "./domain";
 
 /** Text that spoofs what an admin reads: "admin" shown for "nimda", invisible joins, fake lines. */
 const SPOOFS = {
@@ -41,5 +41,12 @@ describe("names and labels (issue 11 point 7)", () => {
     );
     expect(PlainText(80).safeParse("line one\nline two").success).toBe(false);
     expect(hasUnsafeText("plain")).toBe(false);
+  });
+
+  it("text stored before the rules is shown with visible markers, never reordered", () => {
+    expect(visibleText("Max \u202Enimda\u202C")).toBe("Max ⟨U+202E⟩nimda⟨U+202C⟩");
+    expect(visibleText("ad\u200Bmin")).toBe("ad⟨U+200B⟩min");
+    expect(visibleText("a\nb\u0000", true)).toBe("a\nb⟨U+0000⟩");
+    expect(visibleText("Zoë 🚀")).toBe("Zoë 🚀");
   });
 });

@@ -64,6 +64,15 @@ export function hasUnsafeText(s: string, multiline = false): boolean {
   return (multiline ? UNSAFE_TEXT_MULTILINE : UNSAFE_TEXT).test(s.replace(/\r\n/g, "\n"));
 }
 
+/**
+ * For showing text stored before these rules (or from elsewhere): every unsafe character becomes a
+ * visible marker such as ⟨U+202E⟩, so it cannot reorder or hide what is around it.
+ */
+export function visibleText(s: string, multiline = false): string {
+  const re = new RegExp((multiline ? UNSAFE_TEXT_MULTILINE : UNSAFE_TEXT).source, "gu");
+  return s.replace(re, (c) => `⟨U+${(c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")}⟩`);
+}
+
 /** Free text another person will read (names, labels, notes, reasons): trimmed, bounded, visible. */
 export function PlainText(max: number, opts: { multiline?: boolean } = {}) {
   return z

@@ -11,6 +11,7 @@ import { requireAdmin } from "@/server/web/dal/get-session";
 import { listAccountVms } from "@/server/web/dal/list-account-vms";
 import { type AccountRow, listAccounts } from "@/server/web/dal/list-accounts";
 import { listProvisionableOwners } from "@/server/web/dal/vms";
+import { visibleText } from "@/server/web/domain";
 
 export const metadata: Metadata = { title: "Accounts" };
 
@@ -111,7 +112,7 @@ function AccountItem({
           {user.role === "admin" ? <span className="text-xs text-stone-500">admin</span> : null}
         </p>
         <p className="truncate text-sm text-stone-600 dark:text-stone-400">
-          {user.name} · {user.email}
+          {visibleText(user.name)} · {user.email}
         </p>
         <p className="text-xs text-stone-500">
           {showNote ? "Requested" : "Created"} {dateFmt.format(user.createdAt)} UTC
@@ -134,7 +135,7 @@ function AccountItem({
         )}
         {showNote && user.requestNote ? (
           <blockquote className="mt-2 whitespace-pre-wrap break-words border-l-2 border-stone-300 pl-3 text-sm text-stone-700 dark:border-stone-700 dark:text-stone-300">
-            {user.requestNote}
+            {visibleText(user.requestNote, true)}
           </blockquote>
         ) : null}
       </div>

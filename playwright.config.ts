@@ -1,4 +1,5 @@
 import { defineConfig } from "@playwright/test";
+import { chromiumLaunchOptions } from "./e2e/chromium";
 import { BASE_URL, serverEnv } from "./e2e/env";
 
 export default defineConfig({
@@ -20,18 +21,8 @@ export default defineConfig({
     browserName: "chromium",
     headless: true,
     trace: "retain-on-failure",
-    launchOptions: {
-      executablePath: "/usr/bin/chromium",
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-      ],
-    },
+    // Debian's /usr/bin/chromium (e2e/chromium.ts): Playwright never downloads a browser here.
+    launchOptions: chromiumLaunchOptions,
   },
   webServer: {
     command: "e2e/serve.sh",

@@ -1,6 +1,7 @@
 // Playwright for scripts/test-quickstart.sh: the panel that the quick start brought up (QS_URL),
 // no web server of its own. Debian's Chromium, as in the main e2e config.
 import { defineConfig } from "@playwright/test";
+import { chromiumLaunchOptions } from "../chromium";
 
 export default defineConfig({
   testDir: ".",
@@ -13,17 +14,6 @@ export default defineConfig({
     baseURL: process.env.QS_URL,
     browserName: "chromium",
     headless: true,
-    launchOptions: {
-      executablePath: "/usr/bin/chromium",
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-      ],
-    },
+    launchOptions: chromiumLaunchOptions,
   },
 });

@@ -1,0 +1,15 @@
+import Database from "better-sqlite3";
+
+/** A user's id from the e2e database (read-only). */
+export function userIdOf(username: string): string {
+  const db = new Database(".data/e2e/zaphod.db", { readonly: true, fileMustExist: true });
+  try {
+    const row = db.prepare("SELECT id FROM User WHERE username = ?").get(username) as
+      | { id: string }
+      | undefined;
+    if (!row) throw new Error(`no user ${username}`);
+    return row.id;
+  } finally {
+    db.close();
+  }
+}

@@ -1,11 +1,11 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { CONSOLE_LIMITS } from "../protocol/console";
 import { ConsoleHub } from "./console-hub";
-import { SESSION } from "./tmux";
+import { flushConsoleInput, SESSION } from "./tmux";
 import type { Runtime } from "./vm-manager";
 
 /** A real tmux server (as this user) whose pane runs `sleep`: it never reads its keyboard. */
@@ -113,4 +113,55 @@ describe("ConsoleHub keyboard input (check 42: input flood)", () => {
     await new Promise((r) => setTimeout(r, 80));
     expect(hub.input(new Uint8Array([0x61]))).toBe(true);
   });
+
+  it("check 42: after a reset, keys tmux already took but the guest had not read never reach it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "zaphod-hub-"));
+    const runDir = join(dir, "run");
+    mkdirSync(runDir);
+    mkdirSync(join(dir, "console"));
+    const tmuxSocket = join(runDir, "tmux.sock");
+    const got = join(dir, "got");
+    // A guest that reads nothing for 3 s (tmux holds what it was given), then everything it can.
+    execFileSync("tmux", [
+      "-S",
+      tmuxSocket,
+      "new-session",
+      "-d",
+      "-s",
+      SESSION,
+      "-x",
+      "80",
+      "-y",
+      "24",
+      "--",
+      "sh",
+      "-c",
+      `stty raw -echo; sleep 3; timeout --foreground 2 cat > ${got}`,
+    ]);
+    const runtime = {
+      paths: { runDir, consoleDir: join(dir, "console"), tmuxSocket } as Runtime["paths"],
+      user: { name: "test", uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
+      config: {} as Runtime["config"],
+    };
+    const hub = new ConsoleHub(runtime, () => undefined);
+    cleanups.push(() => {
+      hub.close();
+      try {
+        execFileSync("tmux", ["-S", tmuxSocket, "kill-server"]);
+      } catch {}
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const frame = new Uint8Array(CONSOLE_LIMITS.maxInputBytes).fill(0x61);
+    let accepted = 0;
+    const until = Date.now() + 1000;
+    while (Date.now() < until) {
+      if (hub.input(frame)) accepted += frame.length;
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(accepted).toBeGreaterThan(2 * CONSOLE_LIMITS.maxQueuedInputBytes); // tmux holds more than the agent
+    hub.dropInput(2500);
+    await flushConsoleInput(runtime.paths, runtime.user, 2500);
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(statSync(got).size).toBe(0);
+  }, 20_000);
 });

@@ -28,7 +28,7 @@ import { ConsoleHub } from "./console-hub";
 import { ConsoleSession } from "./console-session";
 import { AgentFailure, toAgentError } from "./errors";
 import type { SnapshotManager } from "./snapshots";
-import { captureScreen } from "./tmux";
+import { captureScreen, flushConsoleInput } from "./tmux";
 import type { Runtime, VmManager } from "./vm-manager";
 
 export const AGENT_VERSION = "0.1.0";
@@ -224,6 +224,11 @@ export class AgentServer {
   private droppingInput<T>(name: string, task: T): T {
     const dropped = this.hubs.get(name)?.dropInput(POWER_INPUT_HOLD_MS) ?? 0;
     if (dropped > 0) this.log(`console input vm=${name} dropped=${dropped} reason=power`);
+    // What tmux already took (its pane buffer) is dropped at the guest's tty during the hold.
+    void (async () => {
+      const runtime = await this.manager.runtimeOrNull(name);
+      if (runtime) await flushConsoleInput(runtime.paths, runtime.user, POWER_INPUT_HOLD_MS);
+    })().catch(() => undefined);
     return task;
   }
 

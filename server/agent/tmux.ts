@@ -117,6 +117,29 @@ export async function ensurePiping(paths: VmPaths, as: RunAs, logFile: string): 
   if (info && !info.piping) await tmux(paths, as, ["pipe-pane", "-o", "-t", SESSION, pipeCommand(logFile)]);
 }
 
+/**
+ * Empties the guest's console input for `ms` (issue 11 point 4): tmux holds the keys it took but
+ * the guest had not read yet in its pane buffer, and would type them into the next boot after a
+ * reset. The pty's input queue is flushed (TCFLSH/TCIFLUSH on the pane's tty) every 5 ms, so what
+ * tmux still writes is dropped too. Runs as the VM's user (its own tty), with Debian's Essential
+ * perl-base; the tty comes from tmux and must be a /dev/pts path.
+ */
+const FLUSH_TTY_PERL =
+  "my ($t, $n) = @ARGV; sysopen(my $f, $t, 2 | 256) or exit 1; for (1 .. $n) { ioctl($f, 0x540B, 0); select(undef, undef, undef, 0.005) }";
+
+export async function flushConsoleInput(paths: VmPaths, as: RunAs, ms: number): Promise<void> {
+  const { stdout } = await tmux(paths, as, ["display-message", "-p", "-t", SESSION, "#{pane_tty}"], 5000);
+  const tty = stdout.trim();
+  if (!/^\/dev\/pts\/[0-9]{1,6}$/.test(tty)) return;
+  await run(["perl", "-e", FLUSH_TTY_PERL, "--", tty, String(Math.ceil(ms / 5))], {
+    as,
+    env: baseEnv({}),
+    cwd: paths.runDir,
+    timeoutMs: ms + 5000,
+    allowFailure: true,
+  });
+}
+
 /** The current screen with colours, for a client that skipped ahead. */
 export async function captureScreen(
   paths: VmPaths,

@@ -1,4 +1,5 @@
 import { withMember, z } from "@/server/web/auth/wrappers";
+import { getSessionToken } from "@/server/web/dal/get-session";
 import { listVmsForCaller, seesAllVms } from "@/server/web/dal/vms";
 import { readLive } from "@/server/web/vms/hub";
 import { eventStreamResponse } from "@/server/web/vms/sse";
@@ -15,6 +16,7 @@ export const GET = withMember("vm.read", z.object({}).strict(), async (_input, {
   const all = seesAllVms(caller);
   return eventStreamResponse({
     caller,
+    session: await getSessionToken(),
     signal: req.signal,
     accepts: (ownerId) => all || ownerId === caller.id,
     snapshot: async (): Promise<VmsSnapshot> => {

@@ -22,8 +22,14 @@ vi.mock("./hub", () => ({
   }),
 }));
 vi.mock("./service", () => ({ ensureVmService: async () => undefined }));
+const db = vi.hoisted(() => ({ user: { status: "active", sessionVersion: 1 }, revoked: new Set<string>() }));
 vi.mock("../db/client", () => ({
-  getDb: () => ({ user: { findUnique: async () => ({ status: "active" }) } }),
+  getDb: () => ({
+    user: { findUnique: async () => db.user },
+    revokedSession: {
+      findUnique: async ({ where }: { where: { id: string } }) => (db.revoked.has(where.id) ? where : null),
+    },
+  }),
 }));
 
 const { eventStreamResponse, STREAMS_PER_USER } = await import("./sse");
@@ -152,5 +158,37 @@ describe("eventStreamResponse", () => {
     await vi.waitFor(() => expect(hub.subscribers.size).toBeLessThanOrEqual(1));
     const fresh = Array.from({ length: STREAMS_PER_USER }, open);
     for (const c of fresh) c.abort();
+  });
+
+  it("check 7: a stream ends at its re-check once its session was signed out or its password changed", async () => {
+    vi.useFakeTimers();
+    try {
+      for (const end of [
+        () => db.revoked.add("sid-1"),
+        () => Object.assign(db.user, { sessionVersion: 2 }),
+      ]) {
+        db.revoked.clear();
+        db.user.sessionVersion = 1;
+        const res = eventStreamResponse({
+          caller: { ...caller, id: "recheck" },
+          session: { sv: 1, sid: "sid-1" },
+          signal: new AbortController().signal,
+          accepts: () => true,
+          snapshot: async () => ({ vms: [] }),
+        });
+        const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+        await vi.advanceTimersByTimeAsync(5_000);
+        expect(hub.subscribers.size).toBeGreaterThan(0); // still valid: still open
+        const before = hub.subscribers.size;
+        end();
+        await vi.advanceTimersByTimeAsync(5_000);
+        expect(hub.subscribers.size).toBe(before - 1);
+        await reader.cancel();
+      }
+    } finally {
+      vi.useRealTimers();
+      db.revoked.clear();
+      db.user.sessionVersion = 1;
+    }
   });
 });

@@ -50,12 +50,32 @@ function takeSlot(userId: string): () => void {
   };
 }
 
+/** The user is still active and, when known, this session still counts (version, not signed out). */
+async function stillValid(userId: string, session: { sv: number; sid: string } | null): Promise<boolean> {
+  try {
+    const db = getDb();
+    const row = await db.user.findUnique({
+      where: { id: userId },
+      select: { status: true, sessionVersion: true },
+    });
+    if (row?.status !== "active") return false;
+    if (!session) return true;
+    if (row.sessionVersion !== session.sv) return false;
+    const revoked = await db.revokedSession.findUnique({ where: { id: session.sid }, select: { id: true } });
+    return !revoked;
+  } catch {
+    return false; // EventSource reconnects; the next connection is checked afresh
+  }
+}
+
 export function eventStreamResponse(opts: {
   caller: Caller;
   signal: AbortSignal;
   accepts: (ownerId: string, vmName: string | null) => boolean;
   /** The first message's data (JSON); read after subscribing, so no event falls in between. */
   snapshot: () => Promise<unknown>;
+  /** The session the stream was opened with: a password change (version) or sign-out ends it too. */
+  session?: { sv: number; sid: string } | null;
 }): Response {
   const release = takeSlot(opts.caller.id);
   const encoder = new TextEncoder();
@@ -97,10 +117,7 @@ export function eventStreamResponse(opts: {
       const off = getHub().subscribe({ accepts: opts.accepts, send });
       const heartbeat = setInterval(() => write(": hb\n\n"), HEARTBEAT_MS);
       const recheck = setInterval(async () => {
-        const row = await getDb()
-          .user.findUnique({ where: { id: opts.caller.id }, select: { status: true } })
-          .catch(() => null);
-        if (row?.status !== "active") cleanup();
+        if (!(await stillValid(opts.caller.id, opts.session ?? null))) cleanup();
       }, RECHECK_MS);
       cleanup = () => {
         if (closed) return;

@@ -1,4 +1,5 @@
 import { withMember, z } from "@/server/web/auth/wrappers";
+import { getSessionToken } from "@/server/web/dal/get-session";
 import { listTasksForVm } from "@/server/web/dal/tasks";
 import { getVmForCaller } from "@/server/web/dal/vms";
 import { readLive } from "@/server/web/vms/hub";
@@ -16,6 +17,7 @@ export const GET = withMember("vm.read", z.object({}).strict(), async (_input, {
   const vm = await getVmForCaller(caller, String(params.name ?? ""));
   return eventStreamResponse({
     caller,
+    session: await getSessionToken(),
     signal: req.signal,
     accepts: (_ownerId, vmName) => vmName === vm.name,
     snapshot: async (): Promise<VmSnapshot> => {

@@ -122,7 +122,8 @@ test("member B: A's snapshots are not-found (page, server actions); the admin se
     ["deleteSnapshotAction", { name: vm, snapshotId: id }],
     ["takeSnapshotAction", { name: vm, label: "", includeStorage: false }],
   ] as const) {
-    const r = await bPage.request.post("/", {
+    // To the VM page's route, whose module graph holds the snapshot actions.
+    const r = await bPage.request.post(`/vms/${vm}`, {
       headers: {
         Origin: BASE_URL,
         "Next-Action": serverActionId(action),

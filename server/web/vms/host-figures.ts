@@ -14,31 +14,36 @@ export type HostFigures = {
   overcommit: Overcommit | null;
 };
 
+/** One read of the agent: its health, its images and every VM. */
+async function askAgent() {
+  const agent = getAgent();
+  const [health, images, list] = await Promise.all([
+    agent.call("agent.health", {}),
+    agent.call("image.list", {}),
+    agent.call("vm.list", {}),
+  ]);
+  return { health, images: images.images, vms: list.vms };
+}
+
+/** The overcommit figures: what the VMs are configured for against what the host has. */
+function overcommitOf(health: HealthResult, vms: VmStatus[]): Overcommit {
+  const disks = vms.flatMap((v) => v.disks);
+  return {
+    vmMemoryMiB: vms.reduce((n, v) => n + v.memoryMiB, 0),
+    hostRamMiB: Math.round(health.host.memTotalKiB / 1024),
+    hostSwapMiB: Math.round(health.host.swapTotalKiB / 1024),
+    diskProvisionedBytes: disks.reduce((n, d) => n + d.apparentBytes, 0),
+    diskAllocatedBytes: disks.reduce((n, d) => n + d.allocatedBytes, 0),
+    diskFreeBytes: health.host.dataDiskFreeBytes,
+    diskTotalBytes: health.host.dataDiskTotalBytes,
+  };
+}
+
 export async function getHostFigures(caller: Caller): Promise<HostFigures> {
   assertPermission(caller, "host.read");
-  const agent = getAgent();
   try {
-    const [health, images, list] = await Promise.all([
-      agent.call("agent.health", {}),
-      agent.call("image.list", {}),
-      agent.call("vm.list", {}),
-    ]);
-    const disks = list.vms.flatMap((v) => v.disks);
-    return {
-      reachable: true,
-      health,
-      images: images.images,
-      vms: list.vms,
-      overcommit: {
-        vmMemoryMiB: list.vms.reduce((n, v) => n + v.memoryMiB, 0),
-        hostRamMiB: Math.round(health.host.memTotalKiB / 1024),
-        hostSwapMiB: Math.round(health.host.swapTotalKiB / 1024),
-        diskProvisionedBytes: disks.reduce((n, d) => n + d.apparentBytes, 0),
-        diskAllocatedBytes: disks.reduce((n, d) => n + d.allocatedBytes, 0),
-        diskFreeBytes: health.host.dataDiskFreeBytes,
-        diskTotalBytes: health.host.dataDiskTotalBytes,
-      },
-    };
+    const { health, images, vms } = await askAgent();
+    return { reachable: true, health, images, vms, overcommit: overcommitOf(health, vms) };
   } catch (e) {
     console.error("[vms] host figures:", e instanceof Error ? e.message : e);
     return { reachable: false, health: null, images: [], vms: [], overcommit: null };
@@ -53,25 +58,11 @@ export async function getHostFigures(caller: Caller): Promise<HostFigures> {
 export async function unsafeReadProvisionFigures(
   image: string,
 ): Promise<{ overcommit: Overcommit; imageBytes: number } | null> {
-  const agent = getAgent();
   try {
-    const [health, images, list] = await Promise.all([
-      agent.call("agent.health", {}),
-      agent.call("image.list", {}),
-      agent.call("vm.list", {}),
-    ]);
-    const disks = list.vms.flatMap((v) => v.disks);
+    const { health, images, vms } = await askAgent();
     return {
-      imageBytes: images.images.find((i) => i.name === image)?.sizeBytes ?? 0,
-      overcommit: {
-        vmMemoryMiB: list.vms.reduce((n, v) => n + v.memoryMiB, 0),
-        hostRamMiB: Math.round(health.host.memTotalKiB / 1024),
-        hostSwapMiB: Math.round(health.host.swapTotalKiB / 1024),
-        diskProvisionedBytes: disks.reduce((n, d) => n + d.apparentBytes, 0),
-        diskAllocatedBytes: disks.reduce((n, d) => n + d.allocatedBytes, 0),
-        diskFreeBytes: health.host.dataDiskFreeBytes,
-        diskTotalBytes: health.host.dataDiskTotalBytes,
-      },
+      imageBytes: images.find((i) => i.name === image)?.sizeBytes ?? 0,
+      overcommit: overcommitOf(health, vms),
     };
   } catch {
     return null;

@@ -101,17 +101,23 @@ export class ConsoleHub {
   input(bytes: Uint8Array): boolean {
     if (bytes.length === 0) return true;
     if (this.restarting) return false;
-    if (this.queuedInputBytes + bytes.length > CONSOLE_LIMITS.maxQueuedInputBytes) {
-      // Ctrl-C abandons the backlog, as a tty's line discipline flushes its input on ^C
-      if (!bytes.includes(0x03)) return false;
+    const interrupt = bytes.includes(0x03);
+    if (interrupt) {
+      // Ctrl-C abandons the backlog, as a tty's line discipline flushes its input on ^C, and goes
+      // to tmux at once: behind a full window of keys tmux has not answered yet (a flood), it
+      // would wait for them.
       this.dropInput();
-      if (this.queuedInputBytes + bytes.length > CONSOLE_LIMITS.maxQueuedInputBytes) return false;
-    }
+      if (bytes.length > CONSOLE_LIMITS.maxInputInFlightBytes) return false;
+    } else if (this.queuedInputBytes + bytes.length > CONSOLE_LIMITS.maxQueuedInputBytes) return false;
     for (let i = 0; i < bytes.length; i += 256) {
       const chunk = bytes.subarray(i, i + 256);
       const hex = Array.from(chunk, (b) => b.toString(16).padStart(2, "0")).join(" ");
-      this.waiting.push({ line: `send-keys -t ${SESSION} -H ${hex}`, bytes: chunk.length });
-      this.waitingBytes += chunk.length;
+      const line = `send-keys -t ${SESSION} -H ${hex}`;
+      if (interrupt) this.command(line, chunk.length);
+      else {
+        this.waiting.push({ line, bytes: chunk.length });
+        this.waitingBytes += chunk.length;
+      }
     }
     this.flush();
     return true;

@@ -98,7 +98,18 @@ const verbs = {
     .object({ name: VmName, confirm: VmName, keepSnapshots: z.boolean().default(false) })
     .strict(),
   "vm.start": vm,
-  "vm.reboot": vm,
+  /**
+   * The whole reboot is the agent's task (issue 10 point 2): Ctrl-Alt-Del, then `graceSeconds` for
+   * the guest to reach its prompt, then a `countdownSeconds` countdown, then a hard reset. A
+   * `vm.reset` while it runs is that reboot's hard reset now (the reply carries the reboot task).
+   */
+  "vm.reboot": z
+    .object({
+      name: VmName,
+      graceSeconds: z.number().int().min(1).max(3600).default(90),
+      countdownSeconds: z.number().int().min(0).max(3600).default(30),
+    })
+    .strict(),
   "vm.reset": vm,
   "vm.shutdown": vm,
   "vm.poweroff": vm,
@@ -328,6 +339,23 @@ export interface TaskInfo {
   log?: string[];
   /** snapshot.create: the snapshot made; snapshot.restore: the safety snapshot. */
   snapshot?: SnapshotInfo | null;
+  /** vm.reboot: where the reboot's fallback stands (null for other verbs). */
+  reboot?: RebootProgress | null;
+}
+
+/**
+ * A reboot's stages, held by the agent so they survive web restarts: `graceful` (Ctrl-Alt-Del sent,
+ * waiting for the prompt until `graceEndsAt`), `countdown` (not back: hard reset at `resetAt`
+ * unless it comes up), `hard-reset` (reset done, booting). The task succeeds when the guest is up.
+ */
+export const REBOOT_STAGES = ["graceful", "countdown", "hard-reset"] as const;
+export type RebootStage = (typeof REBOOT_STAGES)[number];
+export interface RebootProgress {
+  stage: RebootStage;
+  graceEndsAt: string | null;
+  resetAt: string | null;
+  /** What caused the hard reset: the countdown's end, or a `vm.reset` request during the reboot. */
+  hardResetBy: "countdown" | "request" | null;
 }
 
 export interface SnapshotFile {

@@ -21,8 +21,12 @@ describe("permission table", () => {
       "vm.read.any",
       "vm.console.any",
       "vm.power.any",
+      "vm.snapshot.any",
       "vm.destroy",
       "vm.configure",
+      "snapshots.approve",
+      "snapshots.policy",
+      "snapshots.quota",
       "accounts.delete",
     ] as const)
       expect(can("member", p), p).toBe(false);

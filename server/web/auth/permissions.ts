@@ -13,8 +13,16 @@ export const PERMISSIONS = [
   "vm.read.any",
   "vm.console.any",
   "vm.power.any",
+  /** Take, restore and delete snapshots of another member's VM. */
+  "vm.snapshot.any",
   "vm.destroy",
   "vm.configure",
+  /** Decide requested snapshots (approval policy) and see every VM's snapshots. */
+  "snapshots.approve",
+  /** The snapshot policy: approval or not, default quotas. */
+  "snapshots.policy",
+  /** One member's snapshot quota. */
+  "snapshots.quota",
   "accounts.read",
   "accounts.approve",
   "accounts.suspend",
@@ -45,9 +53,14 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
     "vm.console.any",
     // Admins act on every VM (issue 4): power actions and Ctrl-Alt-Del on members' consoles.
     "vm.power.any",
+    "vm.snapshot.any",
     // Issue 9 point 8: destroy, and memory / storage / owner / autostart changes.
     "vm.destroy",
     "vm.configure",
+    // Issue 10 point 4: a permission per capability (these were all `vm.provision`).
+    "snapshots.approve",
+    "snapshots.policy",
+    "snapshots.quota",
     "accounts.read",
     "accounts.approve",
     "accounts.suspend",

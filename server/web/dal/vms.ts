@@ -1,7 +1,7 @@
 import "server-only";
-import { can } from "../auth/permissions";
 import { getDb } from "../db/client";
 import { ActionFailure } from "../errors";
+import { mayActOn, seesOthersVms, type VmCapability } from "../vms/access";
 import { assertPermission } from "./assert-permission";
 import type { Caller } from "./caller";
 
@@ -52,20 +52,28 @@ function toRow(v: Selected): VmRow {
 
 /** Whether the caller may see every VM (the admin) rather than only their own. */
 export function seesAllVms(caller: Caller): boolean {
-  return caller.status === "active" && can(caller.role, "vm.read.any");
+  return seesOthersVms(caller);
 }
 
 /**
  * THE scoped VM lookup: the caller's own VM, or any VM for a caller with `vm.read.any`. Someone
  * else's VM and a missing VM give the same not-found (nothing to learn from the difference).
+ * With a `capability` (power, console, snapshot), the access rule of ../vms/access.ts decides
+ * too: a VM the caller sees but may not act on that way is `forbidden`.
  */
-export async function getVmForCaller(caller: Caller, name: string): Promise<VmRow> {
+export async function getVmForCaller(
+  caller: Caller,
+  name: string,
+  capability: VmCapability = "read",
+): Promise<VmRow> {
   assertPermission(caller, "vm.read");
   const vm = await getDb().vm.findFirst({
     where: seesAllVms(caller) ? { name } : { name, ownerId: caller.id },
     select: vmSelect,
   });
-  if (!vm) throw new ActionFailure("not-found", "No such VM.");
+  if (!vm || !mayActOn(caller, vm, "read")) throw new ActionFailure("not-found", "No such VM.");
+  if (!mayActOn(caller, vm, capability))
+    throw new ActionFailure("forbidden", "You are not allowed to do that.");
   return toRow(vm);
 }
 

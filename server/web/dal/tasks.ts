@@ -120,6 +120,16 @@ export async function listTasksForVm(caller: Caller, vmId: string, take = 20): P
   return rows.map(toView);
 }
 
+/** One task the caller may see (their own; any for an admin), or null: scoped like listTasksForVm. */
+export async function getTaskViewForCaller(caller: Caller, taskId: string): Promise<TaskView | null> {
+  assertPermission(caller, "vm.read");
+  const row = await getDb().task.findFirst({
+    where: seesAllVms(caller) ? { id: taskId } : { id: taskId, ownerId: caller.id },
+    select: taskSelect,
+  });
+  return row ? toView(row) : null;
+}
+
 /** Every task on the host, newest first (admin). */
 export async function listAllTasks(caller: Caller, take = 50): Promise<TaskView[]> {
   assertPermission(caller, "vm.read.any");

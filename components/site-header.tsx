@@ -14,7 +14,7 @@ export function SiteHeader({ caller }: { caller: Caller }) {
     { href: "/", label: "Dashboard", show: active },
     { href: "/admin/accounts", label: "Accounts", show: active && can(caller.role, "accounts.read") },
     { href: "/admin/vms", label: "VMs", show: active && can(caller.role, "vm.provision") },
-    { href: "/admin/snapshots", label: "Snapshots", show: active && can(caller.role, "vm.provision") },
+    { href: "/admin/snapshots", label: "Snapshots", show: active && can(caller.role, "snapshots.approve") },
     { href: "/admin/host", label: "Host", show: active && can(caller.role, "host.read") },
     { href: "/admin/audit", label: "Audit log", show: active && can(caller.role, "audit.read") },
   ].filter((l) => l.show);

@@ -55,7 +55,7 @@ export const deleteSnapshotAction = memberAction(
 );
 
 export const approveSnapshotAction = adminAction(
-  "vm.provision",
+  "snapshots.approve",
   z.object({ snapshotId: Id }).strict(),
   async (input, { caller, meta }) => {
     const res = await approveSnapshot(caller, input.snapshotId, meta);
@@ -65,7 +65,7 @@ export const approveSnapshotAction = adminAction(
 );
 
 export const rejectSnapshotAction = adminAction(
-  "vm.provision",
+  "snapshots.approve",
   z.object({ snapshotId: Id }).strict(),
   async (input, { caller, meta }) => {
     await rejectSnapshot(caller, input.snapshotId, meta);
@@ -77,7 +77,7 @@ export const rejectSnapshotAction = adminAction(
 const GiB = 1024 ** 3;
 
 export const setSnapshotDefaultsAction = adminAction(
-  "vm.provision",
+  "snapshots.policy",
   z
     .object({
       policy: z.enum(["immediate", "approval"]),
@@ -101,7 +101,7 @@ const Optional = (schema: z.ZodNumber) =>
 
 /** Per-member override; empty = the default. */
 export const setMemberSnapshotQuotaAction = adminAction(
-  "vm.provision",
+  "snapshots.quota",
   z
     .object({
       userId: Id,

@@ -1,8 +1,8 @@
 import "server-only";
-import { can } from "../auth/permissions";
 import type { Caller } from "../dal/caller";
 import { getDb } from "../db/client";
 import { newId } from "../db/ids";
+import { mayActOn } from "../vms/access";
 import { PrismaTicketStore } from "./prisma-ticket-store";
 import { createTicketService, type TicketService } from "./tickets";
 
@@ -33,7 +33,8 @@ export async function issueConsoleTicket(
 
 /**
  * The VM named `vmName` if the caller may open its console (the console page and the ticket
- * action), with what the page shows; null for a VM that is missing or not the caller's to open.
+ * action), with what the page shows; null for a VM that is missing or not the caller's to open
+ * (the VM access rule's console capability; Ctrl-Alt-Del and Start are its power capability).
  */
 export async function findConsoleVm(
   caller: Caller,
@@ -44,13 +45,12 @@ export async function findConsoleVm(
     where: { name: vmName },
     select: { id: true, name: true, ownerId: true, owner: { select: { username: true } } },
   });
-  if (!vm) return null;
-  const owns = vm.ownerId === caller.id;
-  if (!(owns ? can(caller.role, "vm.console") : can(caller.role, "vm.console.any"))) return null;
+  // The same rule as the upgrade's re-check (./load-console-access.ts): ../vms/access.ts.
+  if (!vm || !mayActOn(caller, vm, "console")) return null;
   return {
     id: vm.id,
     name: vm.name,
     ownerUsername: vm.owner.username,
-    canCtrlAltDel: can(caller.role, owns ? "vm.power" : "vm.power.any"),
+    canCtrlAltDel: mayActOn(caller, vm, "power"),
   };
 }

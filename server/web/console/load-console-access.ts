@@ -1,13 +1,14 @@
 import "server-only";
-import { can } from "../auth/permissions";
 import { getDb } from "../db/client";
-import { Role } from "../domain";
+import { Role, UserStatus } from "../domain";
+import { mayActOn } from "../vms/access";
 import type { ConsoleAccess } from "./upgrade";
 
 /**
- * Re-reads the user and the VM for a console upgrade and its periodic re-check: an active user,
- * with `vm.console` on their own VM or `vm.console.any` on another's. Ctrl-Alt-Del reboots the
- * guest, so it follows `vm.power` on one's own VM and `vm.power.any` (admins) on another's.
+ * Re-reads the user and the VM for a console upgrade and its periodic re-check, and asks the one
+ * VM access rule (../vms/access.ts): the console capability lets them in; Ctrl-Alt-Del reboots
+ * the guest, so it is the power capability (`vm.power` on one's own VM, `vm.power.any` on
+ * another's).
  */
 export async function loadConsoleAccess({
   userId,
@@ -25,12 +26,13 @@ export async function loadConsoleAccess({
     db.vm.findUnique({ where: { id: vmId }, select: { id: true, name: true, ownerId: true } }),
   ]);
   const role = Role.safeParse(user?.role);
-  if (!user || !vm || !role.success || user.status !== "active") return null;
-  const owns = vm.ownerId === user.id;
-  if (!(owns ? can(role.data, "vm.console") : can(role.data, "vm.console.any"))) return null;
+  const status = UserStatus.safeParse(user?.status);
+  if (!user || !vm || !role.success || !status.success) return null;
+  const who = { id: user.id, role: role.data, status: status.data };
+  if (!mayActOn(who, vm, "console")) return null;
   return {
     user: { id: user.id, username: user.username, role: role.data },
     vm,
-    canCtrlAltDel: can(role.data, owns ? "vm.power" : "vm.power.any"),
+    canCtrlAltDel: mayActOn(who, vm, "power"),
   };
 }

@@ -35,7 +35,8 @@ vi.mock("../db/client", () => ({
 const { eventStreamResponse, STREAMS_PER_USER } = await import("./sse");
 const { announceSessionsEnded } = await import("../session-events");
 
-const caller = { id: "u1" } as Parameters<typeof eventStreamResponse>[0]["caller"];
+type Caller = Parameters<typeof eventStreamResponse>[0]["caller"];
+const caller = { id: "u1", username: "u1", role: "member", status: "active" } as Caller;
 
 /** Reads SSE messages (event name and parsed data) until `count` arrived. */
 async function readMessages(res: Response, count: number) {
@@ -87,6 +88,30 @@ describe("eventStreamResponse", () => {
     expect(messages[0]?.data).toEqual({ vm: { name: "web", state: "running" }, tasks: [task("running")] });
     expect(messages[1]?.data).toEqual(task("succeeded"));
     controller.abort();
+  });
+
+  it("lets through only what the VM access rule allows: a member's own VMs, an admin's every VM", async () => {
+    const watch = async (who: Caller, count: number) => {
+      const controller = new AbortController();
+      const res = eventStreamResponse({
+        caller: who,
+        signal: controller.signal,
+        accepts: () => true, // the route asks for everything; the rule still decides
+        snapshot: async () => ({ vms: [] }),
+      });
+      return { controller, reading: readMessages(res, count) };
+    };
+    const member = await watch(caller, 3); // snapshot, ready, one event
+    const admin = await watch({ ...caller, id: "a1", username: "root", role: "admin" }, 4);
+    await vi.waitFor(() => expect(hub.subscribers.size).toBe(2));
+    hub.publish({ type: "vm", ownerId: "u2", vm: { name: "bobs" } });
+    hub.publish({ type: "vm", ownerId: "u1", vm: { name: "web" } });
+    const names = (ms: { event: string; data: unknown }[]) =>
+      ms.filter((m) => m.event === "vm").map((m) => (m.data as { name: string }).name);
+    expect(names(await member.reading)).toEqual(["web"]);
+    expect(names(await admin.reading)).toEqual(["bobs", "web"]);
+    member.controller.abort();
+    admin.controller.abort();
   });
 
   it("ends the stream (the browser reconnects) when the snapshot cannot be read", async () => {

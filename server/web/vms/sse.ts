@@ -2,7 +2,8 @@ import "server-only";
 /**
  * Server-Sent Events for the browser: first `event: snapshot` (what the page shows: the VMs' state
  * and, for one VM, its tasks), then the hub's events that pass the subscriber's filter, a
- * heartbeat. A suspended member's streams end at once (server/web/session-events.ts; the re-check
+ * heartbeat. The filter is the VM access rule (./access.ts, the read capability: one's own VMs,
+ * every VM with `vm.read.any`) and then the route's own narrowing (one VM's stream). A suspended member's streams end at once (server/web/session-events.ts; the re-check
  * every 5 s covers a suspension from another process, e.g. the CLI). One user holds at most
  * STREAMS_PER_USER streams in a process; the next is refused with 429.
  * EventSource reconnects by itself and every connection starts with a fresh snapshot, which the
@@ -14,6 +15,7 @@ import type { Caller } from "../dal/caller";
 import { getDb } from "../db/client";
 import { ActionFailure } from "../errors";
 import { onSessionsEnded } from "../session-events";
+import { mayActOn } from "./access";
 import { getHub, type HubEvent } from "./hub";
 import { ensureVmService } from "./service";
 
@@ -71,6 +73,7 @@ async function stillValid(userId: string, session: { sv: number; sid: string } |
 export function eventStreamResponse(opts: {
   caller: Caller;
   signal: AbortSignal;
+  /** Narrows what the access rule lets through (e.g. one VM); it cannot widen it. */
   accepts: (ownerId: string, vmName: string | null) => boolean;
   /** The first message's data (JSON); read after subscribing, so no event falls in between. */
   snapshot: () => Promise<unknown>;
@@ -114,7 +117,11 @@ export function eventStreamResponse(opts: {
         } catch {}
         return;
       }
-      const off = getHub().subscribe({ accepts: opts.accepts, send });
+      const off = getHub().subscribe({
+        accepts: (ownerId, vmName) =>
+          mayActOn(opts.caller, { ownerId }, "read") && opts.accepts(ownerId, vmName),
+        send,
+      });
       const heartbeat = setInterval(() => write(": hb\n\n"), HEARTBEAT_MS);
       const recheck = setInterval(async () => {
         if (!(await stillValid(opts.caller.id, opts.session ?? null))) cleanup();

@@ -11,6 +11,7 @@ import { requireUser } from "@/server/web/dal/get-session";
 import { listTasksForVm, listVmAudit } from "@/server/web/dal/tasks";
 import { getVmForCaller, type VmRow } from "@/server/web/dal/vms";
 import { ActionFailure } from "@/server/web/errors";
+import { mayActOn } from "@/server/web/vms/access";
 import { readLive } from "@/server/web/vms/hub";
 import { ensureVmService } from "@/server/web/vms/service";
 
@@ -74,7 +75,8 @@ export default async function VmPage({ params }: { params: Promise<{ name: strin
         }}
         initialLive={live}
         initialTasks={tasks}
-        canPower={can(caller.role, "vm.power")}
+        // The VM access rule: vm.power on one's own VM, vm.power.any (admins) on a member's.
+        canPower={mayActOn(caller, vm, "power")}
         powerAction={vmPowerAction}
         viewer={caller.username}
       >

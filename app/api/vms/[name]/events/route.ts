@@ -19,6 +19,8 @@ export const GET = withMember("vm.read", z.object({}).strict(), async (_input, {
     caller,
     session: await getSessionToken(),
     signal: req.signal,
+    // This VM only; the access rule (applied by eventStreamResponse) still decides per event, so a
+    // VM handed to another member stops reaching its former owner's open stream.
     accepts: (_ownerId, vmName) => vmName === vm.name,
     snapshot: async (): Promise<VmSnapshot> => {
       const [live, tasks] = await Promise.all([readLive(vm.name), listTasksForVm(caller, vm.id, 20)]);

@@ -16,6 +16,8 @@ export const TASK_KINDS = [
   "poweroff",
   "grow-storage",
   "change-owner",
+  "snapshot",
+  "restore",
 ] as const;
 export type TaskKind = (typeof TASK_KINDS)[number];
 
@@ -29,6 +31,12 @@ export type TaskDetail = {
   hardReset?: boolean;
   /** Reboot: when the graceful wait ends and the hard reset is offered (ISO). */
   graceEndsAt?: string | null;
+  /** The agent task the row follows now (default: the row's own id, the first request's id). */
+  agentTaskId?: string;
+  /** How many of the agent task's log lines are already in the row's log. */
+  agentLogLines?: number;
+  /** Facts of the kind the pipeline needs to settle after a restart (snapshot ids, sizes, …). */
+  data?: Record<string, unknown>;
 };
 
 export type TaskView = {
@@ -290,14 +298,62 @@ export async function unsafeAppendTaskLog(
   await db.taskLog.create({ data: { id: newId(), taskId, seq: (last?.seq ?? 0) + 1, level, message } });
 }
 
+/**
+ * Ends a running task once: only the process whose update finds the row still running wins (a
+ * second web process following the same agent task loses), so the end is written, logged and
+ * published once. Returns whether this call ended it.
+ */
+export async function unsafeEndTask(
+  id: string,
+  change: { status: Exclude<TaskStatus, "queued" | "running">; error: string | null; detail: TaskDetail },
+): Promise<boolean> {
+  const db = getDb();
+  const row = await db.task.findUnique({ where: { id }, select: { result: true } });
+  const { count } = await db.task.updateMany({
+    where: { id, status: { in: ["queued", "running"] } },
+    data: {
+      status: change.status,
+      progress: 100,
+      error: change.error,
+      result: JSON.stringify({ ...parseDetail(row?.result ?? null), ...change.detail }),
+      endedAt: new Date(),
+    },
+  });
+  return count === 1;
+}
+
 /** Tasks left running by a previous web process (for recovery at start-up). */
 export async function unsafeListUnfinishedTasks(): Promise<
-  { id: string; kind: string; vmId: string | null }[]
+  {
+    id: string;
+    kind: string;
+    vmId: string | null;
+    ownerId: string;
+    vmName: string | null;
+    vmOwnerId: string | null;
+    detail: TaskDetail;
+  }[]
 > {
-  return getDb().task.findMany({
+  const rows = await getDb().task.findMany({
     where: { status: { in: ["queued", "running"] } },
-    select: { id: true, kind: true, vmId: true },
+    select: {
+      id: true,
+      kind: true,
+      vmId: true,
+      ownerId: true,
+      result: true,
+      vm: { select: { name: true, ownerId: true } },
+    },
   });
+  return rows.map((r) => ({
+    id: r.id,
+    kind: r.kind,
+    vmId: r.vmId,
+    ownerId: r.ownerId,
+    vmName: r.vm?.name ?? null,
+    vmOwnerId: r.vm?.ownerId ?? null,
+    detail: parseDetail(r.result),
+  }));
 }
 
 /** The running task of a VM, if any (at most one runs per VM at a time through the panel). */

@@ -63,6 +63,8 @@ const FIRST_STEP: Record<TaskKind, string> = {
   poweroff: "forcing off",
   "grow-storage": "growing storage",
   "change-owner": "moving the VM's files to the new owner",
+  snapshot: "taking a live snapshot",
+  restore: "restoring a snapshot",
 };
 
 /** Rough progress per agent step, so the bar moves as the host reports. */

@@ -1,8 +1,10 @@
 /**
  * "This user's sessions have ended" (suspended, rejected): said once by the DAL, heard by whatever
- * holds a stream open for that user in this process (the event streams, server/web/vms/sse.ts), so
- * they close at once rather than at their next re-check. Kept on globalThis: the custom server and
- * Next's bundle load separate copies of this module in one process.
+ * holds something open for that user in this process (the event streams, server/web/vms/sse.ts;
+ * the console hub, ./console/console-hub-instance.ts), so they close at once rather than at their
+ * next re-check. The arrow points down: the DAL knows nothing of streams or consoles. Kept on
+ * globalThis: the custom server and Next's bundle load separate copies of this module in one
+ * process.
  */
 import { EventEmitter } from "node:events";
 
@@ -27,4 +29,10 @@ export function onSessionsEnded(userId: string, listener: () => void): () => voi
   const l = (id: string) => id === userId && listener();
   emitter().on("ended", l);
   return () => emitter().off("ended", l);
+}
+
+/** Calls `listener` with the user's id whenever any user's sessions end. Returns an unsubscribe. */
+export function onAnySessionsEnded(listener: (userId: string) => void): () => void {
+  emitter().on("ended", listener);
+  return () => emitter().off("ended", listener);
 }

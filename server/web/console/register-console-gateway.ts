@@ -7,7 +7,7 @@
  *     onCtrlAltDel: ({ userId, vmName }) => …requestPowerAction(caller, vmName, "reboot")…,
  *   });
  *
- * Revocation from server actions: `getConsoleHub().closeUser(userId)` after suspending a user; the
+ * Revocation: the hub closes a suspended user's consoles when ../session-events.ts says so; the
  * sessions also re-check access every 5 s, which covers the CLI and other web processes.
  */
 import type { WebSocket } from "ws";

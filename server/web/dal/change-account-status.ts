@@ -1,6 +1,5 @@
 import "server-only";
 import type { Permission } from "../auth/permissions";
-import { getConsoleHub } from "../console/console-hub-instance";
 import { getDb } from "../db/client";
 import type { AuditAction, UserStatus } from "../domain";
 import { ActionFailure } from "../errors";
@@ -51,8 +50,8 @@ const TRANSITIONS: Record<
 
 /**
  * Moves an account along approve/reject (pending) or suspend/reactivate (members). Suspending and
- * rejecting bump the session version, so the user's next request has no session, and close the
- * user's open consoles.
+ * rejecting bump the session version, so the user's next request has no session, and say that
+ * the user's sessions ended (../session-events.ts): their open consoles and event streams close.
  */
 export async function changeAccountStatus(
   caller: Caller,
@@ -103,12 +102,9 @@ export async function unsafeChangeAccountStatus(
   });
   if (updated.count === 0)
     throw new ActionFailure("conflict", `This account is no longer ${t.from}; reload the page.`);
-  // Open consoles in this process close now; elsewhere (another web process, after the CLI) the
-  // sessions' 5 s access re-check closes them.
-  if (t.endSessions) {
-    getConsoleHub().closeUser(target.id);
-    announceSessionsEnded(target.id); // its event streams close too
-  }
+  // Said once; in this process the user's consoles and event streams listen and close now.
+  // Elsewhere (another web process, after the CLI) their 5 s access re-check closes them.
+  if (t.endSessions) announceSessionsEnded(target.id);
   await recordAuditEvent({
     actor,
     action: t.audit,

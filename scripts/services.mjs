@@ -55,13 +55,19 @@ export function layoutFromEnv(env) {
  * @param {ReturnType<typeof layoutFromEnv>} l
  * @returns {Record<"agent" | "web", {
  *   description: string; user: string; group: string; workingDirectory: string;
- *   environment: Record<string, string>; argv: string[]; log: string; unit: string[]; after: string[];
+ *   environment: Record<string, string>; argv: string[]; log: string; logFile: string; unit: string[];
+ *   after: string[];
  * }>}
  */
 export function describeServices(l) {
   const webState = path.join(l.stateDir, "web");
+  // Each service writes its own log, rotated and bounded (server/agent/log-file.ts): the agent in
+  // the log directory (root's), the web tier in a directory of its own user's inside it. What a
+  // service prints before it opens its log (or when it cannot) goes to `<name>.out`.
+  const webLogs = path.join(l.logDir, "web");
   const agentEnv = {
     ZAPHOD_DATA_DIR: l.stateDir,
+    ZAPHOD_LOG_FILE: path.join(l.logDir, "agent.log"),
     ZAPHOD_AGENT_SOCKET: l.agentSocket,
     ...(l.hostUserPrefix ? { ZAPHOD_HOST_USER_PREFIX: l.hostUserPrefix } : {}),
     ...(l.socketGroup ? { ZAPHOD_SOCKET_GROUP: l.socketGroup } : {}),
@@ -77,6 +83,7 @@ export function describeServices(l) {
     AUTH_SECRET_FILE: path.join(webState, "auth-secret"),
     DATABASE_URL: `file:${path.join(webState, "zaphod.db")}`,
     ZAPHOD_AGENT_SOCKET: l.agentSocket,
+    ZAPHOD_LOG_FILE: path.join(webLogs, "web.log"),
     ...(l.tlsCert ? { ZAPHOD_TLS_CERT: l.tlsCert, ZAPHOD_TLS_KEY: l.tlsKey } : {}),
   };
   return {
@@ -87,7 +94,8 @@ export function describeServices(l) {
       workingDirectory: l.release,
       environment: agentEnv,
       argv: [l.node, path.join(l.release, "dist/agent.mjs")],
-      log: path.join(l.logDir, "agent.log"),
+      log: path.join(l.logDir, "agent.out"),
+      logFile: path.join(l.logDir, "agent.log"),
       after: ["network-online.target"],
       unit: [
         // VMs are the agent's children in the cgroup sense: a restart of the unit must leave them running.
@@ -104,7 +112,8 @@ export function describeServices(l) {
       workingDirectory: l.release,
       environment: webEnv,
       argv: [l.node, path.join(l.release, "dist/web.mjs")],
-      log: path.join(l.logDir, "web.log"),
+      log: path.join(l.logDir, "web.out"),
+      logFile: path.join(webLogs, "web.log"),
       after: ["zaphod-agent.service", "network-online.target"],
       unit: [
         "Restart=on-failure",
@@ -114,7 +123,7 @@ export function describeServices(l) {
         "ProtectHome=yes",
         "PrivateTmp=yes",
         "PrivateDevices=yes",
-        `ReadWritePaths=${webState}`,
+        `ReadWritePaths=${webState} ${webLogs}`,
         "ProtectKernelTunables=yes",
         "ProtectKernelModules=yes",
         "ProtectKernelLogs=yes",
@@ -196,6 +205,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     else
       process.stdout.write(
         Object.entries(service.environment)
+          .filter(([k]) => k !== "ZAPHOD_LOG_FILE")
           .map(([k, v]) => `${k}='${v.replaceAll("'", "")}'\n`)
           .join(""),
       );

@@ -91,7 +91,7 @@ describe("service description", () => {
       "ProtectSystem=strict",
       "ProtectHome=yes",
       "PrivateTmp=yes",
-      "ReadWritePaths=/var/lib/zaphod/web",
+      "ReadWritePaths=/var/lib/zaphod/web /var/log/zaphod/web",
     ])
       expect(unit.lines).toContain(line);
     expect(unit.environment).toMatchObject({
@@ -101,6 +101,16 @@ describe("service description", () => {
     });
     // Nothing secret is written into a unit file (they are world-readable).
     expect(renderUnit(services.web)).not.toMatch(/AUTH_SECRET=/);
+  });
+
+  it("has each service write its own rotated log, the web tier's in a directory it may write", () => {
+    expect(services.agent.environment.ZAPHOD_LOG_FILE).toBe("/var/log/zaphod/agent.log");
+    expect(services.web.environment.ZAPHOD_LOG_FILE).toBe("/var/log/zaphod/web/web.log");
+    // What a service prints before its log is open goes elsewhere: never into the rotated file.
+    for (const name of ["agent", "web"] as const)
+      expect(parseUnit(renderUnit(services[name])).lines).toContain(
+        `StandardOutput=append:/var/log/zaphod/${name}.out`,
+      );
   });
 
   it("refuses paths that a unit file or UML's command line would split", () => {

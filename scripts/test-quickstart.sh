@@ -35,7 +35,8 @@ cleanup() {
     for f in /var/log/zaphod-"$tag"*/agent.log /home/"$tag"*/.local/state/zaphod/logs/agent.log; do
       [[ -f $f ]] && { echo "--- $f"; tail -30 "$f"; }
     done
-    for f in /var/log/zaphod-"$tag"*/web.log /home/"$tag"*/.local/state/zaphod/logs/web.log; do
+    for f in /var/log/zaphod-"$tag"*/web/web.log /var/log/zaphod-"$tag"*/*.out \
+      /home/"$tag"*/.local/state/zaphod/logs/web/web.log /home/"$tag"*/.local/state/zaphod/logs/*.out; do
       [[ -f $f ]] && { echo "--- $f"; tail -15 "$f"; }
     done
   fi
@@ -100,6 +101,9 @@ check "the agent runs as root and the web tier as its own user, both from the ro
     [[ $(readlink -f /proc/$(cat "$1/web.pid")/cwd) == /opt/zaphod-$2/releases/* ]] &&
     [[ $(stat -c %U /opt/zaphod-$2/current/dist/agent.mjs) == root ]] && ! find /opt/zaphod-$2/releases -perm /022 -not -type l | grep -q .' \
   _ "$RUN" "$tag"
+check "each service writes its own log, 0640, the web tier's in its own directory VM users cannot enter" \
+  bash -c 'L=/var/log/zaphod-$1; [[ $(stat -c "%a %U" "$L/agent.log") == "640 root" && $(stat -c "%a %U" "$L/web/web.log") == "640 $1" ]] &&
+    [[ $(stat -c %a "$L") == 750 && $(stat -c %a "$L/web") == 750 ]] && grep -q . "$L/agent.log" && grep -q . "$L/web/web.log"' _ "$tag"
 check "no VM state in the clone" bash -c '! find "$1" -name "*.cow" -o -name "*.sock" | grep -q .' _ "$clone"
 
 # A member signs in in Chromium and sees the demo VM running.

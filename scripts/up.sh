@@ -47,10 +47,12 @@ if [[ $MODE == root ]]; then
   install -d -m 0755 -o root -g root "$STATE"
   install -d -m 0700 -o "$WEB_USER" -g "$WEB_USER" "$STATE/web"
   install -d -m 0750 -o root -g "$WEB_USER" "$LOGS" "$RUN"
+  install -d -m 0750 -o "$WEB_USER" -g "$WEB_USER" "$LOGS/web"
   AS_WEB=(setpriv --reuid="$WEB_USER" --regid="$WEB_USER" --init-groups --reset-env --)
 else
-  mkdir -p "$STATE/web" "$LOGS" "$RUN"
+  mkdir -p "$STATE/web" "$LOGS/web" "$RUN"
   chmod 0700 "$STATE/web"
+  chmod 0750 "$LOGS" "$LOGS/web"
   AS_WEB=()
 fi
 
@@ -69,6 +71,18 @@ cli() {
   "${AS_WEB[@]}" env -i -C "$SVC_DIR" "${SVC_ENV[@]}" "$ZAPHOD_NODE" "$RELEASE/dist/cli.mjs" "$@"
 }
 
+# log_of NAME — the log file the service writes itself.
+log_of() { if [[ $1 == web ]]; then echo "$LOGS/web/web.log"; else echo "$LOGS/$1.log"; fi; }
+
+# show_log NAME — the end of a service's own log and of what it printed before opening it.
+show_log() {
+  local f
+  for f in "$LOGS/$1.out" "$(log_of "$1")"; do
+    [[ -s $f ]] && { echo "--- $f" >&2; tail -20 "$f" >&2; }
+  done
+  return 0
+}
+
 # start_detached NAME — the fallback without systemd: the description's user, directory,
 # environment and program, in a session of its own, its real pid in $RUN/NAME.pid.
 start_detached() {
@@ -76,13 +90,13 @@ start_detached() {
   service_exec "$name"
   local -a as=()
   [[ $MODE == root && $SVC_USER != root ]] && as=("${AS_WEB[@]}")
-  say "starting $name (log: $LOGS/$name.log)"
-  (umask 027; setsid "${as[@]}" env -i -C "$SVC_DIR" "${SVC_ENV[@]}" "${SVC_ARGV[@]}" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  say "starting $name (log: $(log_of "$name"))"
+  (umask 027; setsid "${as[@]}" env -i -C "$SVC_DIR" "${SVC_ENV[@]}" "${SVC_ARGV[@]}" >>"$LOGS/$name.out" 2>&1 </dev/null &
    echo $! >"$RUN/$name.pid")
   pid=$(cat "$RUN/$name.pid")
   readlink -f "$RELEASE" >"$RUN/$name.release"
   pid_is "$name" "$RUN/$name.pid" || { sleep 0.3; pid_is "$name" "$RUN/$name.pid"; } ||
-    { tail -20 "$LOGS/$name.log" >&2; die "$name exited at start (pid $pid; log: $LOGS/$name.log)"; }
+    { show_log "$name"; die "$name exited at start (pid $pid; log: $(log_of "$name"))"; }
 }
 
 # start_unit NAME — installs the description as a systemd unit, enables it (so it starts at boot)
@@ -125,13 +139,13 @@ wait_until() {
   for ((i = 0; i < seconds * 5; i++)); do
     "$@" && return 0
     if ! pid_is "$name" "$RUN/$name.pid"; then
-      tail -20 "$LOGS/$name.log" >&2
-      die "$name exited while starting (log: $LOGS/$name.log)"
+      show_log "$name"
+      die "$name exited while starting (log: $(log_of "$name"))"
     fi
     sleep 0.2
   done
-  tail -20 "$LOGS/$name.log" >&2
-  die "$name did not come up within $seconds s (log: $LOGS/$name.log)"
+  show_log "$name"
+  die "$name did not come up within $seconds s (log: $(log_of "$name"))"
 }
 
 # An agent this script did not start must not be mistaken for ours.

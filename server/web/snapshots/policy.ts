@@ -13,6 +13,7 @@ import "server-only";
  * - a restore is never refused by the quota: its safety snapshot may go over it, and new
  *   snapshots are refused until the member deletes some.
  */
+import { unsafeCountedSnapshotsOf } from "../dal/snapshots";
 import { getDb } from "../db/client";
 
 export const SNAPSHOT_POLICIES = ["immediate", "approval"] as const;
@@ -73,10 +74,7 @@ export async function unsafeQuotaOf(ownerId: string): Promise<Quota> {
       where: { id: ownerId },
       select: { snapshotMaxCount: true, snapshotMaxBytes: true },
     }),
-    db.snapshot.findMany({
-      where: { vm: { ownerId }, status: { in: COUNTED_STATUSES } },
-      select: { status: true, sizeBytes: true },
-    }),
+    unsafeCountedSnapshotsOf(ownerId, COUNTED_STATUSES),
   ]);
   return {
     maxCount: user?.snapshotMaxCount ?? defaults.maxCount,

@@ -206,16 +206,15 @@ describe("snapshot service", () => {
       live: true,
       pauseMs: 120,
     });
-    const task = await t.db.task.findUniqueOrThrow({
-      where: { id: res.taskId as string },
-      include: { logs: true },
-    });
-    expect(task.kind).toBe("snapshot");
-    for (let i = 0; i < 50 && task.status === "running"; i++) await new Promise((r) => setTimeout(r, 50));
-    const done = await t.db.task.findUniqueOrThrow({
-      where: { id: res.taskId as string },
-      include: { logs: true },
-    });
+    const readTask = () =>
+      t.db.task.findUniqueOrThrow({ where: { id: res.taskId as string }, include: { logs: true } });
+    let done = await readTask();
+    expect(done.kind).toBe("snapshot");
+    // Re-read on every turn: the row ends a moment after the snapshot row is ready.
+    for (let i = 0; i < 50 && done.status === "running"; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      done = await readTask();
+    }
     expect(done.status).toBe("succeeded");
     expect(done.logs.map((l) => l.message).join("\n")).toMatch(/guest paused 0\.12 s/);
   });

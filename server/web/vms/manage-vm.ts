@@ -17,10 +17,11 @@ import { getDb } from "../db/client";
 import type { AuditAction } from "../domain";
 import { ActionFailure } from "../errors";
 import type { RequestMeta } from "../request-meta";
+import { startTask } from "../tasks/pipeline";
 import { agentActor } from "./agent-actor";
 import { toActionFailure } from "./agent-errors";
 import { getHub } from "./hub";
-import { destroyVm, ensureVmService, runVmTaskVerb } from "./service";
+import { destroyVm, ensureVmService } from "./service";
 
 const invalid = (field: string, message: string) =>
   new ActionFailure("invalid", "Please check the highlighted fields.", { [field]: message });
@@ -91,18 +92,15 @@ export async function growVmStorage(caller: Caller, name: string, storageGiB: nu
     throw invalid("storageGiB", `A whole number of GiB, at most ${AGENT_LIMITS.storageGiB.max}`);
   if (storageGiB <= vm.storageGiB)
     throw invalid("storageGiB", `Storage only grows: more than today's ${vm.storageGiB} GiB`);
-  const { taskId, task } = await runVmTaskVerb({
-    actor: { id: caller.id, username: caller.username },
-    vm,
+  const { taskId, done } = await startTask({
     kind: "grow-storage",
-    op: "vm.growStorage",
+    vm,
+    actor: { id: caller.id, username: caller.username },
     args: { name: vm.name, storageGiB },
-    auditAction: "vm.storage",
-    detail: { from: vm.storageGiB, to: storageGiB },
-    meta,
-    successText: `Storage grown from ${vm.storageGiB} GiB to ${storageGiB} GiB.`,
+    audit: { action: "vm.storage", detail: { from: vm.storageGiB, to: storageGiB }, meta },
+    data: { from: vm.storageGiB, to: storageGiB },
   });
-  if (task.state === "succeeded") await getDb().vm.update({ where: { id: vm.id }, data: { storageGiB } });
+  const task = await done;
   return { taskId, ok: task.state === "succeeded" };
 }
 
@@ -133,22 +131,16 @@ async function moveVm(
   owner: { id: string; username: string },
   meta: RequestMeta | undefined,
 ) {
-  const { taskId, task } = await runVmTaskVerb({
-    actor: { id: caller.id, username: caller.username },
-    vm,
+  const { taskId, done } = await startTask({
     kind: "change-owner",
-    op: "vm.setOwner",
+    vm,
+    actor: { id: caller.id, username: caller.username },
     args: { name: vm.name, owner: owner.username },
-    auditAction: "vm.owner",
-    detail: { from: vm.ownerUsername, to: owner.username },
-    meta,
-    successText: `${vm.name} now belongs to ${owner.username}.`,
+    audit: { action: "vm.owner", detail: { from: vm.ownerUsername, to: owner.username }, meta },
+    data: { to: owner.username, toId: owner.id },
     taskOwnerId: owner.id,
   });
-  if (task.state === "succeeded") {
-    await getDb().vm.update({ where: { id: vm.id }, data: { ownerId: owner.id } });
-    getHub().forgetOwner(vm.name);
-  }
+  const task = await done;
   return { taskId, ok: task.state === "succeeded" };
 }
 

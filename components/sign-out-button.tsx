@@ -1,14 +1,18 @@
 "use client";
 
 import { useTransition } from "react";
-import { signOutAction } from "@/app/actions/auth";
 import { Button } from "@/components/ui/button";
 
+/** A wrapped sign-out action (passed down from the page: arrows point down). */
+export type SignOut = (input: Record<string, never>) => Promise<unknown>;
+
 export function SignOutButton({
+  signOut,
   variant = "quiet",
   label = "Sign out",
   className,
 }: {
+  signOut: SignOut;
   variant?: "quiet" | "secondary";
   label?: string;
   className?: string;
@@ -19,7 +23,7 @@ export function SignOutButton({
       variant={variant}
       className={className}
       pending={pending}
-      onClick={() => startTransition(async () => void (await signOutAction({})))}
+      onClick={() => startTransition(async () => void (await signOut({})))}
     >
       {label}
     </Button>

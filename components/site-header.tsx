@@ -3,12 +3,12 @@ import { can } from "@/server/web/auth/permissions";
 import type { Caller } from "@/server/web/dal/caller";
 import { HeaderMenu } from "./header-menu";
 import { NavLink } from "./nav-link";
-import { SignOutButton } from "./sign-out-button";
+import { type SignOut, SignOutButton } from "./sign-out-button";
 
 /** Up to this many links sit in the header at every width; more go into a "Menu" below 1024 px. */
 const INLINE_MAX = 2;
 
-export function SiteHeader({ caller }: { caller: Caller }) {
+export function SiteHeader({ caller, signOut }: { caller: Caller; signOut: SignOut }) {
   const active = caller.status === "active";
   const links = [
     { href: "/", label: "Dashboard", show: active },
@@ -85,7 +85,7 @@ export function SiteHeader({ caller }: { caller: Caller }) {
                   Your account
                 </NavLink>
               ) : null}
-              <SignOutButton className="w-full justify-start! px-3!" />
+              <SignOutButton signOut={signOut} className="w-full justify-start! px-3!" />
             </div>
           </HeaderMenu>
         </div>

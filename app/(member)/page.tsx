@@ -1,4 +1,5 @@
 import type { Metadata } from "next";
+import { signOutAction } from "@/app/actions/auth";
 import { AdminOverview } from "@/components/admin/admin-overview";
 import { PageShell } from "@/components/page-shell";
 import { LiveVmList } from "@/components/vms/live-vm-list";
@@ -48,6 +49,7 @@ export default async function DashboardPage() {
     return (
       <PageShell
         caller={caller}
+        signOut={signOutAction}
         title={`Hello, ${caller.name}`}
         description="The host at a glance: what waits for you, and how much room is left."
       >
@@ -59,6 +61,7 @@ export default async function DashboardPage() {
   return (
     <PageShell
       caller={caller}
+      signOut={signOutAction}
       title={`Hello, ${caller.name}`}
       description="Your virtual machines on this server."
     >

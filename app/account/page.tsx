@@ -1,5 +1,5 @@
 import type { Metadata } from "next";
-import { changePasswordAction } from "@/app/actions/auth";
+import { changePasswordAction, signOutAction } from "@/app/actions/auth";
 import { ChangePasswordForm } from "@/components/auth/change-password-form";
 import { PageShell } from "@/components/page-shell";
 import { requireUser } from "@/server/web/dal/get-session";
@@ -20,7 +20,12 @@ export default async function AccountPage({
     ["Role", caller.role === "admin" ? "Admin" : "Member"],
   ];
   return (
-    <PageShell caller={caller} title="Your account" description="Who you are here, and your password.">
+    <PageShell
+      caller={caller}
+      signOut={signOutAction}
+      title="Your account"
+      description="Who you are here, and your password."
+    >
       <section aria-labelledby="profile-heading">
         <h2 id="profile-heading" className="text-lg font-medium">
           Profile

@@ -1,5 +1,6 @@
 import type { Metadata } from "next";
 import { redirect } from "next/navigation";
+import { signOutAction } from "@/app/actions/auth";
 import { AuthCard } from "@/components/auth/auth-card";
 import { SignOutButton } from "@/components/sign-out-button";
 import { getSession, redirectWithoutSession } from "@/server/web/dal/get-session";
@@ -20,7 +21,7 @@ export default async function PendingPage() {
         <p>
           Once it is approved, reload this page to reach your dashboard. Nothing else is available until then.
         </p>
-        <SignOutButton variant="secondary" />
+        <SignOutButton signOut={signOutAction} variant="secondary" />
       </div>
     </AuthCard>
   );

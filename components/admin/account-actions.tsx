@@ -2,8 +2,8 @@
 
 import { useRouter } from "next/navigation";
 import { useId, useState, useTransition } from "react";
-import { changeAccountStatusAction } from "@/app/actions/accounts";
 import { Button } from "@/components/ui/button";
+import type { ActionResult } from "@/server/web/auth/wrappers";
 
 type Change = "approve" | "reject" | "suspend" | "reactivate";
 const LABELS: Record<Change, string> = {
@@ -28,14 +28,23 @@ const CONFIRM: Partial<Record<Change, { question: string; consequence: string; b
   },
 };
 
+/** The wrapped account-status action, passed down by the page. */
+export type ChangeAccountStatus = (input: {
+  userId: string;
+  change: Change;
+  reason?: string;
+}) => Promise<ActionResult<unknown>>;
+
 export function AccountActions({
   userId,
   username,
   changes,
+  changeStatus,
 }: {
   userId: string;
   username: string;
   changes: Change[];
+  changeStatus: ChangeAccountStatus;
 }) {
   const id = useId();
   const [pending, startTransition] = useTransition();
@@ -46,7 +55,7 @@ export function AccountActions({
 
   function run(change: Change) {
     startTransition(async () => {
-      const res = await changeAccountStatusAction({
+      const res = await changeStatus({
         userId,
         change,
         ...(CONFIRM[change] ? { reason } : {}),

@@ -2,13 +2,13 @@
 
 import Link from "next/link";
 import { useState, useTransition } from "react";
-import { signInAction } from "@/app/actions/auth";
 import { Button } from "@/components/ui/button";
 import { Field } from "@/components/ui/field";
 import { Notice } from "@/components/ui/notice";
-import type { ActionError } from "@/server/web/auth/wrappers";
+import type { ActionError, ActionResult } from "@/server/web/auth/wrappers";
 
-export function LoginForm() {
+/** `signIn`: the wrapped sign-in action, passed down by the page. */
+export function LoginForm({ signIn }: { signIn: (data: FormData) => Promise<ActionResult<unknown>> }) {
   const [error, setError] = useState<ActionError | null>(null);
   const [pending, startTransition] = useTransition();
   return (
@@ -19,7 +19,7 @@ export function LoginForm() {
         e.preventDefault();
         const data = new FormData(e.currentTarget);
         startTransition(async () => {
-          const res = await signInAction(data);
+          const res = await signIn(data);
           if (res && !res.ok) setError(res.error);
         });
       }}

@@ -2,13 +2,17 @@
 
 import Link from "next/link";
 import { useState, useTransition } from "react";
-import { requestAccountAction } from "@/app/actions/auth";
 import { Button } from "@/components/ui/button";
 import { Field } from "@/components/ui/field";
 import { Notice } from "@/components/ui/notice";
-import type { ActionError } from "@/server/web/auth/wrappers";
+import type { ActionError, ActionResult } from "@/server/web/auth/wrappers";
 
-export function SignupForm() {
+/** `requestAccount`: the wrapped account-request action, passed down by the page. */
+export function SignupForm({
+  requestAccount,
+}: {
+  requestAccount: (data: FormData) => Promise<ActionResult<unknown>>;
+}) {
   const [error, setError] = useState<ActionError | null>(null);
   const [pending, startTransition] = useTransition();
   const fe = error?.fieldErrors ?? {};
@@ -21,7 +25,7 @@ export function SignupForm() {
         e.preventDefault();
         const data = new FormData(e.currentTarget);
         startTransition(async () => {
-          const res = await requestAccountAction(data);
+          const res = await requestAccount(data);
           if (res && !res.ok) setError(res.error);
         });
       }}

@@ -2,13 +2,15 @@
 
 import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
-import {
-  approveSnapshotAction,
-  rejectSnapshotAction,
-  setMemberSnapshotQuotaAction,
-  setSnapshotDefaultsAction,
-} from "@/app/actions/snapshots";
 import { Button } from "@/components/ui/button";
+import type { ActionResult } from "@/server/web/auth/wrappers";
+
+/** The admin's wrapped snapshot actions, each passed down by the page (arrows point down). */
+type Act<I> = (input: I) => Promise<ActionResult<unknown>>;
+export type SetSnapshotDefaults = Act<{ policy: "immediate" | "approval"; maxCount: number; maxGiB: number }>;
+/** Empty strings mean "the default" (the action's schema turns them into null). */
+export type SetMemberSnapshotQuota = Act<{ userId: string; maxCount: string; maxGiB: string }>;
+export type DecideSnapshot = Act<{ snapshotId: string }>;
 
 const input =
   "min-h-10 w-full rounded-lg border border-stone-300 bg-white px-3 text-sm outline-none focus-visible:ring-4 focus-visible:ring-teal-600/30 dark:border-stone-700 dark:bg-stone-950";
@@ -52,7 +54,9 @@ function Message({ message }: { message: { ok: boolean; text: string } | null })
 /** Policy switch and default limits. */
 export function SnapshotDefaultsForm({
   defaults,
+  save,
 }: {
+  save: SetSnapshotDefaults;
   defaults: { policy: "immediate" | "approval"; maxCount: number; maxBytes: number };
 }) {
   const { pending, message, run } = useAction();
@@ -65,10 +69,7 @@ export function SnapshotDefaultsForm({
       className="space-y-4 rounded-xl border border-stone-200 bg-white p-4 dark:border-stone-800 dark:bg-stone-900"
       onSubmit={(e) => {
         e.preventDefault();
-        run(
-          () => setSnapshotDefaultsAction({ policy, maxCount: Number(maxCount), maxGiB: Number(maxGiB) }),
-          "Saved.",
-        );
+        run(() => save({ policy, maxCount: Number(maxCount), maxGiB: Number(maxGiB) }), "Saved.");
       }}
     >
       <fieldset>
@@ -134,7 +135,9 @@ export function MemberQuotaForm({
   username,
   overrideCount,
   overrideBytes,
+  save,
 }: {
+  save: SetMemberSnapshotQuota;
   userId: string;
   username: string;
   overrideCount: number | null;
@@ -148,7 +151,7 @@ export function MemberQuotaForm({
       className="flex flex-wrap items-end gap-2"
       onSubmit={(e) => {
         e.preventDefault();
-        run(() => setMemberSnapshotQuotaAction({ userId, maxCount: count, maxGiB: giB } as never), "Saved.");
+        run(() => save({ userId, maxCount: count, maxGiB: giB }), "Saved.");
       }}
     >
       <label className="w-24 space-y-1 text-xs">
@@ -181,14 +184,22 @@ export function MemberQuotaForm({
   );
 }
 
-export function ApproveButtons({ snapshotId }: { snapshotId: string }) {
+export function ApproveButtons({
+  snapshotId,
+  approve,
+  reject,
+}: {
+  snapshotId: string;
+  approve: DecideSnapshot;
+  reject: DecideSnapshot;
+}) {
   const { pending, message, run } = useAction();
   return (
     <div className="flex flex-wrap items-center gap-2">
       <Button
         className="min-h-9 px-3"
         pending={pending}
-        onClick={() => run(() => approveSnapshotAction({ snapshotId }), "Approved.")}
+        onClick={() => run(() => approve({ snapshotId }), "Approved.")}
       >
         Approve
       </Button>
@@ -196,7 +207,7 @@ export function ApproveButtons({ snapshotId }: { snapshotId: string }) {
         variant="danger"
         className="min-h-9 px-3"
         pending={pending}
-        onClick={() => run(() => rejectSnapshotAction({ snapshotId }), "Rejected.")}
+        onClick={() => run(() => reject({ snapshotId }), "Rejected.")}
       >
         Reject
       </Button>

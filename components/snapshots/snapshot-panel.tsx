@@ -2,9 +2,9 @@
 
 import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
-import { deleteSnapshotAction, restoreSnapshotAction, takeSnapshotAction } from "@/app/actions/snapshots";
 import { Button } from "@/components/ui/button";
 import { useVmEvents } from "@/components/vms/use-vm-events";
+import type { ActionResult } from "@/server/web/auth/wrappers";
 import type { TaskView } from "@/server/web/dal/tasks";
 import type { SnapshotView } from "@/server/web/snapshots/service";
 import { formatBytes, SnapshotStatusBadge } from "./snapshot-status-badge";
@@ -77,13 +77,26 @@ function ProgressBar({ task }: { task: TaskView }) {
   );
 }
 
+/** The wrapped snapshot actions of a VM, passed down by the page (arrows point down). */
+export type SnapshotActions = {
+  take: (input: {
+    name: string;
+    label: string;
+    includeStorage: boolean;
+  }) => Promise<ActionResult<{ status: string }>>;
+  restore: (input: { name: string; snapshotId: string; confirm: string }) => Promise<ActionResult<unknown>>;
+  remove: (input: { name: string; snapshotId: string }) => Promise<ActionResult<unknown>>;
+};
+
 export function SnapshotPanel({
   vmName,
   initialSnapshots,
   initialTask,
   quota,
   canSnapshot,
+  actions,
 }: {
+  actions: SnapshotActions;
   vmName: string;
   initialSnapshots: SnapshotView[];
   initialTask: TaskView | null;
@@ -117,7 +130,7 @@ export function SnapshotPanel({
     setError(null);
     setNotice(null);
     startTransition(async () => {
-      const res = await takeSnapshotAction({ name: vmName, label, includeStorage });
+      const res = await actions.take({ name: vmName, label, includeStorage });
       if (!res.ok) return setError(res.error.message);
       setLabel("");
       if (res.data.status === "requested")
@@ -135,8 +148,8 @@ export function SnapshotPanel({
     startTransition(async () => {
       const res =
         action === "restore"
-          ? await restoreSnapshotAction({ name: vmName, snapshotId: id, confirm: id })
-          : await deleteSnapshotAction({ name: vmName, snapshotId: id });
+          ? await actions.restore({ name: vmName, snapshotId: id, confirm: id })
+          : await actions.remove({ name: vmName, snapshotId: id });
       if (!res.ok) setError(res.error.message);
       router.refresh();
     });

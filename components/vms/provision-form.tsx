@@ -3,9 +3,9 @@
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useId, useState, useTransition } from "react";
-import { provisionVmAction } from "@/app/actions/vms";
 import { Button } from "@/components/ui/button";
 import { Notice } from "@/components/ui/notice";
+import type { ActionResult } from "@/server/web/auth/wrappers";
 import { type Overcommit, overcommitWarnings } from "@/server/web/vms/overcommit";
 
 type Owner = { id: string; username: string; name: string; vmCount: number };
@@ -50,7 +50,10 @@ export function ProvisionForm({
   images,
   overcommit,
   defaultOwnerId,
+  provision,
 }: {
+  /** The wrapped provisioning action, passed down by the page. */
+  provision: (form: FormData) => Promise<ActionResult<{ name: string }>>;
   owners: Owner[];
   images: Image[];
   overcommit: Overcommit | null;
@@ -96,7 +99,7 @@ export function ProvisionForm({
       return;
     }
     startTransition(async () => {
-      const res = await provisionVmAction(form);
+      const res = await provision(form);
       if (!res.ok) {
         setErrors(res.error.fieldErrors ?? {});
         setMessage(res.error.message);

@@ -1,5 +1,6 @@
 import type { Metadata } from "next";
 import { redirect } from "next/navigation";
+import { signOutAction } from "@/app/actions/auth";
 import { AuthCard } from "@/components/auth/auth-card";
 import { SignOutButton } from "@/components/sign-out-button";
 import { getAccountStanding } from "@/server/web/dal/get-account-standing";
@@ -56,7 +57,7 @@ export default async function AccountStatusPage() {
             <p className="mt-1">The administrator of this server.</p>
           )}
         </div>
-        <SignOutButton variant="secondary" label="Sign in as someone else" />
+        <SignOutButton signOut={signOutAction} variant="secondary" label="Sign in as someone else" />
       </div>
     </AuthCard>
   );

@@ -1,5 +1,6 @@
 import type { Metadata } from "next";
 import { redirect } from "next/navigation";
+import { signInAction } from "@/app/actions/auth";
 import { AuthCard } from "@/components/auth/auth-card";
 import { LoginForm } from "@/components/auth/login-form";
 import { Notice } from "@/components/ui/notice";
@@ -22,7 +23,7 @@ export default async function LoginPage({
           <Notice tone="success">Your new password is set. Sign in with it.</Notice>
         </div>
       ) : null}
-      <LoginForm />
+      <LoginForm signIn={signInAction} />
     </AuthCard>
   );
 }

@@ -1,4 +1,5 @@
 import type { Metadata } from "next";
+import { requestAccountAction } from "@/app/actions/auth";
 import { AuthCard } from "@/components/auth/auth-card";
 import { SignupForm } from "@/components/auth/signup-form";
 
@@ -10,7 +11,7 @@ export default function SignupPage() {
       title="Request an account"
       subtitle="An admin reviews every request before the account can be used."
     >
-      <SignupForm />
+      <SignupForm requestAccount={requestAccountAction} />
     </AuthCard>
   );
 }

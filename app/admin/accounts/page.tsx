@@ -1,6 +1,7 @@
 import type { Metadata } from "next";
 import Link from "next/link";
-import { issueResetLinkAction } from "@/app/actions/accounts";
+import { changeAccountStatusAction, issueResetLinkAction } from "@/app/actions/accounts";
+import { signOutAction } from "@/app/actions/auth";
 import { deleteAccountAction } from "@/app/actions/delete-account";
 import { AccountActions } from "@/components/admin/account-actions";
 import { DeleteAccount } from "@/components/admin/delete-account";
@@ -32,6 +33,7 @@ export default async function AccountsPage() {
   return (
     <PageShell
       caller={caller}
+      signOut={signOutAction}
       title="Accounts"
       description="Approve account requests; suspend or reactivate members."
     >
@@ -153,7 +155,12 @@ function AccountItem({
           <ResetLinkButton userId={user.id} username={user.username} action={issueResetLinkAction} />
         ) : null}
         {changes.length ? (
-          <AccountActions userId={user.id} username={user.username} changes={changes} />
+          <AccountActions
+            userId={user.id}
+            username={user.username}
+            changes={changes}
+            changeStatus={changeAccountStatusAction}
+          />
         ) : null}
         {deletion ? (
           <DeleteAccount

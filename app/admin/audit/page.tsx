@@ -1,5 +1,6 @@
 import type { Metadata } from "next";
 import Link from "next/link";
+import { signOutAction } from "@/app/actions/auth";
 import { PageShell } from "@/components/page-shell";
 import { Cell, stackedTable } from "@/components/stacked-table";
 import { StatusBadge } from "@/components/ui/status-badge";
@@ -36,6 +37,7 @@ export default async function AuditPage({
   return (
     <PageShell
       caller={caller}
+      signOut={signOutAction}
       title="Audit log"
       description="Every account action, newest first. Times are UTC."
     >

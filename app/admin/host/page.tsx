@@ -1,9 +1,10 @@
 import type { Metadata } from "next";
+import { signOutAction } from "@/app/actions/auth";
 import { PageShell } from "@/components/page-shell";
 import { Cell, stackedTable } from "@/components/stacked-table";
 import { VmStateBadge } from "@/components/vms/vm-state-badge";
 import { requireAdmin } from "@/server/web/dal/get-session";
-import { unsafeListAllVms } from "@/server/web/dal/vms";
+import { listVmsForCaller } from "@/server/web/dal/vms";
 import { getHostFigures } from "@/server/web/vms/host-figures";
 import { gib, overcommitWarnings } from "@/server/web/vms/overcommit";
 
@@ -38,12 +39,17 @@ function duration(s: number): string {
 export default async function HostPage() {
   const caller = await requireAdmin();
   const figures = await getHostFigures(caller);
-  const rows = await unsafeListAllVms(); // admin checked above: owners of every VM
+  const rows = await listVmsForCaller(caller, { all: true }); // every VM the caller may see: the owners
   const ownerOf = new Map(rows.map((r) => [r.name, r.ownerUsername]));
   const { health, overcommit } = figures;
   const warnings = overcommit ? overcommitWarnings(overcommit) : null;
   return (
-    <PageShell caller={caller} title="Host" description="The host's memory, disk and agent; every VM on it.">
+    <PageShell
+      caller={caller}
+      signOut={signOutAction}
+      title="Host"
+      description="The host's memory, disk and agent; every VM on it."
+    >
       {!figures.reachable || !health || !overcommit ? (
         <p
           role="alert"

@@ -1,4 +1,11 @@
 import type { Metadata } from "next";
+import { signOutAction } from "@/app/actions/auth";
+import {
+  approveSnapshotAction,
+  rejectSnapshotAction,
+  setMemberSnapshotQuotaAction,
+  setSnapshotDefaultsAction,
+} from "@/app/actions/snapshots";
 import { PageShell } from "@/components/page-shell";
 import {
   ApproveButtons,
@@ -28,6 +35,7 @@ export default async function AdminSnapshotsPage() {
   return (
     <PageShell
       caller={caller}
+      signOut={signOutAction}
       title="Snapshots"
       description="Policy, quotas, approvals and every snapshot on the host."
     >
@@ -36,7 +44,7 @@ export default async function AdminSnapshotsPage() {
           <h2 id="policy-heading" className="text-lg font-medium">
             Policy and defaults
           </h2>
-          <SnapshotDefaultsForm defaults={view.defaults} />
+          <SnapshotDefaultsForm defaults={view.defaults} save={setSnapshotDefaultsAction} />
         </section>
 
         <section aria-labelledby="approvals-heading" className="space-y-3">
@@ -63,7 +71,11 @@ export default async function AdminSnapshotsPage() {
                       {timeFmt.format(new Date(s.createdAt))} UTC
                     </p>
                   </div>
-                  <ApproveButtons snapshotId={s.id} />
+                  <ApproveButtons
+                    snapshotId={s.id}
+                    approve={approveSnapshotAction}
+                    reject={rejectSnapshotAction}
+                  />
                 </li>
               ))}
             </ul>
@@ -96,6 +108,7 @@ export default async function AdminSnapshotsPage() {
                   username={m.username}
                   overrideCount={m.overrideCount}
                   overrideBytes={m.overrideBytes}
+                  save={setMemberSnapshotQuotaAction}
                 />
               </li>
             ))}

@@ -1,5 +1,7 @@
 import type { Metadata } from "next";
 import Link from "next/link";
+import { signOutAction } from "@/app/actions/auth";
+import { provisionVmAction } from "@/app/actions/vms";
 import { PageShell } from "@/components/page-shell";
 import { LiveVmList } from "@/components/vms/live-vm-list";
 import { ProvisionForm } from "@/components/vms/provision-form";
@@ -39,13 +41,19 @@ export default async function AdminVmsPage({
     };
   });
   return (
-    <PageShell caller={caller} title="VMs" description="Provision VMs for members; every VM on the host.">
+    <PageShell
+      caller={caller}
+      signOut={signOutAction}
+      title="VMs"
+      description="Provision VMs for members; every VM on the host."
+    >
       <section aria-labelledby="provision-heading">
         <h2 id="provision-heading" className="text-lg font-medium">
           Provision a VM
         </h2>
         <div className="mt-3">
           <ProvisionForm
+            provision={provisionVmAction}
             owners={owners}
             images={figures.images.map((i) => ({ name: i.name, sizeBytes: i.sizeBytes }))}
             overcommit={figures.overcommit}

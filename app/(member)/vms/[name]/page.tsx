@@ -1,6 +1,8 @@
 import type { Metadata } from "next";
 import Link from "next/link";
 import { notFound } from "next/navigation";
+import { signOutAction } from "@/app/actions/auth";
+import { deleteSnapshotAction, restoreSnapshotAction, takeSnapshotAction } from "@/app/actions/snapshots";
 import { vmPowerAction } from "@/app/actions/vms";
 import { PageShell } from "@/components/page-shell";
 import { SnapshotsSection } from "@/components/snapshots/snapshots-section";
@@ -43,6 +45,7 @@ export default async function VmPage({ params }: { params: Promise<{ name: strin
   return (
     <PageShell
       caller={caller}
+      signOut={signOutAction}
       title={vm.name}
       description={vm.ownerId === caller.id ? "Your virtual machine." : `Owned by ${vm.ownerUsername}.`}
     >
@@ -80,7 +83,11 @@ export default async function VmPage({ params }: { params: Promise<{ name: strin
         powerAction={vmPowerAction}
         viewer={caller.username}
       >
-        <SnapshotsSection caller={caller} vmName={vm.name} />
+        <SnapshotsSection
+          caller={caller}
+          vm={vm}
+          actions={{ take: takeSnapshotAction, restore: restoreSnapshotAction, remove: deleteSnapshotAction }}
+        />
       </VmPanel>
       <section aria-labelledby="history-heading" className="mt-8">
         <h2 id="history-heading" className="text-lg font-medium">

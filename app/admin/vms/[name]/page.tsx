@@ -1,6 +1,7 @@
 import type { Metadata } from "next";
 import Link from "next/link";
 import { notFound } from "next/navigation";
+import { signOutAction } from "@/app/actions/auth";
 import {
   changeVmOwnerAction,
   destroyVmAction,
@@ -41,6 +42,7 @@ export default async function ManageVmPage({ params }: { params: Promise<{ name:
   return (
     <PageShell
       caller={caller}
+      signOut={signOutAction}
       title={`Manage ${vm.name}`}
       description={`${vm.image} · ${vm.memoryMiB} MiB memory · ${vm.storageGiB} GiB storage · ${vm.swapMiB} MiB swap`}
     >

@@ -72,25 +72,16 @@ function rebootDetail(task: TaskInfo): TaskDetail {
   };
 }
 
-/** A stage change is told once (the row's detail remembers it, also across web restarts). */
+/**
+ * The agent's own log lines say each stage; the countdown's hard reset is also the panel's act in
+ * the VM's history (audited as the system, once: the row's detail remembers it across restarts).
+ * A hard reset someone asked for was logged and audited as they asked (the VM service).
+ */
 async function rebootStageChanged(ref: TaskRef, task: TaskInfo, before: TaskDetail): Promise<void> {
   const r = task.reboot;
-  if (!r || before.hardReset) return;
-  if (r.stage === "countdown" && r.resetAt && !before.resetAt) {
-    await logTask(
-      ref,
-      `The VM is not back after ${numberOf(ref, "graceSeconds", 90)} s; hard reset in ${numberOf(ref, "countdownSeconds", 30)} s unless it comes up.`,
-      "warn",
-    );
-  }
-  // A hard reset asked for by someone was logged and audited as they asked (the VM service).
-  if (r.stage === "hard-reset" && r.hardResetBy === "countdown") {
-    await logTask(ref, "Countdown over: hard reset (sync, then reset).", "warn");
-    await auditVm("system", "vm.reset", ref.vm, "success", undefined, {
-      taskId: ref.taskId,
-      during: "reboot",
-    });
-  }
+  if (!r || before.hardReset || r.stage !== "hard-reset" || r.hardResetBy !== "countdown") return;
+  await logTask(ref, "Countdown over: hard reset (sync, then reset).", "warn");
+  await auditVm("system", "vm.reset", ref.vm, "success", undefined, { taskId: ref.taskId, during: "reboot" });
 }
 
 const reboot: TaskKindSpec = {

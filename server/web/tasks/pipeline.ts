@@ -144,6 +144,8 @@ async function runTask(
   agentTaskId: string,
   known?: TaskInfo,
 ): Promise<TaskInfo> {
+  // A task followed again after a restart shows where the agent stands at once.
+  if (known?.state === "running") await mirrorOnce(spec, ref, known).catch(() => undefined);
   let task =
     known && known.state !== "running"
       ? await mirrorLast(spec, ref, known)

@@ -22,6 +22,7 @@ import { startHousekeeping } from "./housekeeping";
 import { refuseServerAction } from "./request-guard";
 import { CLIENT_IP_HEADER, clientIpOf } from "./request-meta";
 import { findUpgrade } from "./upgrade-registry";
+import { ensureVmService } from "./vms/service";
 
 // WebSocket endpoints (upgrade-registry.ts) are registered in main() before listening.
 
@@ -124,6 +125,9 @@ async function main() {
 
   // Expired rate-limit counters, console tickets and sign-out records go away on a schedule.
   const stopHousekeeping = startHousekeeping(getDb);
+  // Tasks a previous web process left running are followed again at once (the agent holds their
+  // timers, a reboot's countdown among them), not only when someone opens a page.
+  void ensureVmService();
 
   const shutdown = (signal: string) => {
     console.log(`[web] ${signal}: shutting down`);

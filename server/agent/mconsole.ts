@@ -2,6 +2,7 @@
  * mconsole speaks AF_UNIX SOCK_DGRAM, which Node cannot open (uml.md §1.4), so the agent calls
  * `uml_mconsole <socket> <command…>` with a timeout (`stack` is known to hang the client).
  */
+import type { GuestFigures } from "../protocol/agent";
 import { run } from "./exec";
 
 export type MconsoleCommand =
@@ -24,15 +25,6 @@ export async function mconsole(socket: string, command: MconsoleCommand, timeout
   if (!out.startsWith("OK"))
     throw new MconsoleError(`mconsole ${command.join(" ")}: ${(out || result.stderr).trim().slice(0, 200)}`);
   return out.slice(2).replace(/^ ?\n?/, "");
-}
-
-export interface GuestFigures {
-  uptimeSeconds: number;
-  load: [number, number, number];
-  memTotalKiB: number;
-  memAvailableKiB: number;
-  swapTotalKiB: number;
-  swapFreeKiB: number;
 }
 
 export function parseMeminfo(text: string): Record<string, number> {

@@ -83,6 +83,9 @@ export const CreateVmArgs = z
   })
   .strict();
 
+/** A reboot's fallback when the request does not say (also the console's Ctrl-Alt-Del). */
+export const REBOOT_DEFAULTS = { graceSeconds: 90, countdownSeconds: 30 } as const;
+
 const snapshotRef = z.object({ name: VmName, id: z.uuid() }).strict();
 
 /** Every verb with its arguments. Adding a verb = adding a line here (and to README.md). */
@@ -106,8 +109,8 @@ const verbs = {
   "vm.reboot": z
     .object({
       name: VmName,
-      graceSeconds: z.number().int().min(1).max(3600).default(90),
-      countdownSeconds: z.number().int().min(0).max(3600).default(30),
+      graceSeconds: z.number().int().min(1).max(3600).default(REBOOT_DEFAULTS.graceSeconds),
+      countdownSeconds: z.number().int().min(0).max(3600).default(REBOOT_DEFAULTS.countdownSeconds),
     })
     .strict(),
   "vm.reset": vm,
@@ -265,6 +268,26 @@ export interface VmConfig {
   createdAt: string;
 }
 
+/** The guest's own figures, read from its /proc through mconsole. */
+export interface GuestFigures {
+  uptimeSeconds: number;
+  load: [number, number, number];
+  memTotalKiB: number;
+  memAvailableKiB: number;
+  swapTotalKiB: number;
+  swapFreeKiB: number;
+}
+
+/** The host's memory (from /proc/meminfo) and the data directory's filesystem. */
+export interface HostResources {
+  memTotalKiB: number;
+  memAvailableKiB: number;
+  swapTotalKiB: number;
+  swapFreeKiB: number;
+  dataDiskTotalBytes: number;
+  dataDiskFreeBytes: number;
+}
+
 export interface VmStatus extends VmConfig {
   state: VmState;
   stage: BootStage | null;
@@ -277,14 +300,7 @@ export interface VmStatus extends VmConfig {
   /** Host-side: seconds since the UML process started. */
   processUptimeSeconds: number | null;
   /** Guest-side, through mconsole; null when the VM is not running or mconsole did not answer. */
-  guest: {
-    uptimeSeconds: number;
-    load: [number, number, number];
-    memTotalKiB: number;
-    memAvailableKiB: number;
-    swapTotalKiB: number;
-    swapFreeKiB: number;
-  } | null;
+  guest: GuestFigures | null;
   disks: DiskUse[];
   /** The operation holding the VM's lock, if any. */
   busy: Op | null;
@@ -304,14 +320,7 @@ export interface HealthResult {
   capabilities: Capability[];
   privileged: boolean;
   uptimeSeconds: number;
-  host: {
-    memTotalKiB: number;
-    memAvailableKiB: number;
-    swapTotalKiB: number;
-    swapFreeKiB: number;
-    dataDiskTotalBytes: number;
-    dataDiskFreeBytes: number;
-  };
+  host: HostResources;
   vms: { total: number; running: number };
 }
 

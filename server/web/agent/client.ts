@@ -21,6 +21,7 @@ import {
   type Op,
   PROTOCOL_VERSION,
   type ResultOf,
+  type TaskAccepted,
   type TaskInfo,
   type TaskOp,
 } from "../../protocol/agent";
@@ -182,7 +183,8 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
       if (event.type === "task.done" && event.task.id === id) resolveDone(event.task);
     });
     try {
-      const accepted = (await call(op, args, { id, actor: runOptions.actor })) as { task: TaskInfo };
+      // Every task verb answers { task } (ResultOf in the protocol): no cast needed.
+      const accepted: TaskAccepted = await call(op, args, { id, actor: runOptions.actor });
       // The task may have ended before the event stream was up: ask for it while waiting.
       const poll = setInterval(() => {
         call("task.get", { id: accepted.task.id })

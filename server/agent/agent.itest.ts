@@ -7,6 +7,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { request } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { TaskInfo } from "../protocol/agent";
 import { CONSOLE_LIMITS } from "../protocol/console";
 import type { AgentCallError } from "../web/agent/client";
 import { run } from "./exec";
@@ -67,6 +68,59 @@ async function currentBootLog(name = VM): Promise<string> {
   const dir = join(h.dataDir, "vms", name, "console");
   const logs = (await readdir(dir)).filter((f) => f.startsWith("boot-")).sort();
   return readFile(join(dir, logs.at(-1) as string), "latin1");
+}
+
+async function bootLog(n: number, name = VM): Promise<string> {
+  return readFile(
+    join(h.dataDir, "vms", name, "console", `boot-${String(n).padStart(6, "0")}.log`),
+    "latin1",
+  );
+}
+
+const alice = { userId: "u-alice", username: OWNER, basis: "owner" } as const;
+
+/** Logs in on the console at its login prompt, runs `command`, waits for `done` (not its echo). */
+async function inGuest(command: string, done: RegExp): Promise<void> {
+  const c = await attach();
+  await c.replayed();
+  await c.waitFor(/login:/);
+  const mark = c.text.length;
+  c.type("root\r");
+  await c.waitFor(/# $/m, 20_000, mark);
+  const mark2 = c.text.length;
+  c.type(`${command}\r`);
+  await c.waitFor(done, 20_000, mark2);
+  c.close();
+}
+
+/** Every task event of the VM from now on. */
+function watchTasks(name = VM): { seen: TaskInfo[]; off: () => void } {
+  const seen: TaskInfo[] = [];
+  const off = h.client.subscribe((event) => {
+    if ((event.type === "task.progress" || event.type === "task.done") && event.task.vm === name) {
+      seen.push(event.task);
+    }
+  });
+  return { seen, off };
+}
+
+async function until(check: () => boolean, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The task once it ended (task.get, every 250 ms). */
+async function settled(id: string, timeoutMs = 180_000): Promise<TaskInfo> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const task = await h.client.call("task.get", { id });
+    if (task.state !== "running") return task;
+    if (Date.now() > end) throw new Error(`task ${id} still running`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 const timings: Record<string, number> = {};
@@ -445,15 +499,116 @@ describe("host agent with real UML VMs", () => {
     await h.client.run("vm.destroy", { name: VM2, confirm: VM2 });
   });
 
-  it("graceful reboot (Ctrl-Alt-Del) returns to login, same process", async () => {
+  it("graceful reboot (Ctrl-Alt-Del) returns to login within the grace, same process, no hard reset", async () => {
     const before = await h.client.call("vm.status", { name: VM });
-    const task = await timed("reboot", () => h.client.run("vm.reboot", { name: VM }));
+    const task = await timed("reboot", () =>
+      h.client.run("vm.reboot", { name: VM, graceSeconds: 60, countdownSeconds: 5 }),
+    );
     expect(task.result?.stage).toBe("up");
     expect(task.result?.pid).toBe(before.pid);
-    expect(Number(task.result?.bootId)).toBeGreaterThan(Number(before.bootId));
+    expect(Number(task.result?.bootId)).toBe(Number(before.bootId) + 1);
+    // The graceful way did it: still in its first stage, no hard reset, back before the grace ended.
+    expect(task.reboot).toMatchObject({ stage: "graceful", resetAt: null, hardResetBy: null });
+    expect(Date.parse(task.endedAt as string)).toBeLessThan(Date.parse(task.reboot?.graceEndsAt as string));
+    expect(task.log).toContainEqual(expect.stringMatching(/^back after \d+ s: no hard reset needed$/));
     const log = await currentBootLog();
     expect(log).toMatch(/The system is going down NOW|Requesting system reboot|reboot: Restarting system/);
     expect(log).toMatch(/login:/);
+  });
+
+  it("a reboot the guest ignores: graceful → countdown → hard reset (sync, reset) → up, each stage reported", async () => {
+    // Ctrl-Alt-Del reaches init, which runs /sbin/reboot: replaced by a script that does nothing.
+    await inGuest(
+      "mv /sbin/reboot /sbin/reboot.real && printf '#!/bin/sh\\necho cad-ignored\\n' > /sbin/reboot && chmod 755 /sbin/reboot && sync && echo ok-$((2+3))",
+      /^ok-5/m,
+    );
+    const before = await h.client.call("vm.status", { name: VM });
+    const events = watchTasks();
+    const task = await timed("reboot-fallback", () =>
+      h.client.run("vm.reboot", { name: VM, graceSeconds: 6, countdownSeconds: 4 }),
+    );
+    events.off();
+    const mine = events.seen.filter((t) => t.id === task.id);
+    expect([...new Set(mine.map((t) => t.reboot?.stage).filter(Boolean))]).toEqual([
+      "graceful",
+      "countdown",
+      "hard-reset",
+    ]);
+    expect(task.state).toBe("succeeded");
+    expect(task.result?.stage).toBe("up");
+    expect(task.result?.pid).toBe(before.pid); // mconsole reboot re-execs in place
+    expect(task.reboot).toMatchObject({ stage: "hard-reset", hardResetBy: "countdown" });
+    const countdown = mine.find((t) => t.reboot?.stage === "countdown")?.reboot;
+    const countdownMs =
+      Date.parse(countdown?.resetAt as string) - Date.parse(countdown?.graceEndsAt as string);
+    expect(countdownMs).toBeGreaterThanOrEqual(3_500);
+    expect(countdownMs).toBeLessThan(8_000);
+    expect(task.log).toEqual(
+      expect.arrayContaining([
+        "Ctrl-Alt-Del sent: waiting up to 6 s for the guest to come back",
+        "not back after 6 s: hard reset in 4 s unless it comes up",
+        "countdown over: hard reset",
+        "up again after the hard reset",
+      ]),
+    );
+    // The Ctrl-Alt-Del boot log shows init got it and did nothing; the reset's boot log came up.
+    expect(await bootLog(Number(before.bootId) + 1)).toMatch(/cad-ignored/);
+    expect(Number(task.result?.bootId)).toBe(Number(before.bootId) + 2);
+    expect(await currentBootLog()).toMatch(/login:/);
+  });
+
+  it("a vm.reset during the countdown is that reboot's hard reset now: the reply is the reboot task, no second task", async () => {
+    const events = watchTasks();
+    const accepted = await h.client.call("vm.reboot", { name: VM, graceSeconds: 3, countdownSeconds: 600 });
+    const id = accepted.task.id;
+    await until(() => events.seen.some((t) => t.id === id && t.reboot?.stage === "countdown"), 30_000);
+    const asked = Date.now();
+    const reset = await h.client.call("vm.reset", { name: VM }, { actor: alice });
+    expect(reset.task).toMatchObject({ id, op: "vm.reboot", state: "running" });
+    const done = await settled(id);
+    events.off();
+    expect(done.state).toBe("succeeded");
+    expect(done.result?.stage).toBe("up");
+    expect(done.reboot).toMatchObject({ stage: "hard-reset", hardResetBy: "request" });
+    expect(done.log).toContain(`hard reset asked for by ${OWNER}`);
+    expect(Date.now() - asked).toBeLessThan(120_000); // not the 600 s countdown
+    expect(events.seen.filter((t) => t.id !== id)).toEqual([]);
+  });
+
+  it("an agent killed during a reboot's countdown: the restarted agent reports the task interrupted and leaves the VM", async () => {
+    const before = await h.client.call("vm.status", { name: VM });
+    const events = watchTasks();
+    const accepted = await h.client.call("vm.reboot", { name: VM, graceSeconds: 2, countdownSeconds: 600 });
+    const id = accepted.task.id;
+    await until(() => events.seen.some((t) => t.id === id && t.reboot?.stage === "countdown"), 30_000);
+    events.off();
+    await h.killAgent("SIGKILL");
+    await h.startAgent();
+    const task = await h.client.call("task.get", { id });
+    expect(task).toMatchObject({ op: "vm.reboot", state: "interrupted", reboot: { stage: "countdown" } });
+    const after = await h.client.call("vm.status", { name: VM });
+    expect(after).toMatchObject({ state: "running", pid: before.pid });
+    expect(Number(after.bootId)).toBe(Number(before.bootId) + 1); // no hard reset happened
+  });
+
+  it("a vm.poweroff during a reboot ends the reboot task (failed, saying who stopped the VM)", async () => {
+    const events = watchTasks();
+    const accepted = await h.client.call("vm.reboot", { name: VM, graceSeconds: 2, countdownSeconds: 600 });
+    const id = accepted.task.id;
+    await until(() => events.seen.some((t) => t.id === id && t.reboot?.stage === "countdown"), 30_000);
+    events.off();
+    const off = await h.client.run("vm.poweroff", { name: VM }, { actor: alice });
+    expect(off.result?.state).toBe("stopped");
+    const ended = await settled(id);
+    expect(ended.state).toBe("failed");
+    expect(ended.error).toEqual({
+      code: "invalid-state",
+      message: `the reboot ended: a power off asked for by ${OWNER}`,
+    });
+    expect(await umlMains(VM)).toHaveLength(0);
+    const up = await h.client.run("vm.start", { name: VM });
+    expect(up.result?.stage).toBe("up");
+    await inGuest("mv /sbin/reboot.real /sbin/reboot && sync && echo ok-$((2+3))", /^ok-5/m);
   });
 
   it("hard reset returns to login", async () => {

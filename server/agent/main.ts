@@ -95,7 +95,9 @@ export async function startAgent(config: AgentConfig) {
 
   const events = new EventBus();
   const manager = new VmManager(config, events, log);
-  await manager.rescan();
+  await manager.watcher.rescan();
+  // Before the socket opens: a reboot the agent was stopped in is reported interrupted.
+  await manager.reboots.recover();
   // Before the socket opens: resume a VM a killed snapshot left paused, report its task interrupted.
   const snapshots = new SnapshotManager(manager, log);
   await snapshots.recover();
@@ -106,11 +108,11 @@ export async function startAgent(config: AgentConfig) {
   });
   await chmod(config.socketPath, 0o660);
   if (gid !== null) await chown(config.socketPath, 0, gid);
-  manager.startSweeping();
+  manager.watcher.startSweeping();
   log(
     `listening on ${config.socketPath} (0660${gid === null ? "" : ` root:${config.socketGroup}`}), data ${config.dataDir}, ${config.privileged ? "root: one host user per member" : "unprivileged: VMs run as this user"}`,
   );
-  void manager.autostart(() => randomUUID());
+  void manager.watcher.autostart(() => randomUUID());
   return { manager, server };
 }
 
@@ -130,7 +132,7 @@ async function main(): Promise<void> {
   const { manager, server } = await startAgent(config);
   const stop = (signal: string) => {
     log(`${signal}: closing the socket; VMs and their consoles keep running`);
-    manager.stopSweeping();
+    manager.stop();
     server.closeConsoles();
     server.http.close();
     void unlink(config.socketPath).catch(() => undefined);

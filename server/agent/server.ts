@@ -14,7 +14,11 @@ import {
   AgentRequest,
   CAPABILITIES,
   HTTP_STATUS_BY_CODE,
+  type Op,
   PROTOCOL_VERSION,
+  REBOOT_DEFAULTS,
+  type ResultOf,
+  type TaskInfo,
 } from "../protocol/agent";
 import {
   CONSOLE_LIMITS,
@@ -24,14 +28,17 @@ import {
 } from "../protocol/console";
 import { isSlug } from "../protocol/names";
 import { actorLogField, assertActorMayAct } from "./actor";
+import { currentBootLog } from "./boot-log";
 import { ConsoleHub } from "./console-hub";
 import { ConsoleSession } from "./console-session";
 import { AgentFailure, toAgentError } from "./errors";
+import { AGENT_VERSION, type AgentHandlers, createHandlers, dispatch } from "./handlers";
 import type { SnapshotManager } from "./snapshots";
 import { captureScreen, flushConsoleInput } from "./tmux";
 import type { Runtime, VmManager } from "./vm-manager";
 
-export const AGENT_VERSION = "0.1.0";
+export { AGENT_VERSION } from "./handlers";
+
 /** After an accepted power verb, console input is refused this long (see ConsoleHub.dropInput). */
 const POWER_INPUT_HOLD_MS = 3_000;
 
@@ -47,12 +54,18 @@ export class AgentServer {
   private consoleWss = new WebSocketServer({ noServer: true, maxPayload: CONSOLE_LIMITS.maxFrameBytes });
   private replies = new Map<string, CachedReply>();
   private hubs = new Map<string, ConsoleHub>();
+  private handlers: AgentHandlers;
 
   constructor(
     private manager: VmManager,
     private log: (line: string) => void = (line) => console.error(line),
-    private snapshots: SnapshotManager | null = null,
+    snapshots: SnapshotManager | null = null,
   ) {
+    this.handlers = createHandlers({
+      manager,
+      snapshots,
+      droppingInput: (name, task) => this.droppingInput(name, task),
+    });
     this.http = createServer((req, res) => void this.onRequest(req, res));
     this.http.on("upgrade", (req, socket, head) => void this.onUpgrade(req, socket, head));
     this.http.on("clientError", (_error, socket) => socket.destroy());
@@ -156,72 +169,21 @@ export class AgentServer {
     this.send(res, entry.status, reply);
   }
 
-  private async dispatch(request: AgentRequest): Promise<unknown> {
-    const m = this.manager;
+  /** The actor check (the agent's second opinion), then the verb's handler. */
+  private async dispatch(request: AgentRequest): Promise<ResultOf[Op]> {
     const actor = request.actor;
     if (actor && "name" in request.args && request.args.name) {
       const owner =
         request.op === "vm.create"
           ? request.args.owner
-          : ((await m.runtimeOrNull(request.args.name))?.config.owner ?? null);
+          : ((await this.manager.runtimeOrNull(request.args.name))?.config.owner ?? null);
       assertActorMayAct(actor, owner);
     }
-    switch (request.op) {
-      case "agent.health": {
-        const vms = await m.list();
-        return {
-          version: PROTOCOL_VERSION,
-          agentVersion: AGENT_VERSION,
-          capabilities: [...CAPABILITIES],
-          privileged: m.config.privileged,
-          uptimeSeconds: Math.round((Date.now() - m.startedAt) / 1000),
-          host: await m.hostFigures(),
-          vms: { total: vms.length, running: vms.filter((v) => v.pid !== null).length },
-        };
-      }
-      case "image.list":
-        return { images: await m.images() };
-      case "task.get":
-        return m.getTask(request.args.id);
-      case "vm.list":
-        return { vms: await m.list() };
-      case "vm.status":
-        return m.status(request.args.name);
-      case "vm.create":
-        return { task: await m.create(request.id, request.args) };
-      case "vm.destroy":
-        return { task: await m.destroy(request.id, request.args) };
-      case "vm.start":
-        return { task: await m.start(request.id, request.args.name) };
-      case "vm.reboot":
-        return { task: this.droppingInput(request.args.name, await m.reboot(request.id, request.args.name)) };
-      case "vm.reset":
-        return { task: this.droppingInput(request.args.name, await m.reset(request.id, request.args.name)) };
-      case "vm.shutdown":
-        return {
-          task: this.droppingInput(request.args.name, await m.shutdown(request.id, request.args.name)),
-        };
-      case "vm.poweroff":
-        return {
-          task: this.droppingInput(request.args.name, await m.poweroff(request.id, request.args.name)),
-        };
-      case "vm.setAutostart":
-        return m.setAutostart(request.args.name, request.args.autostart);
-      case "vm.setMemory":
-        return m.setMemory(request.args.name, request.args.memoryMiB);
-      case "vm.growStorage":
-        return { task: await m.growStorage(request.id, request.args) };
-      case "vm.setOwner":
-        return { task: await m.setOwner(request.id, request.args) };
-      case "owner.remove":
-        return m.removeOwner(request.args.owner);
-      default:
-        return this.dispatchSnapshot(request);
-    }
+    return dispatch(this.handlers, request.op, request.args, { id: request.id, actor });
   }
 
   /** A power verb was accepted: keys still queued for the old boot are not typed into the next. */
-  private droppingInput<T>(name: string, task: T): T {
+  private droppingInput(name: string, task: TaskInfo): TaskInfo {
     const dropped = this.hubs.get(name)?.dropInput(POWER_INPUT_HOLD_MS) ?? 0;
     if (dropped > 0) this.log(`console input vm=${name} dropped=${dropped} reason=power`);
     // What tmux already took (its pane buffer) is dropped at the guest's tty during the hold.
@@ -230,25 +192,6 @@ export class AgentServer {
       if (runtime) await flushConsoleInput(runtime.paths, runtime.user, POWER_INPUT_HOLD_MS);
     })().catch(() => undefined);
     return task;
-  }
-
-  private async dispatchSnapshot(request: AgentRequest): Promise<unknown> {
-    const s = this.snapshots;
-    if (!s) throw new AgentFailure("invalid-request", "snapshots are not enabled");
-    switch (request.op) {
-      case "snapshot.create":
-        return { task: await s.create(request.id, request.args) };
-      case "snapshot.list":
-        return { snapshots: await s.list(request.args.name) };
-      case "snapshot.restore":
-        return { task: await s.restore(request.id, request.args) };
-      case "snapshot.delete":
-        return s.delete(request.args);
-      case "snapshot.usage":
-        return s.usage(request.args.name);
-      default:
-        throw new AgentFailure("invalid-request", "unknown op");
-    }
   }
 
   // ── WebSockets ────────────────────────────────────────────────────────────────────────────
@@ -309,7 +252,7 @@ export class AgentServer {
     const theHub = hub;
     const session = new ConsoleSession(
       {
-        current: () => this.manager.currentBootLog(runtime),
+        current: () => currentBootLog(runtime),
         screen: async () => {
           const { text, x, y } = await captureScreen(runtime.paths, runtime.user).catch(() => ({
             text: "",
@@ -373,7 +316,7 @@ export class AgentServer {
             // The web tier runs its own audited vm.reboot instead; a direct client is still logged.
             const id = randomUUID();
             this.log(`console ctrl-alt-del vm=${name} id=${id} actor=-`);
-            this.manager.reboot(id, name).catch((error) => {
+            this.manager.reboots.start(id, { name, ...REBOOT_DEFAULTS }).catch((error) => {
               const text = `ctrl-alt-del refused: ${toAgentError(error).message}`;
               ws.send(encodeConsoleFrame({ kind: "control", message: { type: "notice", text } }));
             });
@@ -392,7 +335,7 @@ export class AgentServer {
     ws.on("error", close);
     this.log(`console attach vm=${name}`);
     // Handlers are in place before the first await: a RESIZE sent right after open is not lost.
-    const current = await this.manager.currentBootLog(runtime);
+    const current = await currentBootLog(runtime);
     const hello = { type: "hello" as const, vm: name, bootId: current ? String(current.n) : undefined };
     ws.send(encodeConsoleFrame({ kind: "control", message: hello }));
     await session.start();

@@ -164,13 +164,13 @@ export class SnapshotManager {
   // ── create ────────────────────────────────────────────────────────────────────────────────
 
   async create(taskId: string, args: ParsedArgsOf<"snapshot.create">): Promise<TaskInfo> {
-    return this.vms.task(
+    return this.vms.tasks.task(
       taskId,
       "snapshot.create",
       args.name,
       async () => {
         const runtime = await this.vms.load(args.name);
-        const unlock = this.vms.lock(args.name, "snapshot.create");
+        const unlock = this.vms.tasks.lock(args.name, "snapshot.create");
         try {
           await this.assertIdFree(args.name, args.id);
         } catch (error) {
@@ -349,13 +349,13 @@ export class SnapshotManager {
   async restore(taskId: string, args: ParsedArgsOf<"snapshot.restore">): Promise<TaskInfo> {
     if (args.confirm !== args.id)
       throw new AgentFailure("invalid-request", "confirm must repeat the snapshot id");
-    return this.vms.task(
+    return this.vms.tasks.task(
       taskId,
       "snapshot.restore",
       args.name,
       async () => {
         const runtime = await this.vms.load(args.name);
-        const unlock = this.vms.lock(args.name, "snapshot.restore");
+        const unlock = this.vms.tasks.lock(args.name, "snapshot.restore");
         try {
           const snapshot = await this.readManifest(args.name, args.id);
           if (!snapshot) throw new AgentFailure("not-found", "no such snapshot");
@@ -393,7 +393,7 @@ export class SnapshotManager {
           const main = await this.vms.mainProcess(runtime);
           if (main) {
             await this.writeMarker(vm, { ...marker, phase: "shutdown" });
-            await this.vms.shutdownHeld(runtime, main, step);
+            await this.vms.lifecycle.shutdownHeld(runtime, main, step);
             handle.log("VM shut down cleanly");
           }
           step("safety snapshot");
@@ -414,13 +414,13 @@ export class SnapshotManager {
           await this.putBack(runtime, snapshot, handle);
           handle.log(`restored snapshot ${snapshot.id} from ${snapshot.createdAt}`);
           await this.clearMarker(vm);
-          if (main) bootN = await this.vms.startHeld(runtime, step);
+          if (main) bootN = await this.vms.lifecycle.startHeld(runtime, step);
         } finally {
           unlock();
         }
         if (bootN === null) return this.vms.status(vm, { guest: false });
         step("booting");
-        return this.vms.waitForStage(runtime, bootN);
+        return this.vms.lifecycle.waitForStage(runtime, bootN);
       },
     );
   }
@@ -465,7 +465,7 @@ export class SnapshotManager {
 
   async delete(args: ParsedArgsOf<"snapshot.delete">): Promise<{ deleted: SnapshotInfo }> {
     await this.vms.load(args.name);
-    const unlock = this.vms.lock(args.name, "snapshot.delete");
+    const unlock = this.vms.tasks.lock(args.name, "snapshot.delete");
     try {
       const info = await this.readManifest(args.name, args.id);
       if (!info) throw new AgentFailure("not-found", "no such snapshot");
@@ -494,7 +494,7 @@ export class SnapshotManager {
       } catch (error) {
         this.log(`snapshot recovery ${vm}: ${(error as Error).message}`);
       }
-      for (const task of await this.readInterrupted(vm)) this.vms.recordTask(task);
+      for (const task of await this.readInterrupted(vm)) this.vms.tasks.recordTask(task);
     }
   }
 

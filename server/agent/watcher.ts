@@ -1,0 +1,128 @@
+/**
+ * The watcher: after a restart it finds every VM again (`rescan`), every 2 s it sweeps the VMs for
+ * changes (a `vm.state` event each; guest-initiated halts and boot-stage changes included) and
+ * bounds the boot logs, and at start-up it boots the autostart VMs.
+ */
+import type { BootStage, VmState } from "../protocol/agent";
+import { capBootLog, currentBootLog, nextBootLog } from "./boot-log";
+import { scanUmlProcesses, type UmlProcess } from "./host-procs";
+import { ensurePiping } from "./tmux";
+import type { VmManager } from "./vm-manager";
+
+interface Seen {
+  state: VmState;
+  stage: BootStage | null;
+  pid: number | null;
+  bootId: string | null;
+}
+
+export class VmWatcher {
+  private last = new Map<string, Seen>();
+  private sweepTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private vms: VmManager,
+    private log: (line: string) => void,
+  ) {}
+
+  /** After a restart: find every VM again, re-attach console logging where the pipe was lost. */
+  async rescan(): Promise<void> {
+    const all = await scanUmlProcesses();
+    for (const name of await this.vms.listNames()) {
+      try {
+        const runtime = await this.vms.load(name);
+        const main = await this.vms.mainProcess(runtime, all);
+        if (main) {
+          const current = (await currentBootLog(runtime)) ?? (await nextBootLog(runtime));
+          await ensurePiping(runtime.paths, runtime.user, current.file);
+        }
+        this.log(`found vm ${name}: ${main ? `running pid=${main.pid}` : "stopped"}`);
+      } catch (error) {
+        this.log(`rescan ${name}: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  /** Emits a `vm.state` event when what a client sees of the VM changed. */
+  async sweepOne(name: string, all?: UmlProcess[]): Promise<void> {
+    const status = await this.vms.status(name, { guest: false, all }).catch(() => null);
+    if (!status) return;
+    const seen: Seen = { state: status.state, stage: status.stage, pid: status.pid, bootId: status.bootId };
+    const prev = this.last.get(name);
+    if (
+      !prev ||
+      prev.state !== seen.state ||
+      prev.stage !== seen.stage ||
+      prev.pid !== seen.pid ||
+      prev.bootId !== seen.bootId
+    ) {
+      this.last.set(name, seen);
+      this.vms.events.emit({ v: 1, type: "vm.state", vm: name, ...seen });
+    }
+  }
+
+  /** A destroyed VM: forget what was last reported. */
+  forget(name: string): void {
+    this.last.delete(name);
+  }
+
+  startSweeping(everyMs = 2000): void {
+    const tick = async () => {
+      try {
+        const all = await scanUmlProcesses();
+        for (const name of await this.vms.listNames()) await this.sweepOne(name, all);
+        await this.capLogs();
+      } catch (error) {
+        this.log(`sweep: ${(error as Error).message}`);
+      }
+      this.sweepTimer = setTimeout(tick, everyMs);
+      this.sweepTimer.unref();
+    };
+    void tick();
+  }
+
+  stopSweeping(): void {
+    if (this.sweepTimer) clearTimeout(this.sweepTimer);
+    this.sweepTimer = null;
+  }
+
+  /** Bounds each boot log (see `capBootLog`). */
+  private async capLogs(): Promise<void> {
+    for (const name of await this.vms.listNames()) {
+      const runtime = await this.vms.load(name).catch(() => null);
+      const truncatedAt = runtime && (await capBootLog(runtime));
+      if (truncatedAt) this.log(`vm ${name}: console log truncated at ${truncatedAt} bytes`);
+    }
+  }
+
+  /** Starts autostart VMs that are not running, `autostartConcurrency` at a time (each until it boots). */
+  async autostart(newId: () => string): Promise<void> {
+    const queue: string[] = [];
+    const all = await scanUmlProcesses();
+    for (const name of await this.vms.listNames()) {
+      const runtime = await this.vms.load(name).catch(() => null);
+      if (runtime?.config.autostart && !(await this.vms.mainProcess(runtime, all))) queue.push(name);
+    }
+    if (queue.length === 0) return;
+    const concurrency = this.vms.config.autostartConcurrency;
+    this.log(`autostart: ${queue.join(", ")} (${concurrency} at a time)`);
+    const worker = async () => {
+      for (let name = queue.shift(); name; name = queue.shift()) {
+        try {
+          const task = await this.vms.lifecycle.start(newId(), name);
+          await new Promise<void>((resolve) => {
+            const off = this.vms.events.subscribe((event) => {
+              if (event.type === "task.done" && event.task.id === task.id) {
+                off();
+                resolve();
+              }
+            });
+          });
+        } catch (error) {
+          this.log(`autostart ${name}: ${(error as Error).message}`);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  }
+}

@@ -5,7 +5,7 @@ import { recordAuditEvent } from "../dal/record-audit-event";
 import { unsafeAppendTaskLog } from "../dal/tasks";
 import type { AuditAction } from "../domain";
 import type { RequestMeta } from "../request-meta";
-import { publishTask } from "../vms/agent-tasks";
+import { publishTask } from "./agent-tasks";
 import type { TaskRef } from "./task-kind";
 
 export function actorLabel(actor: Actor): string {

@@ -3,13 +3,13 @@ import "server-only";
  * What every web-side service does with an agent task: push the Task row to browsers, mark a
  * task the agent refused up front, and follow an accepted one to its end (events first, a
  * `task.get` every 3 s for an end that came before the subscription or during a reconnect, and a
- * bound on the wait). VM power actions and snapshots both go through here.
+ * bound on the wait). The task pipeline (./pipeline.ts) goes through here.
  */
 import type { TaskInfo, TaskOp } from "../../protocol/agent";
 import { getAgent } from "../agent/instance";
 import { unsafeAppendTaskLog, unsafeGetTaskView, unsafeUpdateTask } from "../dal/tasks";
 import type { ActionFailure } from "../errors";
-import { getHub } from "./hub";
+import { getHub } from "../vms/hub";
 
 export async function publishTask(taskId: string, ownerId: string): Promise<void> {
   const task = await unsafeGetTaskView(taskId);

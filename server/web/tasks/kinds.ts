@@ -5,7 +5,7 @@ import "server-only";
  * settle, recover. `satisfies Record<TaskKind, …>`: a kind added to TASK_KINDS without an entry
  * does not compile.
  */
-import type { TaskInfo } from "../../protocol/agent";
+import { REBOOT_DEFAULTS, type TaskInfo } from "../../protocol/agent";
 import { unsafeDeleteSnapshotRow, unsafeSetSnapshotStatus, unsafeSettleSnapshotRow } from "../dal/snapshots";
 import type { TaskDetail, TaskKind } from "../dal/tasks";
 import { getDb } from "../db/client";
@@ -88,7 +88,10 @@ const reboot: TaskKindSpec = {
   op: "vm.reboot",
   firstStep: "asking the guest to reboot (Ctrl-Alt-Del)",
   waitMs: (ref) =>
-    (numberOf(ref, "graceSeconds", 90) + numberOf(ref, "countdownSeconds", 30)) * 1000 + VM_TASK_WAIT_MS,
+    (numberOf(ref, "graceSeconds", REBOOT_DEFAULTS.graceSeconds) +
+      numberOf(ref, "countdownSeconds", REBOOT_DEFAULTS.countdownSeconds)) *
+      1000 +
+    VM_TASK_WAIT_MS,
   progressOf: (task) =>
     task.reboot?.stage === "countdown" ? 60 : task.reboot?.stage === "hard-reset" ? 75 : byStep(task),
   detailOf: rebootDetail,

@@ -114,7 +114,7 @@ export class Reboots {
             handle.setReboot(reboot, text);
             await save(reboot).catch(() => undefined);
           };
-          await stage(reboot, "waiting for the guest to come back");
+          await stage(reboot, "rebooting");
           handle.log(`Ctrl-Alt-Del sent: waiting up to ${graceSeconds} s for the guest to come back`);
           const watch = this.vms.lifecycle.watchBoot(runtime, bootN);
           if (await this.until(run, watch, graceEnds)) {

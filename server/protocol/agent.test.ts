@@ -87,6 +87,27 @@ describe("AgentRequest", () => {
     ];
     for (const body of bad) expect(AgentRequest.safeParse(body).success, JSON.stringify(body)).toBe(false);
   });
+  it("vm.reboot: grace 1..3600 s (default 90), countdown 0..3600 s (default 30), whole seconds", () => {
+    const parsed = AgentRequest.parse(req("vm.reboot", { name: "alice" }));
+    expect(parsed.args).toEqual({ name: "alice", graceSeconds: 90, countdownSeconds: 30 });
+    const short = AgentRequest.parse(
+      req("vm.reboot", { name: "alice", graceSeconds: 1, countdownSeconds: 0 }),
+    );
+    expect(short.args).toEqual({ name: "alice", graceSeconds: 1, countdownSeconds: 0 });
+    for (const args of [
+      { graceSeconds: 0 },
+      { graceSeconds: 3601 },
+      { countdownSeconds: -1 },
+      { countdownSeconds: 3601 },
+      { graceSeconds: 1.5 },
+      { countdownSeconds: "30" },
+    ]) {
+      expect(
+        AgentRequest.safeParse(req("vm.reboot", { name: "alice", ...args })).success,
+        JSON.stringify(args),
+      ).toBe(false);
+    }
+  });
   it("maps every error code to an HTTP status", () => {
     for (const code of ERROR_CODES) expect(HTTP_STATUS_BY_CODE[code]).toBeGreaterThanOrEqual(400);
   });

@@ -14,9 +14,10 @@ import type { Caller } from "./caller";
 import { changeAccountStatus } from "./change-account-status";
 import { listAccounts } from "./list-accounts";
 import { AUDIT_PAGE_SIZE, listAuditEvents } from "./list-audit-events";
-import { listMyVms } from "./list-my-vms";
 import { requestAccount } from "./request-account";
+import { getTaskViewForCaller, listAllTasks, listFailedTasks, listTasksForVm, listVmAudit } from "./tasks";
 import { unsafeCreateUser } from "./unsafe-create-user";
+import { getVmForCaller, listProvisionableOwners, listVmsForCaller } from "./vms";
 
 let t: TestDb;
 const meta = { ip: "192.0.2.10", userAgent: "vitest" };
@@ -272,7 +273,7 @@ describe(`database (${process.env.TEST_DATABASE_URL?.startsWith("postgres") ? "p
     expect((await failure(listAuditEvents(await caller("member-m"), { page: 1 }))).code).toBe("forbidden");
   });
 
-  it("a member sees only their own VMs", async () => {
+  it("VM reads are scoped to the caller: own VMs, every VM for the admin, another's like a missing one", async () => {
     const alice = await caller("alice");
     const m = await caller("member-m");
     const vm = (name: string, ownerId: string) => ({
@@ -285,8 +286,103 @@ describe(`database (${process.env.TEST_DATABASE_URL?.startsWith("postgres") ? "p
       swapMiB: 64,
     });
     await t.db.vm.createMany({ data: [vm("alice-vm", alice.id), vm("member-vm", m.id)] });
-    expect((await listMyVms(alice)).map((v) => v.name)).toEqual(["alice-vm"]);
-    expect((await listMyVms(m)).map((v) => v.name)).toEqual(["member-vm"]);
+    const names = (rows: { name: string }[]) => rows.map((r) => r.name);
+
+    // The dashboard and /api/vms: a member's own VMs, asked for all or not; the admin's every VM.
+    expect(names(await listVmsForCaller(alice))).toEqual(["alice-vm"]);
+    expect(names(await listVmsForCaller(m, { all: true }))).toEqual(["member-vm"]);
+    expect(names(await listVmsForCaller(admin, { all: true }))).toEqual(["alice-vm", "member-vm"]);
+    expect(names(await listVmsForCaller(admin))).toEqual([]);
+
+    // The VM page, power, console and snapshot actions: getVmForCaller with a capability.
+    expect(await getVmForCaller(alice, "alice-vm", "power")).toMatchObject({
+      name: "alice-vm",
+      ownerId: alice.id,
+      ownerUsername: "alice",
+    });
+    for (const capability of ["read", "power", "console", "snapshot"] as const) {
+      expect((await failure(getVmForCaller(m, "alice-vm", capability))).code, capability).toBe("not-found");
+      expect((await getVmForCaller(admin, "alice-vm", capability)).name, capability).toBe("alice-vm");
+    }
+    expect((await failure(getVmForCaller(alice, "no-such-vm"))).code).toBe("not-found");
+    const suspendedAlice = { ...alice, status: "suspended" as const };
+    expect((await failure(getVmForCaller(suspendedAlice, "alice-vm"))).code).toBe("forbidden");
+    expect((await failure(listVmsForCaller(suspendedAlice))).code).toBe("forbidden");
+
+    // The provisioning form's owners: active accounts, members without a VM first; admin only.
+    const owners = await listProvisionableOwners(admin);
+    expect(owners.map((o) => o.username)).toEqual(
+      expect.arrayContaining(["alice", "member-m", "bruce", "root-admin"]),
+    );
+    expect(owners[0]).toMatchObject({ username: "bruce", vmCount: 0 });
+    expect(owners.find((o) => o.username === "alice")?.vmCount).toBe(1);
+    expect((await failure(listProvisionableOwners(m))).code).toBe("forbidden");
+  });
+
+  it("task and VM history reads are scoped like the VMs", async () => {
+    const alice = await caller("alice");
+    const m = await caller("member-m");
+    const aliceVm = await t.db.vm.findUniqueOrThrow({ where: { name: "alice-vm" } });
+    const taskId = newId();
+    await t.db.task.create({
+      data: {
+        id: taskId,
+        vmId: aliceVm.id,
+        ownerId: alice.id,
+        actorId: alice.id,
+        kind: "reboot",
+        status: "failed",
+        error: "the guest did not answer",
+        result: JSON.stringify({ step: "waiting for the guest" }),
+      },
+    });
+    await t.db.taskLog.create({ data: { id: newId(), taskId, seq: 1, message: "asked the guest" } });
+    await t.db.auditEvent.create({
+      data: {
+        id: newId(),
+        actorId: alice.id,
+        actorLabel: "alice",
+        action: "vm.reboot",
+        result: "failure",
+        ip: "",
+        vmId: aliceVm.id,
+        detail: JSON.stringify({ during: "reboot" }),
+      },
+    });
+
+    // The VM page and its event stream's snapshot.
+    const [task] = await listTasksForVm(alice, aliceVm.id);
+    expect(task).toMatchObject({
+      id: taskId,
+      vmName: "alice-vm",
+      kind: "reboot",
+      status: "failed",
+      step: "waiting for the guest",
+      error: "the guest did not answer",
+      actor: "alice",
+      logs: [{ level: "info", message: "asked the guest" }],
+    });
+    expect(await listTasksForVm(m, aliceVm.id)).toEqual([]);
+    expect((await listTasksForVm(admin, aliceVm.id)).map((x) => x.id)).toEqual([taskId]);
+
+    // The snapshot section's running task.
+    expect((await getTaskViewForCaller(alice, taskId))?.id).toBe(taskId);
+    expect(await getTaskViewForCaller(m, taskId)).toBeNull();
+    expect((await getTaskViewForCaller(admin, taskId))?.id).toBe(taskId);
+
+    // The VM page's history.
+    expect(await listVmAudit(alice, aliceVm.id)).toMatchObject([
+      { actor: "alice", actorIsAccount: true, action: "vm.reboot", result: "failure", during: "reboot" },
+    ]);
+    expect(await listVmAudit(m, aliceVm.id)).toEqual([]);
+
+    // The admin's pages: every task, and the failures of the last day.
+    expect((await listAllTasks(admin)).map((x) => x.id)).toContain(taskId);
+    expect((await listFailedTasks(admin, new Date(Date.now() - 86_400_000))).map((x) => x.id)).toContain(
+      taskId,
+    );
+    expect((await failure(listAllTasks(m))).code).toBe("forbidden");
+    expect((await failure(listFailedTasks(m, new Date(0)))).code).toBe("forbidden");
   });
 
   it("every domain table accepts a row (schema parity between providers)", async () => {

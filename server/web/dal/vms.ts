@@ -89,13 +89,6 @@ export async function listVmsForCaller(caller: Caller, opts: { all?: boolean } =
   return rows.map(toRow);
 }
 
-/** VM names the caller may watch (event stream filter); null = every VM. */
-export async function watchableVmNames(caller: Caller): Promise<Set<string> | null> {
-  if (seesAllVms(caller)) return null;
-  const rows = await getDb().vm.findMany({ where: { ownerId: caller.id }, select: { name: true } });
-  return new Set(rows.map((r) => r.name));
-}
-
 /**
  * Unscoped: the row for a VM name, for the event hub (which fans events out only after its own
  * per-subscriber filter) and the host CLI.
@@ -103,12 +96,6 @@ export async function watchableVmNames(caller: Caller): Promise<Set<string> | nu
 export async function unsafeGetVmByName(name: string): Promise<VmRow | null> {
   const vm = await getDb().vm.findUnique({ where: { name }, select: vmSelect });
   return vm ? toRow(vm) : null;
-}
-
-/** Unscoped: every VM, for the host CLI and the admin's overcommit figures (callers check). */
-export async function unsafeListAllVms(): Promise<VmRow[]> {
-  const rows = await getDb().vm.findMany({ select: vmSelect, orderBy: { name: "asc" } });
-  return rows.map(toRow);
 }
 
 /** Active accounts that may own a VM (provisioning form); admin only. */

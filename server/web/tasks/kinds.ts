@@ -2,8 +2,8 @@ import "server-only";
 /**
  * Every kind of long work, one entry each (see ./task-kind.ts for what an entry says). The
  * pipeline (./pipeline.ts) does the rest the same way for all of them: start, refuse, follow,
- * settle, recover. `satisfies Record<TaskKind, …>`: a kind added to TASK_KINDS without an entry
- * does not compile.
+ * settle, recover. A `Record<TaskKind, …>`: a kind added to TASK_KINDS without an entry does not
+ * compile.
  */
 import { REBOOT_DEFAULTS, type TaskInfo } from "../../protocol/agent";
 import { unsafeDeleteSnapshotRow, unsafeSetSnapshotStatus, unsafeSettleSnapshotRow } from "../dal/snapshots";
@@ -163,7 +163,7 @@ const removeVmRow = async (ref: TaskRef) => {
   getHub().forgetOwner(ref.vm.name);
 };
 
-export const TASK_KIND_SPECS = {
+export const TASK_KIND_SPECS: Readonly<Record<TaskKind, TaskKindSpec>> = {
   start: vmVerb("vm.start", "starting", "The VM is up."),
   reboot,
   reset: vmVerb("vm.reset", "hard reset", "The VM was hard-reset and is up again."),
@@ -229,7 +229,7 @@ export const TASK_KIND_SPECS = {
   },
   snapshot,
   restore,
-} satisfies Record<TaskKind, TaskKindSpec>;
+};
 
 export function specOfKind(kind: string): TaskKindSpec | null {
   return Object.hasOwn(TASK_KIND_SPECS, kind) ? TASK_KIND_SPECS[kind as TaskKind] : null;

@@ -188,7 +188,14 @@ export class Reboots {
       run.stop.signal,
     );
     await this.checkRun(run);
-    if (up) run.handle.log("up again after the hard reset");
+    // Unlike vm.start, a reboot does not succeed at a boot that never reached a prompt.
+    if (!up) {
+      throw new AgentFailure(
+        "timeout",
+        `${name} is not back ${BOOT_WAIT_MS / 1000} s after the hard reset; see its console`,
+      );
+    }
+    run.handle.log("up again after the hard reset");
     return this.vms.status(name, { guest: false });
   }
 

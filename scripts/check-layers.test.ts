@@ -77,6 +77,17 @@ describe("check:layers", () => {
     expect(lines[0]).toContain("components/uses-app.tsx → app/actions/vms.ts: app-is-imported-by-nothing");
   });
 
+  it("fails when the data layer reaches the console hub", async () => {
+    const { rules } = await check({
+      "server/web/console/console-hub-instance.ts":
+        "export const getConsoleHub = () => ({ closeUser: (_id: string) => 0 });\n",
+      "server/web/dal/change-account-status.ts": `import { getConsoleHub } from "../console/console-hub-instance";\nexport const suspend = (id: string) => getConsoleHub().closeUser(id);\n`,
+    });
+    expect(rules).toEqual([
+      "data-layer-never-reaches-live-sessions: server/web/dal/change-account-status.ts",
+    ]);
+  });
+
   it("fails when a client component reaches server code, also through a plain helper", async () => {
     const { rules, lines } = await check({
       "components/helper.ts": `import { listVms } from "@/server/web/dal/vms";\nexport const load = listVms;\n`,

@@ -2,7 +2,8 @@
  * Fails when an import crosses a layer the wrong way (the rules of scripts/layer-rules.cjs, checked
  * by dependency-cruiser): server/protocol imports only zod; server/agent never imports server/web,
  * app or components; nothing outside app/ imports app/ (pages pass server actions down as props);
- * a "use client" file never reaches server code (type-only imports are erased and allowed).
+ * a "use client" file never reaches server code (type-only imports are erased and allowed); the
+ * data layer never reaches the console hub or the event streams (it emits, they listen).
  *
  *   tsx scripts/check-layers.ts [root]
  */
@@ -85,5 +86,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     );
     process.exit(1);
   }
-  console.log("check:layers: protocol, agent, app and client components keep their layers");
+  console.log("check:layers: protocol, agent, app, client components and the data layer keep their layers");
 }

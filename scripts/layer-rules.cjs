@@ -1,7 +1,7 @@
 /**
- * The layering rules (ARCHITECTURE.md "Where things live"), as dependency-cruiser rules over the
- * tree at `root`. Used by .dependency-cruiser.cjs (so `npx depcruise` knows them) and by
- * scripts/check-layers.ts, which runs them in the test command.
+ * The layering rules (ARCHITECTURE.md "Where things live" and "Rules"), as dependency-cruiser
+ * rules over the tree at `root`. Used by .dependency-cruiser.cjs (so `npx depcruise` knows them)
+ * and by scripts/check-layers.ts, which runs them in the test command.
  *
  * Type-only imports are erased by the compiler and carry no code, so they are not counted
  * (`tsPreCompilationDeps: false`): a client component may name a server type, never run server code.
@@ -73,6 +73,14 @@ function layerRules(root) {
       severity: "error",
       from: { pathNot: `^app/|${TESTS}` },
       to: { path: "^app/" },
+    },
+    {
+      name: "data-layer-never-reaches-live-sessions",
+      comment:
+        "server/web/dal reads and writes rows: it says what happened (../session-events.ts) and the console hub and event streams listen, never imported by it",
+      severity: "error",
+      from: { path: "^server/web/dal/", pathNot: TESTS },
+      to: { path: "^server/web/(console/|vms/(hub|sse|service)\\.ts$)", reachable: true },
     },
     {
       name: "client-never-reaches-server-code",

@@ -454,6 +454,37 @@ describe("the task pipeline: recovery after a web restart", () => {
     expect(messages(row)).toContain("Countdown over: hard reset");
   });
 
+  it("a snapshot left running is settled by its kind's entry: the snapshot row becomes ready", async () => {
+    const vm = await t.db.vm.findUniqueOrThrow({ where: { name: "bob-vm" } });
+    const snapshotId = randomUUID();
+    const id = await leftRunning("snapshot", "bob-vm", { data: { snapshotId } });
+    await t.db.snapshot.create({
+      data: { id: snapshotId, vmId: vm.id, label: "left", status: "running", kind: "manual", taskId: id },
+    });
+    agent.begin(id, "snapshot.create", "bob-vm", { log: ["guest paused 0.20 s"] });
+    await recoverTasks();
+    agent.finish(id, {
+      snapshot: {
+        id: snapshotId,
+        vm: "bob-vm",
+        createdAt: new Date().toISOString(),
+        kind: "manual",
+        includesStorage: false,
+        live: true,
+        pauseMs: 200,
+        image: { name: "img", mtimeMs: 1, sizeBytes: 1 },
+        files: [{ disk: "root", apparentBytes: 2 ** 30, allocatedBytes: 3 * 2 ** 20 }],
+        apparentBytes: 2 ** 30,
+        allocatedBytes: 3 * 2 ** 20,
+      },
+    });
+    const row = await until(id, (r) => r.status === "succeeded");
+    expect(row.logs.at(-1)?.message).toBe("Snapshot ready: 3.0 MiB on disk, guest paused 0.20 s.");
+    expect(messages(row)).toContain("guest paused 0.20 s");
+    const snap = await t.db.snapshot.findUniqueOrThrow({ where: { id: snapshotId } });
+    expect(snap).toMatchObject({ status: "ready", sizeBytes: BigInt(3 * 2 ** 20) });
+  });
+
   it("a row followed by two web processes ends once", async () => {
     const id = await leftRunning("start", "bob-vm");
     agent.begin(id, "vm.start", "bob-vm");

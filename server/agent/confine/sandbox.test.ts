@@ -1,0 +1,128 @@
+import { describe, expect, it } from "vitest";
+import { ancestors, JOIN_CGROUPS_SCRIPT, type SandboxSpec, sandboxArgv, tmuxKeeperCommand } from "./sandbox";
+
+const spec: SandboxSpec = {
+  name: "alice",
+  user: { uid: 1001, gid: 1002 },
+  netns: "/run/netns/zaphod-alice",
+  cgroupProcs: [
+    "/sys/fs/cgroup/pids/zaphod/alice/cgroup.procs",
+    "/sys/fs/cgroup/memory/zaphod/alice/cgroup.procs",
+  ],
+  writable: ["/var/lib/zaphod/vms/alice/disk", "/var/lib/zaphod/vms/alice/run"],
+  readOnly: ["/var/lib/zaphod/images/busybox-1.ext4", "/var/lib/zaphod/lib/initramfs.cpio"],
+  ram: { dir: "/var/lib/zaphod/vms/alice/ram", bytes: 80 * 1024 * 1024 },
+  hostfsRoot: "/var/lib/zaphod/vms/alice/hostfs-empty",
+  env: { HOME: "/var/lib/zaphod/vms/alice/run" },
+  cwd: "/var/lib/zaphod/vms/alice/run",
+};
+
+/** The value following `flag` each time it appears. */
+function valuesAfter(argv: string[], flag: string, count = 1): string[][] {
+  const out: string[][] = [];
+  argv.forEach((arg, i) => {
+    if (arg === flag) out.push(argv.slice(i + 1, i + 1 + count));
+  });
+  return out;
+}
+
+describe("sandboxArgv", () => {
+  const argv = sandboxArgv(spec, ["tmux", "-V"]);
+
+  it("joins the cgroups first, then the VM's netns, then bwrap, then drops to the VM's user", () => {
+    expect(argv.slice(0, 6)).toEqual([
+      "sh",
+      "-c",
+      JOIN_CGROUPS_SCRIPT,
+      "zaphod-join",
+      "2",
+      spec.cgroupProcs[0],
+    ]);
+    const nsenter = argv.indexOf("nsenter");
+    const bwrap = argv.indexOf("bwrap");
+    const setpriv = argv.indexOf("setpriv");
+    expect(argv[nsenter + 1]).toBe("--net=/run/netns/zaphod-alice");
+    expect(nsenter).toBeLessThan(bwrap);
+    expect(bwrap).toBeLessThan(setpriv);
+    expect(argv.slice(setpriv)).toEqual([
+      "setpriv",
+      "--reuid=1001",
+      "--regid=1002",
+      "--clear-groups",
+      "--inh-caps=-all",
+      "--bounding-set=-all",
+      "--no-new-privs",
+      "--",
+      "tmux",
+      "-V",
+    ]);
+  });
+
+  it("unshares pid, ipc, uts and cgroup, never dies with the agent, and starts a new session", () => {
+    for (const flag of [
+      "--unshare-pid",
+      "--unshare-ipc",
+      "--unshare-uts",
+      "--unshare-cgroup-try",
+      "--new-session",
+    ])
+      expect(argv).toContain(flag);
+    expect(argv).not.toContain("--die-with-parent");
+    expect(argv).not.toContain("--unshare-net"); // the agent's own netns is entered instead
+    expect(sandboxArgv({ ...spec, netns: null }, ["true"])).toContain("--unshare-net");
+  });
+
+  it("binds only the VM's own paths (same path inside), the read-only files and /usr; no /etc", () => {
+    expect(valuesAfter(argv, "--bind", 2)).toEqual(spec.writable.map((p) => [p, p]));
+    expect(valuesAfter(argv, "--ro-bind", 2)).toEqual([
+      ["/usr", "/usr"],
+      ...spec.readOnly.map((p) => [p, p]),
+    ]);
+    expect(argv.join(" ")).not.toMatch(/ \/etc( |$)/);
+    expect(argv).not.toContain("--dev-bind");
+  });
+
+  it("gives guest RAM a sized tmpfs and hostfs an empty read-only directory", () => {
+    const i = argv.indexOf("--tmpfs");
+    expect(argv.slice(i - 4, i + 2)).toEqual([
+      "--perms",
+      "1777",
+      "--size",
+      String(80 * 1024 * 1024),
+      "--tmpfs",
+      spec.ram.dir,
+    ]);
+    expect(valuesAfter(argv, "--dir", 1).map(([d]) => d)).toContain(spec.hostfsRoot);
+  });
+
+  it("makes every parent directory 0755 before binding", () => {
+    expect(ancestors(["/a/b/c", "/a/d"])).toEqual(["/a", "/a/b"]);
+    const dirs = valuesAfter(argv, "--dir", 1).map(([d]) => d);
+    expect(dirs.slice(0, 4)).toEqual(["/var", "/var/lib", "/var/lib/zaphod", "/var/lib/zaphod/images"]);
+  });
+
+  it("clears the environment and sets only what it is given", () => {
+    expect(argv).toContain("--clearenv");
+    expect(valuesAfter(argv, "--setenv", 2)).toEqual([
+      ["PATH", "/usr/sbin:/usr/bin:/sbin:/bin"],
+      ["HOME", spec.env.HOME],
+    ]);
+  });
+
+  it("refuses root, relative or climbing paths, and bad env names", () => {
+    expect(() => sandboxArgv({ ...spec, user: { uid: 0, gid: 0 } }, ["true"])).toThrow(/never runs as root/);
+    expect(() => sandboxArgv({ ...spec, writable: ["disk"] }, ["true"])).toThrow(/absolute/);
+    expect(() => sandboxArgv({ ...spec, readOnly: ["/a/../etc"] }, ["true"])).toThrow(/absolute/);
+    expect(() => sandboxArgv({ ...spec, env: { "A=B": "x" } }, ["true"])).toThrow(/env/);
+    expect(() => sandboxArgv({ ...spec, ram: { dir: spec.ram.dir, bytes: 0 } }, ["true"])).toThrow(/tmpfs/);
+  });
+});
+
+describe("tmuxKeeperCommand", () => {
+  it("passes the socket and the stale umid directory as arguments, never inside the script", () => {
+    const argv = tmuxKeeperCommand("/v/run/tmux.sock", "/v/run/alice", ["new-session", "-d"]);
+    expect(argv.slice(0, 2)).toEqual(["sh", "-c"]);
+    expect(argv[2]).not.toContain("/v/");
+    expect(argv.slice(3)).toEqual(["zaphod-keeper", "/v/run/tmux.sock", "/v/run/alice", "new-session", "-d"]);
+  });
+});

@@ -38,6 +38,7 @@ vi.mock("../db/client", () => ({
 
 const { loadConsoleAccess } = await import("./load-console-access");
 const { findConsoleVm } = await import("./issue-console-ticket");
+const { mayActOn } = await import("../vms/access");
 
 const who = (id: string, role: Caller["role"]): Caller => ({
   id,
@@ -77,6 +78,9 @@ describe("console access follows the permission table", () => {
   it("without vm.power.any the admin still opens a member's console but has no Ctrl-Alt-Del", async () => {
     removed.add("vm.power.any");
     expect(await doors(root)).toEqual({ page: { canCtrlAltDel: false }, upgrade: { canCtrlAltDel: false } });
+    // The same rule gives the VM page its power buttons and the power actions their answer.
+    expect(mayActOn(root, { ownerId: "alice" }, "power")).toBe(false);
+    expect(mayActOn(root, { ownerId: "root" }, "power")).toBe(true);
     expect(await doors(alice)).toEqual({ page: { canCtrlAltDel: true }, upgrade: { canCtrlAltDel: true } });
   });
 

@@ -173,6 +173,8 @@ export class Reboots {
     }
     let bootN: number;
     try {
+      // A vm.reset held the console's input when it was asked; the countdown's own reset does here.
+      if (!run.hurried) this.vms.holdConsoleInput?.(name);
       bootN = await this.vms.lifecycle.resetHeld(runtime, (text) =>
         run.handle.setReboot(run.handle.current().reboot as RebootProgress, text),
       );

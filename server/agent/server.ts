@@ -66,6 +66,8 @@ export class AgentServer {
       snapshots,
       droppingInput: (name, task) => this.droppingInput(name, task),
     });
+    // A reboot's own hard reset (its countdown ended) is a power action too.
+    manager.holdConsoleInput = (name) => this.holdInput(name);
     this.http = createServer((req, res) => void this.onRequest(req, res));
     this.http.on("upgrade", (req, socket, head) => void this.onUpgrade(req, socket, head));
     this.http.on("clientError", (_error, socket) => socket.destroy());
@@ -184,6 +186,11 @@ export class AgentServer {
 
   /** A power verb was accepted: keys still queued for the old boot are not typed into the next. */
   private droppingInput(name: string, task: TaskInfo): TaskInfo {
+    this.holdInput(name);
+    return task;
+  }
+
+  private holdInput(name: string): void {
     const dropped = this.hubs.get(name)?.dropInput(POWER_INPUT_HOLD_MS) ?? 0;
     if (dropped > 0) this.log(`console input vm=${name} dropped=${dropped} reason=power`);
     // What tmux already took (its pane buffer) is dropped at the guest's tty during the hold.
@@ -191,7 +198,6 @@ export class AgentServer {
       const runtime = await this.manager.runtimeOrNull(name);
       if (runtime) await flushConsoleInput(runtime.paths, runtime.user, POWER_INPUT_HOLD_MS);
     })().catch(() => undefined);
-    return task;
   }
 
   // ── WebSockets ────────────────────────────────────────────────────────────────────────────

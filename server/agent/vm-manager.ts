@@ -49,6 +49,8 @@ export class VmManager {
   readonly reboots: Reboots;
   readonly provisioning: Provisioning;
   readonly manage: VmManage;
+  /** Set by the socket server: drops console input queued for the old boot (a power action). */
+  holdConsoleInput: ((vm: string) => void) | null = null;
   /** The snapshot store (snapshots.ts registers itself): destroy keeps or discards a VM's snapshots. */
   snapshotStore: { keep(vm: string): Promise<string | null>; discard(vm: string): Promise<void> } | null =
     null;

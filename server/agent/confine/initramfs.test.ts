@@ -3,6 +3,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { readNewc } from "./cpio";
 import { buildInitramfs, INIT_SCRIPT } from "./initramfs";
@@ -29,7 +30,7 @@ describe("initramfs", () => {
         const built = await buildInitramfs({ kernelVersion: version, outFile: join(dir, "initramfs.cpio") });
         const info = await stat(built.path);
         expect(info.mode & 0o777).toBe(0o444);
-        const members = readNewc(await readFile(built.path));
+        const members = readNewc(gunzipSync(await readFile(built.path)));
         const byName = new Map(members.map((m) => [m.name, m]));
         expect(members.every((m) => m.uid === 0 && m.gid === 0)).toBe(true);
         expect(byName.get("init")?.data.toString()).toBe(INIT_SCRIPT);

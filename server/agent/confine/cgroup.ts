@@ -208,6 +208,14 @@ export async function ensureVmCgroup(
   return { layout, dirs: list, procs: list.map((d) => join(d, "cgroup.procs")), notApplied };
 }
 
+/** The VM's group by name, without creating or changing anything (for kill, usage and removal). */
+export function vmCgroupAt(layout: CgroupLayout, parent: string, name: string): VmCgroup {
+  checkName(parent);
+  checkName(name);
+  const list = Object.values(groupDirs(layout, parent, name)).filter((d): d is string => Boolean(d));
+  return { layout, dirs: list, procs: list.map((d) => join(d, "cgroup.procs")), notApplied: [] };
+}
+
 export interface CgroupUsage {
   memoryBytes: number;
   memoryPeakBytes: number | null;

@@ -29,6 +29,8 @@ const Env = z.object({
   ZAPHOD_UML_BINARY: safePath.optional(),
   /** The xstate shim for UML (server/agent/uml-xstate); default: dist/uml-xstate.so beside the agent. */
   ZAPHOD_UML_PRELOAD: safePath.optional(),
+  /** VM confinement (confine/: initramfs, bubblewrap sandbox, netns, cgroup); root only, default on. */
+  ZAPHOD_CONFINE: z.enum(["on", "off"]).optional(),
   /** The agent's own log file, rotated at ZAPHOD_LOG_MAX_BYTES, ZAPHOD_LOG_KEEP kept (log-file.ts). */
   ZAPHOD_LOG_FILE: safePath.optional(),
   ZAPHOD_LOG_MAX_BYTES: z.coerce
@@ -66,6 +68,8 @@ export interface AgentConfig {
   umlPreloadSource: string | null;
   /** Where the agent installs that shim for the VMs' users to load: <data>/lib/uml-xstate.so. */
   umlPreload: string | null;
+  /** Confine every VM (server/agent/confine): true when root unless ZAPHOD_CONFINE=off. */
+  confine: boolean;
   /** TEST ONLY (ZAPHOD_TEST_PAUSE_AT): a snapshot pause point, null in production. */
   testPauseAt: string | null;
   /** ZAPHOD_LOG_FILE: everything the agent prints goes there, size-capped and rotated; null: stderr. */
@@ -104,6 +108,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
     umlBinary: e.ZAPHOD_UML_BINARY ?? "/usr/bin/linux.uml",
     umlPreloadSource: preloadSource,
     umlPreload: preloadSource ? join(dataDir, "lib", "uml-xstate.so") : null,
+    confine: privileged && e.ZAPHOD_CONFINE !== "off",
     testPauseAt: e.ZAPHOD_TEST_PAUSE_AT ?? null,
     logFile: e.ZAPHOD_LOG_FILE
       ? {

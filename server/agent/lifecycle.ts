@@ -5,6 +5,7 @@
 import { chmod, writeFile } from "node:fs/promises";
 import type { Actor, Op, TaskInfo, VmStatus } from "../protocol/agent";
 import { BootWatch, nextBootLog } from "./boot-log";
+import { killConfinedVm } from "./confine/vm-confinement";
 import { AgentFailure } from "./errors";
 import { isAlive, processesOfVm, scanUmlProcesses, type UmlProcess } from "./host-procs";
 import { imagePath } from "./images/publish-image";
@@ -82,6 +83,14 @@ export class Lifecycle {
       logFile: log.file,
       cols: 80,
       rows: 24,
+      confined: {
+        name,
+        memoryMiB: runtime.config.memoryMiB,
+        readOnly: [
+          imagePath(this.vms.config.imagesDir, runtime.config.image),
+          ...(this.vms.config.umlPreload ? [this.vms.config.umlPreload] : []),
+        ],
+      },
     });
     const main = await waitFor(async () => this.vms.mainProcess(runtime), 15_000);
     if (!main) throw new AgentFailure("internal", `${name} did not start (see console log)`);
@@ -226,6 +235,7 @@ export class Lifecycle {
     }
     for (const p of procs) await this.waitGone(p.pid, 5000);
     await killHolder(runtime.paths, runtime.user);
+    await killConfinedVm(runtime.config.name);
   }
 
   private async waitGone(pid: number, timeoutMs: number): Promise<boolean> {

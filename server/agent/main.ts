@@ -9,6 +9,7 @@ import { chmod, chown, copyFile, mkdir, rename, unlink } from "node:fs/promises"
 import { connect } from "node:net";
 import { dirname } from "node:path";
 import { type AgentConfig, ConfigError, loadConfig } from "./config";
+import { prepareConfinement, setConfinement } from "./confine/vm-confinement";
 import { EventBus } from "./event-bus";
 import { run } from "./exec";
 import { captureProcessOutput } from "./log-file";
@@ -87,6 +88,7 @@ export async function startAgent(config: AgentConfig) {
   await ensureDir(config.imagesDir, null, 0o755);
   await ensureDir(config.vmsDir, null, 0o755);
   await installUmlPreload(config);
+  if (config.confine) setConfinement(await prepareConfinement(config, log));
   const gid = await socketGroupId(config);
   const socketDir = dirname(config.socketPath);
   await mkdir(socketDir, { recursive: true, mode: 0o750 });

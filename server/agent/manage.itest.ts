@@ -89,11 +89,12 @@ describe("managing VMs with a real agent", () => {
     const t0 = Date.now();
     await h.client.run("vm.start", { name: VM });
     timings.boot = (Date.now() - t0) / 1000;
-    // The guest kernel's own count of its memory: more than a 64 MiB VM could have.
+    // The guest kernel's own count of its memory: more than a 64 MiB VM could have (the
+    // initramfs of a confined VM is reserved from it at this point: ~102 MiB of 128 measured).
     const log = await bootLog();
     expect(log).toMatch(/^Kernel command line: mem=128M /m);
     const available = Number(/^Memory: (\d+)K\/\d+K available/m.exec(log)?.[1] ?? 0);
-    expect(available).toBeGreaterThan(100 * 1024);
+    expect(available).toBeGreaterThan(90 * 1024);
     await stopIfRunning();
   }, 240_000);
 

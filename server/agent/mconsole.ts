@@ -2,7 +2,10 @@
  * mconsole speaks AF_UNIX SOCK_DGRAM, which Node cannot open (uml.md §1.4), so the agent calls
  * `uml_mconsole <socket> <command…>` with a timeout (`stack` is known to hang the client).
  */
+
+import { dirname } from "node:path";
 import type { GuestFigures } from "../protocol/agent";
+import { inVmNetns } from "./confine/vm-confinement";
 import { run } from "./exec";
 
 export type MconsoleCommand =
@@ -20,7 +23,9 @@ export class MconsoleError extends Error {
 }
 
 export async function mconsole(socket: string, command: MconsoleCommand, timeoutMs = 5000): Promise<string> {
-  const result = await run(["uml_mconsole", socket, ...command], { timeoutMs, allowFailure: true });
+  // <vm dir>/run/<umid>/mconsole: a confined VM answers only inside its network namespace.
+  const argv = await inVmNetns(dirname(dirname(dirname(socket))), ["uml_mconsole", socket, ...command]);
+  const result = await run(argv, { timeoutMs, allowFailure: true });
   const out = result.stdout;
   if (!out.startsWith("OK"))
     throw new MconsoleError(`mconsole ${command.join(" ")}: ${(out || result.stderr).trim().slice(0, 200)}`);

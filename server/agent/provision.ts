@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import { chmod, writeFile } from "node:fs/promises";
 import type { ParsedArgsOf, TaskInfo, VmConfig } from "../protocol/agent";
+import { removeVmConfinement } from "./confine/vm-confinement";
 import { AgentFailure } from "./errors";
 import { run } from "./exec";
 import { deleteHostUser, ensureHostUser, lookupHostUser } from "./host-users";
@@ -122,6 +123,7 @@ export class Provisioning {
           }
           step("removing disks");
           await killHolder(paths, user);
+          await removeVmConfinement(args.name, paths.dir);
           await removeVmDir(paths.dir, this.memberDirs(paths), user);
           const others = await this.vms.ownersVms(runtime.config.owner);
           if (others.length === 0) await deleteHostUser(this.vms.config, runtime.config.owner);

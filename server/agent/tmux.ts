@@ -4,7 +4,8 @@
  * agent. Raw output goes to the current boot's log through `pipe-pane`.
  */
 import { join } from "node:path";
-import { baseEnv, type RunAs, run } from "./exec";
+import { type ConfinedVm, confinement, sandboxPid, startConfinedHolder } from "./confine/vm-confinement";
+import { asUser, baseEnv, type RunAs, run } from "./exec";
 import type { VmPaths } from "./vm-paths";
 
 export const SESSION = "con";
@@ -40,40 +41,50 @@ export async function startConsoleHolder(options: {
   logFile: string;
   cols: number;
   rows: number;
+  /** The VM, to start it confined (confine/vm-confinement.ts) when the agent confines VMs. */
+  confined?: Omit<ConfinedVm, "user" | "paths">;
 }): Promise<void> {
   const { paths, as } = options;
   // One command list: the pipe is set before the server's loop reads the pane's first output.
-  await run(
-    [
-      "tmux",
-      "-S",
-      paths.tmuxSocket,
-      "-f",
-      paths.tmuxConf,
-      "new-session",
-      "-d",
-      "-s",
-      SESSION,
-      "-x",
-      String(options.cols),
-      "-y",
-      String(options.rows),
-      "--",
-      ...options.argv,
-      ";",
-      "pipe-pane",
-      "-o",
-      "-t",
-      SESSION,
-      pipeCommand(options.logFile),
-    ],
-    {
-      as,
-      env: baseEnv({ HOME: paths.runDir, TMPDIR: paths.ramDir, TERM: "screen" }),
-      cwd: paths.runDir,
-      timeoutMs: 15_000,
-    },
-  );
+  const tmuxArgs = [
+    "-f",
+    paths.tmuxConf,
+    "new-session",
+    "-d",
+    "-s",
+    SESSION,
+    "-x",
+    String(options.cols),
+    "-y",
+    String(options.rows),
+    "--",
+    ...options.argv,
+    ";",
+    "pipe-pane",
+    "-o",
+    "-t",
+    SESSION,
+    pipeCommand(options.logFile),
+  ];
+  const env = { HOME: paths.runDir, TMPDIR: paths.ramDir, TERM: "screen" };
+  const c = confinement();
+  if (c && options.confined) {
+    await startConfinedHolder(
+      c,
+      { ...options.confined, user: as, paths },
+      tmuxArgs,
+      options.argv,
+      env,
+      async () => Boolean(await holderInfo(paths, as)),
+    );
+    return;
+  }
+  await run(["tmux", "-S", paths.tmuxSocket, ...tmuxArgs], {
+    as,
+    env: baseEnv(env),
+    cwd: paths.runDir,
+    timeoutMs: 15_000,
+  });
 }
 
 /** Points the console log at a new file (a new boot); the old pipe is closed first. */
@@ -131,8 +142,11 @@ export async function flushConsoleInput(paths: VmPaths, as: RunAs, ms: number): 
   const { stdout } = await tmux(paths, as, ["display-message", "-p", "-t", SESSION, "#{pane_tty}"], 5000);
   const tty = stdout.trim();
   if (!/^\/dev\/pts\/[0-9]{1,6}$/.test(tty)) return;
-  await run(["perl", "-e", FLUSH_TTY_PERL, "--", tty, String(Math.ceil(ms / 5))], {
-    as,
+  const perl = ["perl", "-e", FLUSH_TTY_PERL, "--", tty, String(Math.ceil(ms / 5))];
+  // A confined VM's pane tty is in its sandbox's own devpts: open it there (as the VM's user).
+  const inside = await sandboxPid(paths.runDir, as.uid);
+  await run(inside ? ["nsenter", `--target=${inside}`, "--mount", "--", ...asUser(as, perl)] : perl, {
+    as: inside ? null : as,
     env: baseEnv({}),
     cwd: paths.runDir,
     timeoutMs: ms + 5000,

@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { type AgentClient, createAgentClient } from "../../web/agent/client";
+import { removeConfinementOf } from "../confine/vm-confinement";
 import { baseEnv, run } from "../exec";
 import { processesOfVm, scanUmlProcesses } from "../host-procs";
 import { buildBusyboxImage } from "../images/build-busybox";
@@ -122,6 +123,8 @@ export async function createHarness(): Promise<Harness> {
           } catch {}
         }
       }
+      // The agent confines VMs when root: their cgroups and network namespaces go too.
+      if (process.getuid?.() === 0) await removeConfinementOf(dataDir, vms);
       const passwd = await readFile("/etc/passwd", "utf8");
       for (const line of passwd.split("\n")) {
         const user = line.split(":")[0] ?? "";

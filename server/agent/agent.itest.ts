@@ -440,6 +440,10 @@ describe("host agent with real UML VMs", () => {
         ?.split(":")[2],
     );
     expect(uid).toBe(userUid);
+    // Confined (the agent runs as root): the VM's cgroup counts its memory and processes.
+    expect(status.hostUse?.memoryBytes).toBeGreaterThan(16 * 2 ** 20);
+    expect(status.hostUse?.pidsMax).toBe(512);
+    expect(status.hostUse?.pids).toBeGreaterThan(2);
     // Guest RAM lives in the VM's own directory, not the shared /dev/shm.
     const environ = await readFile(`/proc/${status.pid}/environ`, "utf8");
     expect(environ).toContain(`TMPDIR=${join(h.dataDir, "vms", VM, "ram")}`);

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { BootStage, DiskUse, HostResources, ImageInfo, VmState, VmStatus } from "../protocol/agent";
 import { currentBootLog } from "./boot-log";
 import { detectBootStage, type StageReading } from "./boot-stage";
+import { confinedVmUsage } from "./confine/vm-confinement";
 import { scanUmlProcesses, type UmlProcess } from "./host-procs";
 import { readGuestFigures } from "./mconsole";
 import { lstatOrNull, readSmallFileNoFollow, readTail } from "./safe-fs";
@@ -58,6 +59,7 @@ export class VmStatusReader {
       processUptimeSeconds: main ? Math.max(0, Math.round((Date.now() - main.startedAtMs) / 1000)) : null,
       guest,
       disks: await this.diskUse(runtime),
+      hostUse: main ? await confinedVmUsage(name) : null,
       busy,
     };
   }

@@ -288,6 +288,14 @@ export interface HostResources {
   dataDiskFreeBytes: number;
 }
 
+/** What a confined VM uses on the host, from its cgroup (memory includes its guest-RAM tmpfs). */
+export interface VmHostUse {
+  memoryBytes: number;
+  memoryLimitBytes: number | null;
+  pids: number;
+  pidsMax: number | null;
+}
+
 export interface VmStatus extends VmConfig {
   state: VmState;
   stage: BootStage | null;
@@ -302,6 +310,8 @@ export interface VmStatus extends VmConfig {
   /** Guest-side, through mconsole; null when the VM is not running or mconsole did not answer. */
   guest: GuestFigures | null;
   disks: DiskUse[];
+  /** Host-side use from the VM's cgroup while it runs confined; absent or null otherwise. */
+  hostUse?: VmHostUse | null;
   /** The operation holding the VM's lock, if any. */
   busy: Op | null;
 }

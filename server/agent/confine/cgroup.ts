@@ -219,7 +219,9 @@ export function vmCgroupAt(layout: CgroupLayout, parent: string, name: string): 
 export interface CgroupUsage {
   memoryBytes: number;
   memoryPeakBytes: number | null;
+  memoryLimitBytes: number | null;
   pids: number;
+  pidsMax: number | null;
 }
 
 async function readNumber(path: string): Promise<number | null> {
@@ -235,14 +237,18 @@ export async function readVmCgroupUsage(group: VmCgroup): Promise<CgroupUsage> {
     return {
       memoryBytes: (await readNumber(join(memoryDir as string, "memory.usage_in_bytes"))) ?? 0,
       memoryPeakBytes: await readNumber(join(memoryDir as string, "memory.max_usage_in_bytes")),
+      memoryLimitBytes: await readNumber(join(memoryDir as string, "memory.limit_in_bytes")),
       pids: (await readNumber(join(pidsDir as string, "pids.current"))) ?? 0,
+      pidsMax: await readNumber(join(pidsDir as string, "pids.max")),
     };
   }
   const dir = group.dirs[0] as string;
   return {
     memoryBytes: (await readNumber(join(dir, "memory.current"))) ?? 0,
     memoryPeakBytes: await readNumber(join(dir, "memory.peak")),
+    memoryLimitBytes: await readNumber(join(dir, "memory.max")),
     pids: (await readNumber(join(dir, "pids.current"))) ?? 0,
+    pidsMax: await readNumber(join(dir, "pids.max")),
   };
 }
 

@@ -11,6 +11,7 @@
 import { createHash } from "node:crypto";
 import { access, readdir, readFile, rmdir, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
+import type { VmHostUse } from "../../protocol/agent";
 import type { AgentConfig } from "../config";
 import type { RunAs } from "../exec";
 import {
@@ -171,10 +172,12 @@ async function existingGroup(c: Confinement, name: string): Promise<VmCgroup | n
 }
 
 /** What the VM's cgroup counts now (memory includes its RAM tmpfs), or null when unconfined. */
-export async function confinedVmUsage(name: string) {
+export async function confinedVmUsage(name: string): Promise<VmHostUse | null> {
   if (!current) return null;
   const group = await existingGroup(current, name);
-  return group ? readVmCgroupUsage(group) : null;
+  if (!group) return null;
+  const { memoryBytes, memoryLimitBytes, pids, pidsMax } = await readVmCgroupUsage(group);
+  return { memoryBytes, memoryLimitBytes, pids, pidsMax };
 }
 
 /** Ends every process in the VM's cgroup (what killing UML's processes by scan may miss). */

@@ -140,6 +140,16 @@ async function main() {
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
 
+  // A port that cannot be had ends the process with one clear line: Next's own uncaughtException
+  // handler only logs, and the VM event hub and housekeeping would keep a deaf process alive.
+  server.on("error", (e: NodeJS.ErrnoException) => {
+    console.error(
+      e.code === "EADDRINUSE"
+        ? `[web] cannot listen on ${hostname}:${env.port}: the address is in use (another zaphod or program holds it)`
+        : `[web] cannot listen on ${hostname}:${env.port}: ${e.message}`,
+    );
+    process.exit(1);
+  });
   server.listen(env.port, hostname, () => {
     const shown = hostname.includes(":") ? `[${hostname}]` : hostname;
     console.log(

@@ -134,9 +134,10 @@ ensure_service() {
 
 # wait_until NAME SECONDS TEST… — polls TEST while the service lives; fails with its log when it dies.
 wait_until() {
-  local name=$1 seconds=$2 i
+  local name=$1 seconds=$2 deadline=$((SECONDS + $2))
   shift 2
-  for ((i = 0; i < seconds * 5; i++)); do
+  # Bounded by the clock, not a count: one probe may itself take seconds (a port that never answers).
+  while ((SECONDS < deadline)); do
     "$@" && return 0
     if ! pid_is "$name" "$RUN/$name.pid"; then
       show_log "$name"

@@ -134,7 +134,8 @@ async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
 }
 
 beforeAll(async () => {
-  h = await createHarness();
+  // These VMs run confined (ZAPHOD_CONFINE=on, opt-in): every lifecycle test covers the sandbox.
+  h = await createHarness({ confine: true });
   await h.startAgent();
 });
 

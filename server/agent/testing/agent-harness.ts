@@ -31,7 +31,7 @@ export interface Harness {
   cleanup(): Promise<void>;
 }
 
-export async function createHarness(): Promise<Harness> {
+export async function createHarness(options: { confine?: boolean } = {}): Promise<Harness> {
   const tag = randomBytes(3).toString("hex");
   const root = await mkdtemp("/tmp/zaphod-itest-");
   await chmod(root, 0o755); // so "another user" reaches the socket directory and is stopped by its mode
@@ -47,6 +47,8 @@ export async function createHarness(): Promise<Harness> {
     ZAPHOD_SOCKET_GROUP: group,
     ZAPHOD_HOST_USER_PREFIX: prefix,
     ZAPHOD_AUTOSTART_CONCURRENCY: "2",
+    // Confinement is opt-in (agent config): a harness asks for it, or ZAPHOD_CONFINE=on for all.
+    ZAPHOD_CONFINE: (options.confine ?? process.env.ZAPHOD_CONFINE === "on") ? "on" : "off",
   };
   await buildBusyboxImage({ imagesDir: join(dataDir, "images"), name: image, log: () => undefined });
 

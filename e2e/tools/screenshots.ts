@@ -42,6 +42,22 @@ async function shoot(
     }
 }
 
+const PENDING = { username: "shot-pending", password: "pending-password-1" };
+
+/** The pending user asks for an account through the real form (once: a second ask is refused). */
+async function requestPendingAccount(browser: Browser, user: { username: string; password: string }) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${BASE_URL}/signup`);
+  await page.getByLabel("Username").fill(user.username);
+  await page.getByLabel("Email").fill(`${user.username}@example.test`);
+  await page.getByLabel("Full name").fill("Screenshot Pending");
+  await page.getByLabel("Password", { exact: true }).fill(user.password);
+  await page.getByRole("button", { name: "Request account" }).click();
+  await page.waitForLoadState("networkidle");
+  await context.close();
+}
+
 const browser = await chromium.launch({
   executablePath: "/usr/bin/chromium",
   args: [
@@ -70,7 +86,8 @@ try {
     await p.getByText("Enter an email address").waitFor();
   });
   await shoot(browser, "signup-sent", null, "/signup/sent");
-  await shoot(browser, "pending", { username: "shot-pending", password: "pending-password-1" }, "/pending");
+  await requestPendingAccount(browser, PENDING);
+  await shoot(browser, "pending", PENDING, "/pending");
   await shoot(browser, "dashboard", MEMBER, "/");
   await shoot(browser, "account", MEMBER, "/account");
   await shoot(browser, "account-menu", MEMBER, "/", async (p) => {

@@ -220,7 +220,13 @@ export class AgentServer {
       this.refuse(socket, status, text);
     };
     if (!match?.[1]) return refused(404, "Not Found", "unknown path");
-    const name = decodeURIComponent(match[1]);
+    let name: string;
+    try {
+      name = decodeURIComponent(match[1]);
+    } catch {
+      // A lone "%" or a broken UTF-8 escape (URIError): answered, never left hanging.
+      return refused(400, "Bad Request", "bad percent-encoding");
+    }
     if (!isSlug(name)) return refused(400, "Bad Request", "not a VM name");
     const runtime = await this.manager.runtimeOrNull(name);
     if (!runtime) return refused(404, "Not Found", `no VM ${name}`);

@@ -6,15 +6,15 @@ import { LiveVmList } from "@/components/vms/live-vm-list";
 import { can } from "@/server/web/auth/permissions";
 import { requireUser } from "@/server/web/dal/get-session";
 import { listVmsForCaller } from "@/server/web/dal/vms";
+import { ensureTaskPipeline } from "@/server/web/tasks/pipeline";
 import { getAdminOverview } from "@/server/web/vms/admin-overview";
 import { readLive } from "@/server/web/vms/hub";
-import { ensureVmService } from "@/server/web/vms/service";
 
 export const metadata: Metadata = { title: "Dashboard" };
 
 export default async function DashboardPage() {
   const caller = await requireUser();
-  await ensureVmService();
+  await ensureTaskPipeline();
   // The admin lands on what needs attention; a member's dashboard is their VMs.
   const isAdmin = caller.status === "active" && can(caller.role, "host.read");
   const [vms, overview] = await Promise.all([

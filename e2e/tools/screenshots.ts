@@ -7,6 +7,7 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { type Browser, chromium, type Page } from "@playwright/test";
+import { chromiumLaunchOptions } from "../chromium";
 import { ADMIN, BASE_URL, MEMBER } from "../env";
 
 const out = path.resolve(process.argv[2] ?? ".data/screenshots");
@@ -58,18 +59,7 @@ async function requestPendingAccount(browser: Browser, user: { username: string;
   await context.close();
 }
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-  ],
-});
+const browser = await chromium.launch(chromiumLaunchOptions);
 try {
   await shoot(browser, "login", null, "/login");
   await shoot(browser, "login-error", null, "/login", async (p) => {

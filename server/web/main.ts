@@ -21,8 +21,8 @@ import { EnvError, getEnv } from "./env";
 import { startHousekeeping } from "./housekeeping";
 import { refuseServerAction } from "./request-guard";
 import { CLIENT_IP_HEADER, clientIpOf } from "./request-meta";
+import { ensureTaskPipeline } from "./tasks/pipeline";
 import { findUpgrade } from "./upgrade-registry";
-import { ensureVmService } from "./vms/service";
 
 // WebSocket endpoints (upgrade-registry.ts) are registered in main() before listening.
 
@@ -127,7 +127,7 @@ async function main() {
   const stopHousekeeping = startHousekeeping(getDb);
   // Tasks a previous web process left running are followed again at once (the agent holds their
   // timers, a reboot's countdown among them), not only when someone opens a page.
-  void ensureVmService();
+  void ensureTaskPipeline();
 
   const shutdown = (signal: string) => {
     console.log(`[web] ${signal}: shutting down`);

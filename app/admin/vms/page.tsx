@@ -9,8 +9,8 @@ import { TaskList } from "@/components/vms/task-list";
 import { requireAdmin } from "@/server/web/dal/get-session";
 import { listAllTasks } from "@/server/web/dal/tasks";
 import { listProvisionableOwners, listVmsForCaller } from "@/server/web/dal/vms";
+import { ensureTaskPipeline } from "@/server/web/tasks/pipeline";
 import { getHostFigures } from "@/server/web/vms/host-figures";
-import { ensureVmService } from "@/server/web/vms/service";
 import { liveFromStatus, unknownLive } from "@/server/web/vms/views";
 
 export const metadata: Metadata = { title: "VMs" };
@@ -21,7 +21,7 @@ export default async function AdminVmsPage({
   searchParams: Promise<Record<string, string | string[] | undefined>>;
 }) {
   const caller = await requireAdmin();
-  await ensureVmService();
+  await ensureTaskPipeline();
   const sp = await searchParams;
   const [owners, vms, figures, tasks] = await Promise.all([
     listProvisionableOwners(caller),

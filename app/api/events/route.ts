@@ -1,6 +1,7 @@
 import { withMember, z } from "@/server/web/auth/wrappers";
 import { getSessionToken } from "@/server/web/dal/get-session";
-import { listVmsForCaller, seesAllVms } from "@/server/web/dal/vms";
+import { listVmsForCaller } from "@/server/web/dal/vms";
+import { seesAllVms } from "@/server/web/vms/access";
 import { readLive } from "@/server/web/vms/hub";
 import { eventStreamResponse } from "@/server/web/vms/sse";
 import type { VmsSnapshot } from "@/server/web/vms/stream-events";

@@ -1,11 +1,12 @@
 import { withMember, z } from "@/server/web/auth/wrappers";
-import { listVmsForCaller, seesAllVms } from "@/server/web/dal/vms";
+import { listVmsForCaller } from "@/server/web/dal/vms";
+import { ensureTaskPipeline } from "@/server/web/tasks/pipeline";
+import { seesAllVms } from "@/server/web/vms/access";
 import { readLive } from "@/server/web/vms/hub";
-import { ensureVmService } from "@/server/web/vms/service";
 
 /** GET: the caller's VMs with their live state (the admin: every VM). */
 export const GET = withMember("vm.read", z.object({}).strict(), async (_input, { caller }) => {
-  await ensureVmService();
+  await ensureTaskPipeline();
   const vms = await listVmsForCaller(caller, { all: seesAllVms(caller) });
   return Promise.all(
     vms.map(async (vm) => ({

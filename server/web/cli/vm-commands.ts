@@ -9,7 +9,8 @@ import { unsafeCreateUser, unsafeFindUserByUsername } from "../dal/unsafe-create
 import { unsafeGetVmByName } from "../dal/vms";
 import { getDb } from "../db/client";
 import { newId } from "../db/ids";
-import { skipTaskRecoveryInThisProcess, unsafePowerAction, unsafeProvisionVm } from "../vms/service";
+import { skipTaskRecoveryInThisProcess } from "../tasks/pipeline";
+import { unsafePowerAction, unsafeProvisionVm } from "../vms/service";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -8,9 +8,9 @@ import type { SnapshotInfo } from "../../protocol/agent";
 import { getDb } from "../db/client";
 import type { SnapshotStatus } from "../domain";
 import { ActionFailure } from "../errors";
+import { seesAllVms } from "../vms/access";
 import { assertPermission } from "./assert-permission";
 import type { Caller } from "./caller";
-import { seesAllVms } from "./vms";
 
 export type SnapshotView = {
   id: string;

@@ -2,9 +2,9 @@ import "server-only";
 import { getDb } from "../db/client";
 import { newId } from "../db/ids";
 import type { TaskStatus } from "../domain";
+import { seesAllVms } from "../vms/access";
 import { assertPermission } from "./assert-permission";
 import type { Caller } from "./caller";
-import { seesAllVms } from "./vms";
 
 export const TASK_KINDS = [
   "provision",

@@ -1,7 +1,7 @@
 import "server-only";
 import { getDb } from "../db/client";
 import { ActionFailure } from "../errors";
-import { mayActOn, seesOthersVms, type VmCapability } from "../vms/access";
+import { mayActOn, seesAllVms, type VmCapability } from "../vms/access";
 import { assertPermission } from "./assert-permission";
 import type { Caller } from "./caller";
 
@@ -48,11 +48,6 @@ type Selected = {
 function toRow(v: Selected): VmRow {
   const { owner, ...rest } = v;
   return { ...rest, ownerUsername: owner.username };
-}
-
-/** Whether the caller may see every VM (the admin) rather than only their own. */
-export function seesAllVms(caller: Caller): boolean {
-  return seesOthersVms(caller);
 }
 
 /**

@@ -9,7 +9,7 @@ import "server-only";
 import { randomUUID } from "node:crypto";
 import { getAgent } from "../agent/instance";
 import { assertPermission } from "../dal/assert-permission";
-import type { Actor, Caller } from "../dal/caller";
+import type { Caller } from "../dal/caller";
 import { recordAuditEvent } from "../dal/record-audit-event";
 import {
   getSnapshotForCallerOrThrow,
@@ -27,7 +27,7 @@ import { getVmForCaller, type VmRow } from "../dal/vms";
 import { getDb } from "../db/client";
 import { ActionFailure } from "../errors";
 import type { RequestMeta } from "../request-meta";
-import { auditVm, busyText, ensureTaskPipeline, startTask } from "../tasks/pipeline";
+import { actorOf, auditVm, busyText, ensureTaskPipeline, startTask } from "../tasks/pipeline";
 import { agentActor } from "../vms/agent-actor";
 import { toActionFailure } from "../vms/agent-errors";
 import {
@@ -40,21 +40,12 @@ import {
 
 export type { SnapshotView } from "../dal/snapshots";
 
-function actorOf(caller: Caller): Actor {
-  return { id: caller.id, username: caller.username };
-}
-
-/** Rows a previous web process left running are the task pipeline's to recover. */
-export function ensureSnapshotService(): Promise<void> {
-  return ensureTaskPipeline();
-}
-
 // ── reading ─────────────────────────────────────────────────────────────────────────────────
 
 /** The snapshots of one VM the caller may see, newest first. */
 export async function listSnapshotsForVm(caller: Caller, vmName: string): Promise<SnapshotView[]> {
   const vm = await getVmForCaller(caller, vmName);
-  await ensureSnapshotService();
+  await ensureTaskPipeline();
   return listSnapshotRows(caller, vm.id);
 }
 
@@ -78,7 +69,7 @@ export async function takeSnapshot(
   meta?: RequestMeta,
 ): Promise<{ snapshotId: string; taskId: string | null; status: string }> {
   const vm = await getVmForCaller(caller, input.vmName, "snapshot");
-  await ensureSnapshotService();
+  await ensureTaskPipeline();
   const quota = await unsafeQuotaOf(vm.ownerId);
   const estimate = await estimateBytes(vm.name, input.includeStorage);
   const refusal = quotaRefusal(quota, estimate);
@@ -154,7 +145,7 @@ export async function restoreSnapshot(
   meta?: RequestMeta,
 ): Promise<{ taskId: string; safetyId: string }> {
   const vm = await getVmForCaller(caller, input.vmName, "snapshot");
-  await ensureSnapshotService();
+  await ensureTaskPipeline();
   const snapshot = await getSnapshotForCallerOrThrow(caller, vm.id, input.snapshotId);
   if (input.confirm !== snapshot.id)
     throw new ActionFailure("invalid", "Please confirm the restore.", { confirm: "Confirm the restore" });
@@ -228,7 +219,7 @@ export async function deleteSnapshot(
 // ── admin ───────────────────────────────────────────────────────────────────────────────────
 
 export async function listAllSnapshots(caller: Caller): Promise<SnapshotView[]> {
-  await ensureSnapshotService();
+  await ensureTaskPipeline();
   return listAllSnapshotsForCaller(caller);
 }
 

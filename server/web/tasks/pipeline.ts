@@ -41,7 +41,7 @@ import { specOfKind } from "./kinds";
 import { auditVm, logTask } from "./records";
 import type { TaskKindSpec, TaskRef } from "./task-kind";
 
-export { actorLabel, auditVm, logTask } from "./records";
+export { actorLabel, actorOf, auditVm, logTask } from "./records";
 export type { TaskKindSpec, TaskRef } from "./task-kind";
 
 const g = globalThis as { __zaphodTaskRecovery?: Promise<void> };

@@ -1,12 +1,17 @@
 import "server-only";
 /** The pipeline's records: audit events about a VM, task log lines pushed to the browser. */
-import type { Actor } from "../dal/caller";
+import type { Actor, Caller } from "../dal/caller";
 import { recordAuditEvent } from "../dal/record-audit-event";
 import { unsafeAppendTaskLog } from "../dal/tasks";
 import type { AuditAction } from "../domain";
 import type { RequestMeta } from "../request-meta";
 import { publishTask } from "./agent-tasks";
 import type { TaskRef } from "./task-kind";
+
+/** A signed-in caller as the audit log and the agent name them. */
+export function actorOf(caller: Pick<Caller, "id" | "username">): Actor {
+  return { id: caller.id, username: caller.username };
+}
 
 export function actorLabel(actor: Actor): string {
   return typeof actor === "string" ? (actor === "cli" ? "The host CLI" : "The system") : actor.username;

@@ -43,6 +43,6 @@ export function mayActOn(caller: AccessCaller, vm: { ownerId: string }, capabili
 }
 
 /** May `caller` see (and watch the events of) VMs that are not theirs? */
-export function seesOthersVms(caller: AccessCaller): boolean {
+export function seesAllVms(caller: AccessCaller): boolean {
   return caller.status === "active" && can(caller.role, ANY.read);
 }

@@ -17,11 +17,11 @@ import { getDb } from "../db/client";
 import type { AuditAction } from "../domain";
 import { ActionFailure } from "../errors";
 import type { RequestMeta } from "../request-meta";
-import { startTask } from "../tasks/pipeline";
+import { ensureTaskPipeline, startTask } from "../tasks/pipeline";
 import { agentActor } from "./agent-actor";
 import { toActionFailure } from "./agent-errors";
 import { getHub } from "./hub";
-import { destroyVm, ensureVmService } from "./service";
+import { destroyVm } from "./service";
 
 const invalid = (field: string, message: string) =>
   new ActionFailure("invalid", "Please check the highlighted fields.", { [field]: message });
@@ -48,7 +48,7 @@ async function auditVm(
 /** Memory for the next boot (a running VM keeps what it booted with). */
 export async function setVmMemory(caller: Caller, name: string, memoryMiB: number, meta?: RequestMeta) {
   assertPermission(caller, "vm.configure");
-  await ensureVmService();
+  await ensureTaskPipeline();
   const vm = await getVmForCaller(caller, name);
   const { min, max } = AGENT_LIMITS.memoryMiB;
   if (!Number.isInteger(memoryMiB) || memoryMiB < min || memoryMiB > max)
@@ -70,7 +70,7 @@ export async function setVmMemory(caller: Caller, name: string, memoryMiB: numbe
 /** Whether the VM starts when the host (agent) starts. */
 export async function setVmAutostart(caller: Caller, name: string, autostart: boolean, meta?: RequestMeta) {
   assertPermission(caller, "vm.configure");
-  await ensureVmService();
+  await ensureTaskPipeline();
   const vm = await getVmForCaller(caller, name);
   try {
     await getAgent().call("vm.setAutostart", { name: vm.name, autostart }, { actor: agentActor(caller, vm) });
@@ -160,7 +160,7 @@ export type DeleteAccountInput = {
  */
 export async function deleteAccount(caller: Caller, input: DeleteAccountInput, meta?: RequestMeta) {
   assertPermission(caller, "accounts.delete");
-  await ensureVmService();
+  await ensureTaskPipeline();
   const db = getDb();
   const user = await db.user.findUnique({
     where: { id: input.userId },

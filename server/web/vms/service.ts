@@ -24,14 +24,7 @@ import type { AuditAction } from "../domain";
 import { getEnv } from "../env";
 import { ActionFailure } from "../errors";
 import type { RequestMeta } from "../request-meta";
-import {
-  actorLabel,
-  auditVm,
-  ensureTaskPipeline,
-  logTask,
-  skipTaskRecoveryInThisProcess as skipRecovery,
-  startTask,
-} from "../tasks/pipeline";
+import { actorLabel, actorOf, auditVm, ensureTaskPipeline, logTask, startTask } from "../tasks/pipeline";
 import { agentActor } from "./agent-actor";
 import { toActionFailure } from "./agent-errors";
 import { unsafeReadProvisionFigures } from "./host-figures";
@@ -57,20 +50,6 @@ const AUDIT_OF: Record<PowerAction, AuditAction> = {
   poweroff: "vm.poweroff",
 };
 
-/** The host CLI acts while the web process runs: it must not settle the web's running tasks. */
-export function skipTaskRecoveryInThisProcess(): void {
-  skipRecovery();
-}
-
-/** Starts the hub and, once per process, follows again or settles what a previous process left. */
-export function ensureVmService(): Promise<void> {
-  return ensureTaskPipeline();
-}
-
-function actorOf(caller: Caller): Actor {
-  return { id: caller.id, username: caller.username };
-}
-
 /** Member or admin: start / reboot / reset / shutdown / poweroff a VM they may power (access rule). */
 export async function requestPowerAction(
   caller: Caller,
@@ -78,7 +57,7 @@ export async function requestPowerAction(
   action: PowerAction,
   meta?: RequestMeta,
 ): Promise<{ taskId: string }> {
-  await ensureVmService();
+  await ensureTaskPipeline();
   // The access rule: vm.power on one's own VM, vm.power.any on another's (which one must see).
   const vm = await getVmForCaller(caller, name, "power");
   // "Hard reset" while a reboot runs is that reboot's hard reset (the agent's, at once).
@@ -185,7 +164,7 @@ const invalid = (field: string, message: string) =>
   new ActionFailure("invalid", "Please check the highlighted fields.", { [field]: message });
 
 async function provision(actor: Actor, input: ProvisionInput, meta: RequestMeta | undefined) {
-  await ensureVmService();
+  await ensureTaskPipeline();
   const db = getDb();
   const owner = await db.user.findUnique({
     where: { id: input.ownerId },
@@ -254,7 +233,7 @@ export async function destroyVm(
   options: { keepSnapshots?: boolean } = {},
 ) {
   assertPermission(caller, "vm.destroy");
-  await ensureVmService();
+  await ensureTaskPipeline();
   const vm = await getVmForCaller(caller, name);
   if (confirm !== vm.name) throw invalid("confirm", "Type the VM's name");
   const keepSnapshots = options.keepSnapshots ?? false;

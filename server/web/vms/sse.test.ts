@@ -21,7 +21,7 @@ vi.mock("./hub", () => ({
     },
   }),
 }));
-vi.mock("./service", () => ({ ensureVmService: async () => undefined }));
+vi.mock("../tasks/pipeline", () => ({ ensureTaskPipeline: async () => undefined }));
 const db = vi.hoisted(() => ({ user: { status: "active", sessionVersion: 1 }, revoked: new Set<string>() }));
 vi.mock("../db/client", () => ({
   getDb: () => ({

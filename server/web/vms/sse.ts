@@ -3,7 +3,8 @@ import "server-only";
  * Server-Sent Events for the browser: first `event: snapshot` (what the page shows: the VMs' state
  * and, for one VM, its tasks), then the hub's events that pass the subscriber's filter, a
  * heartbeat. The filter is the VM access rule (./access.ts, the read capability: one's own VMs,
- * every VM with `vm.read.any`) and then the route's own narrowing (one VM's stream). A suspended member's streams end at once (server/web/session-events.ts; the re-check
+ * every VM with `vm.read.any`) and then the route's own narrowing (one VM's stream). A suspended
+ * member's streams end at once (server/web/session-events.ts; the re-check
  * every 5 s covers a suspension from another process, e.g. the CLI). One user holds at most
  * STREAMS_PER_USER streams in a process; the next is refused with 429.
  * EventSource reconnects by itself and every connection starts with a fresh snapshot, which the
@@ -15,9 +16,9 @@ import type { Caller } from "../dal/caller";
 import { getDb } from "../db/client";
 import { ActionFailure } from "../errors";
 import { onSessionsEnded } from "../session-events";
+import { ensureTaskPipeline } from "../tasks/pipeline";
 import { mayActOn } from "./access";
 import { getHub, type HubEvent } from "./hub";
-import { ensureVmService } from "./service";
 
 const HEARTBEAT_MS = 15_000;
 const RECHECK_MS = 5_000;
@@ -107,7 +108,7 @@ export function eventStreamResponse(opts: {
       };
       let held: HubEvent[] | null = [];
       const send = (e: HubEvent) => (held ? held.push(e) : sendNow(e));
-      await ensureVmService();
+      await ensureTaskPipeline();
       if (closedEarly || opts.signal.aborted) {
         release();
         offEnded();

@@ -13,9 +13,9 @@ import { requireUser } from "@/server/web/dal/get-session";
 import { listTasksForVm, listVmAudit } from "@/server/web/dal/tasks";
 import { getVmForCaller, type VmRow } from "@/server/web/dal/vms";
 import { ActionFailure } from "@/server/web/errors";
+import { ensureTaskPipeline } from "@/server/web/tasks/pipeline";
 import { mayActOn } from "@/server/web/vms/access";
 import { readLive } from "@/server/web/vms/hub";
-import { ensureVmService } from "@/server/web/vms/service";
 
 export const metadata: Metadata = { title: "VM" };
 
@@ -36,7 +36,7 @@ export default async function VmPage({ params }: { params: Promise<{ name: strin
     if (e instanceof ActionFailure && (e.code === "not-found" || e.code === "forbidden")) notFound();
     throw e;
   }
-  await ensureVmService();
+  await ensureTaskPipeline();
   const [live, tasks, audit] = await Promise.all([
     readLive(vm.name),
     listTasksForVm(caller, vm.id, 20),

@@ -15,8 +15,8 @@ import { countVmSnapshots } from "@/server/web/dal/count-vm-snapshots";
 import { requireAdmin } from "@/server/web/dal/get-session";
 import { getVmForCaller, listProvisionableOwners, type VmRow } from "@/server/web/dal/vms";
 import { ActionFailure } from "@/server/web/errors";
+import { ensureTaskPipeline } from "@/server/web/tasks/pipeline";
 import { readLive } from "@/server/web/vms/hub";
-import { ensureVmService } from "@/server/web/vms/service";
 
 export async function generateMetadata({ params }: { params: Promise<{ name: string }> }): Promise<Metadata> {
   const { name } = await params;
@@ -33,7 +33,7 @@ export default async function ManageVmPage({ params }: { params: Promise<{ name:
     if (e instanceof ActionFailure && e.code === "not-found") notFound();
     throw e;
   }
-  await ensureVmService();
+  await ensureTaskPipeline();
   const [live, owners, snapshotCount] = await Promise.all([
     readLive(vm.name),
     listProvisionableOwners(caller),

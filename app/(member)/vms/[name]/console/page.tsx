@@ -6,8 +6,8 @@ import { ConsoleView } from "@/components/console/console-view";
 import { findConsoleVm } from "@/server/web/console/issue-console-ticket";
 import { requireUser } from "@/server/web/dal/get-session";
 import { Slug } from "@/server/web/domain";
+import { ensureTaskPipeline } from "@/server/web/tasks/pipeline";
 import { readLive } from "@/server/web/vms/hub";
-import { ensureVmService } from "@/server/web/vms/service";
 
 export async function generateMetadata({ params }: { params: Promise<{ name: string }> }): Promise<Metadata> {
   const { name } = await params;
@@ -22,7 +22,7 @@ export default async function ConsolePage({ params }: { params: Promise<{ name: 
   // Someone else's VM and a missing VM look the same.
   const vm = await findConsoleVm(caller, name);
   if (!vm) notFound();
-  await ensureVmService();
+  await ensureTaskPipeline();
   const live = await readLive(vm.name);
   return (
     <ConsoleView

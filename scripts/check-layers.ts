@@ -7,9 +7,11 @@
  *
  *   tsx scripts/check-layers.ts [root]
  */
+
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { cruise, type ICruiseOptions, type ICruiseResult, type IForbiddenRuleType } from "dependency-cruiser";
 import extractTSConfig from "dependency-cruiser/config-utl/extract-ts-config";
 
@@ -75,7 +77,7 @@ export function formatProblems(problems: LayerProblem[]): string[] {
   });
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const root = path.resolve(process.argv[2] ?? ".");
   const problems = await checkLayers(root);
   const lines = formatProblems(problems);

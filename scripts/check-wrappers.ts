@@ -7,8 +7,10 @@
  *
  *   tsx scripts/check-wrappers.ts [root]
  */
+
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import ts from "typescript";
 
 const ACTION_WRAPPERS = new Set(["publicAction", "memberAction", "adminAction"]);
@@ -170,7 +172,7 @@ export function checkTree(root: string): Problem[] {
   return problems;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const root = path.resolve(process.argv[2] ?? ".");
   const problems = checkTree(root);
   for (const p of problems) console.error(`${p.file}:${p.line}: ${p.message}`);

@@ -21,6 +21,7 @@ import {
 } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { baseEnv, type RunAs, run } from "../exec";
 import { buildBusyboxImage } from "../images/build-busybox";
@@ -39,7 +40,7 @@ import { type ConfineVmOptions, confinedHolderArgv, confinedUmlArgv, spawnConfin
 import { buildInitramfs, umlKernelVersion } from "./initramfs";
 import { deleteNetns, ensureNetns } from "./netns";
 
-const repoRoot = new URL("../../../", import.meta.url).pathname;
+const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
 const UML = "/usr/bin/linux.uml";
 const MEM_MIB = 64;
 // Small, so the attack (cap + 200) stays below the 64 MiB guest's own process limit (~250 measured).

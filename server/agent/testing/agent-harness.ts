@@ -3,17 +3,19 @@
  * prefix and socket group; `cleanup()` stops every VM, tmux server and agent it started (by
  * pid), deletes the host users and group it created, and removes the temp dir — also on failure.
  */
+
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmod, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { type AgentClient, createAgentClient } from "../../web/agent/client";
 import { removeConfinementOf } from "../confine/vm-confinement";
 import { baseEnv, run } from "../exec";
 import { processesOfVm, scanUmlProcesses } from "../host-procs";
 import { buildBusyboxImage } from "../images/build-busybox";
 
-const repoRoot = new URL("../../../", import.meta.url).pathname;
+const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
 
 export interface Harness {
   root: string;

@@ -78,7 +78,7 @@ test("a wrong password and an unknown user get the same answer", async ({ page }
   await expect(formAlert(page)).toHaveText("Wrong username or password.");
 });
 
-test("a pending user is kept out of every member page", async ({ browser }) => {
+test("check 8: a pending user is kept out of every member page", async ({ browser }) => {
   const username = uniqueName("pend");
   createUser(username, "pending-password-1", { pending: true });
   const context = await browser.newContext();

@@ -26,7 +26,7 @@ test("anonymous API calls get 401, never data", async ({ request }) => {
   expect((await request.get("/api/me")).status()).toBe(401);
 });
 
-test("security headers on pages and API responses", async ({ request }) => {
+test("check 13: security headers on pages and API responses", async ({ request }) => {
   for (const path of ["/login", "/signup", "/api/health", "/"]) {
     const res = await request.get(path, { maxRedirects: 0 });
     const h = res.headers();

@@ -99,7 +99,7 @@ test.afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test("over HTTPS a member signs in; the session cookie is __Host- and Secure; answers carry HSTS", async ({
+test("check 6: over HTTPS a member signs in; the session cookie is __Host- and Secure; answers carry HSTS", async ({
   browser,
 }) => {
   const context = await browser.newContext({ ignoreHTTPSErrors: true, baseURL: base });

@@ -2,7 +2,10 @@ import { expect, test } from "@playwright/test";
 import { MEMBER } from "./env";
 import { signIn } from "./helpers";
 
-test("the session cookie is HttpOnly and SameSite=Lax, and changes at sign-in", async ({ page, context }) => {
+test("check 6: the session cookie is HttpOnly and SameSite=Lax, and changes at sign-in", async ({
+  page,
+  context,
+}) => {
   await context.addCookies([
     { name: "authjs.session-token", value: "planted-by-attacker", url: "http://127.0.0.1" },
   ]);

@@ -94,9 +94,9 @@ if ! grep -q "zaphod is up at http://127.0.0.1:$port" "$log"; then
   exit 1
 fi
 RUN=/run/zaphod-$tag STATE=/var/lib/zaphod-$tag
-check "agent.pid and web.pid name the real processes (node dist/agent.mjs, dist/web.mjs)" \
+check "check 44: agent.pid and web.pid name the real processes (node dist/agent.mjs, dist/web.mjs)" \
   bash -c 'grep -q "dist/agent.mjs" /proc/$(cat "$1/agent.pid")/cmdline && grep -q "dist/web.mjs" /proc/$(cat "$1/web.pid")/cmdline' _ "$RUN"
-check "the agent runs as root and the web tier as its own user, both from the root-owned release" \
+check "check 43: the agent runs as root and the web tier as its own user, both from the root-owned release, nothing in it writable by group or others" \
   bash -c '[[ $(stat -c %U /proc/$(cat "$1/agent.pid")) == root && $(stat -c %U /proc/$(cat "$1/web.pid")) == "$2" ]] &&
     [[ $(readlink -f /proc/$(cat "$1/web.pid")/cwd) == /opt/zaphod-$2/releases/* ]] &&
     [[ $(stat -c %U /opt/zaphod-$2/current/dist/agent.mjs) == root ]] && ! find /opt/zaphod-$2/releases -perm /022 -not -type l | grep -q .' \
@@ -122,7 +122,7 @@ check "…and keeps the same processes" \
   bash -c '[[ $(cat "$1/agent.pid") == "$2" && $(cat "$1/web.pid") == "$3" ]]' _ "$RUN" "$agent_pid" "$web_pid"
 
 kill -KILL "$agent_pid"
-check "after kill -9 of the agent, up.sh starts a new one and says the panel is up" \
+check "check 44: after kill -9 of the agent, up.sh starts a new one and says the panel is up" \
   bash -c 'cd "$1" && bash scripts/up.sh >"$2" 2>&1 && grep -q "starting agent" "$2" && grep -q "zaphod is up" "$2"' \
   _ "$clone" "$base/up3.log"
 check "…the demo VM kept running through it" \

@@ -138,7 +138,7 @@ describe("ConsoleView in Chromium", () => {
     expect(await screen()).not.toContain("not-2-interrupted");
   });
 
-  it("answers no terminal query from the output and ignores title changes", async () => {
+  it("check 21: answers no terminal query from the output and ignores title changes", async () => {
     const from = agent.events.input.length;
     // Queries the guest could print: DA1, DA2, DSR 6n, DECRQSS, a colour query; then a title.
     await typeLine(String.raw`printf '\e[c\e[>c\e[6n\eP$qm\e\\\e]11;?\a\e]0;pwned\a'; echo q-$((2*3))`);

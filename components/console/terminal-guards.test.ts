@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { safeLinkUrl } from "./terminal-guards";
 
 describe("safeLinkUrl", () => {
-  it("opens http(s) links only", () => {
+  it("check 21: opens http(s) links only", () => {
     expect(safeLinkUrl("https://example.org/a?b")).toBe("https://example.org/a?b");
     expect(safeLinkUrl("http://10.0.0.2:8080/")).toBe("http://10.0.0.2:8080/");
     for (const bad of [

@@ -53,7 +53,7 @@ test.describe("a member gets nothing admin", () => {
   });
 });
 
-test.describe("mutations need our Origin", () => {
+test.describe("check 5: mutations need our Origin", () => {
   test.use({ storageState: storageState.admin });
 
   for (const [label, origin] of [

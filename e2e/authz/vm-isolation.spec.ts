@@ -38,7 +38,7 @@ async function collectEvents(page: Page, url: string, whileDoing: () => Promise<
   });
 }
 
-test.describe("member B and member A's VM", () => {
+test.describe("check 2: member B and member A's VM", () => {
   test.use({ storageState: storageState.member });
 
   test("pages answer 404, like a missing VM", async ({ page }) => {

@@ -124,7 +124,7 @@ test("the member types and reads through the browser console; history first, the
   await expect(watching).toHaveText(username);
 });
 
-test("refuses upgrades without a valid ticket, before any agent connection", async () => {
+test("check 15: refuses upgrades without a valid ticket, before any agent connection", async () => {
   const before = agentAttaches();
   const ticket = await issueTicket(member.page.request, vm);
   const protocols = (t: string) => ["zaphod.console", `ticket.${t}`];

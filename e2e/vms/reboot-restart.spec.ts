@@ -94,7 +94,9 @@ test.afterAll(async () => {
   await killWeb();
 });
 
-test("a web restart during the reboot's countdown changes nothing the member sees", async ({ browser }) => {
+test("check 36: a web restart during the reboot's countdown changes nothing the member sees", async ({
+  browser,
+}) => {
   test.setTimeout(300_000);
   const context = await browser.newContext({ baseURL: BASE });
   const page = await context.newPage();

@@ -168,7 +168,7 @@ afterAll(async () => {
 });
 
 describe("host agent with real UML VMs", () => {
-  it("refuses malformed, oversized and hostile requests with typed errors and no side effect", async () => {
+  it("check 23: refuses malformed, oversized and hostile requests with typed errors and no side effect", async () => {
     const before = await listTree(h.dataDir);
     const id = () => randomUUID();
     const create = (name: unknown, extra: Record<string, unknown> = {}) =>
@@ -241,7 +241,7 @@ describe("host agent with real UML VMs", () => {
     expect(h.agentLog.join("")).toMatch(/upgrade refused 400 \(bad percent-encoding\)/);
   });
 
-  it("keeps the socket to its group: another local user gets EACCES", async () => {
+  it("check 22: keeps the socket to its group: another local user gets EACCES", async () => {
     const socketDir = await stat(join(h.socketPath, ".."));
     expect(socketDir.mode & 0o777).toBe(0o750);
     expect((await stat(h.socketPath)).mode & 0o777).toBe(0o660);
@@ -317,7 +317,7 @@ describe("host agent with real UML VMs", () => {
     expect(log).toMatch(new RegExp(`rpc op=vm.status vm=${VM} actor=${OWNER}\\(u-alice\\)/owner id=\\S+ ok`));
   });
 
-  it("starts once: a concurrent start gets conflict and there is never a second UML", async () => {
+  it("check 33: starts once: a concurrent start gets conflict and there is never a second UML", async () => {
     const events: string[] = [];
     const off = h.client.subscribe((event) => {
       if (event.type === "vm.state" && event.vm === VM) events.push(`${event.state}/${event.stage}`);
@@ -458,7 +458,7 @@ describe("host agent with real UML VMs", () => {
     flooder.close();
   });
 
-  it("status: pid, guest memory/load/uptime via mconsole, disk use; the VM runs as its host user", async () => {
+  it("check 27: status: pid, guest memory/load/uptime via mconsole, disk use; the VM runs as its host user, its mconsole refuses another user", async () => {
     const status = await h.client.call("vm.status", { name: VM });
     expect(status.state).toBe("running");
     expect(status.stage).toBe("up");
@@ -493,7 +493,7 @@ describe("host agent with real UML VMs", () => {
     expect(health.vms.running).toBe(1);
   });
 
-  it("survives kill -9 of the agent: same pid, console intact, autostart VMs start", async () => {
+  it("check 35: survives kill -9 of the agent: same pid, console intact, autostart VMs start", async () => {
     await h.client.run("vm.create", {
       name: VM2,
       owner: OWNER,

@@ -57,7 +57,7 @@ describe("ConsoleSession", () => {
     await s.close();
   });
 
-  it("never has more than the high-water mark unacknowledged, and resumes on ACK", async () => {
+  it("check 19: never has more than the high-water mark unacknowledged, and resumes on ACK", async () => {
     await writeFile(join(dir, bootLogName(1)), "");
     const s = new ConsoleSession(source(), sink, { replayBytes: 0, skipBytes: 1 << 20, highWater: 1000 });
     await s.start();

@@ -192,7 +192,7 @@ describe("snapshots with a real UML VM", () => {
     c.close();
   });
 
-  it("kill -9 of the agent during a snapshot, at every point: VM resumed, nothing partial, task interrupted, no lock", async () => {
+  it("check 32: kill -9 of the agent during a snapshot, at every point: VM resumed, nothing partial, task interrupted, no lock", async () => {
     const points = ["before-stop", "after-stop", "after-copy", "before-rename", "after-rename"];
     const before = (await h.client.call("snapshot.list", { name: VM })).snapshots.map((s) => s.id);
     let previous: { point: string; taskId: string; snapshotId: string } | null = null;

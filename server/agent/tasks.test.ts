@@ -29,7 +29,7 @@ function runner() {
 }
 
 describe("TaskRunner", () => {
-  it("holds one operation per VM: a second lock is a conflict until the first is released", () => {
+  it("check 33: holds one operation per VM: a second lock is a conflict until the first is released", () => {
     const { tasks } = runner();
     const unlock = tasks.lock("alice", "vm.start");
     expect(() => tasks.lock("alice", "vm.reboot")).toThrow(/alice is busy with vm.start/);

@@ -20,7 +20,7 @@ const createArgs = {
 };
 
 describe("names", () => {
-  it("accepts slugs and refuses hostile names", () => {
+  it("check 24: accepts slugs and refuses hostile names", () => {
     for (const ok of ["abc", "alice", "vm-1", "a1b", "x".repeat(32)]) expect(isSlug(ok), ok).toBe(true);
     for (const bad of [
       "../x",
@@ -69,7 +69,7 @@ describe("AgentRequest", () => {
       expect(AgentRequest.safeParse(req(op, {})).success).toBe(true);
     expect(OPS).toContain("task.get");
   });
-  it("refuses unknown ops, extra fields, wrong types, bad versions and ids", () => {
+  it("check 23: refuses unknown ops, extra fields, wrong types, bad versions and ids", () => {
     const bad = [
       req("vm.exec", { name: "alice" }),
       req("vm.start", { name: "alice", path: "/etc" }),

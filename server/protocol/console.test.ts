@@ -78,7 +78,7 @@ describe("console frame codec", () => {
     ["unknown kind", raw(0x04, 1, 2), /unknown frame kind 4/],
     ["kind 0xff", raw(0xff), /unknown frame kind 255/],
   ];
-  it.each(refusals)("refuses %s", (_name, frame, message) => {
+  it.each(refusals)("check 17: refuses %s", (_name, frame, message) => {
     expect(() => decodeConsoleFrame(frame)).toThrow(ConsoleFrameError);
     expect(() => decodeConsoleFrame(frame)).toThrow(message);
   });

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ARGON2_PARAMS, hashPassword, needsRehash, verifyDummyPassword, verifyPassword } from "./password";
 
 describe("password hashing", () => {
-  it("uses argon2id at OWASP parameters (m=19456 KiB, t=2, p=1) with a random salt", async () => {
+  it("check 12: uses argon2id at OWASP parameters (m=19456 KiB, t=2, p=1) with a random salt", async () => {
     expect(ARGON2_PARAMS).toMatchObject({ memoryCost: 19456, timeCost: 2, parallelism: 1 });
     const a = await hashPassword("correct horse battery");
     const b = await hashPassword("correct horse battery");

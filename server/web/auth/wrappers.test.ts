@@ -75,7 +75,7 @@ describe("server action wrappers", () => {
     expect(fn).not.toHaveBeenCalled();
   });
 
-  it("needs an active session for member and admin actions", async () => {
+  it("check 8: needs an active session for member and admin actions", async () => {
     as(null);
     expect(await mem({ n: 1 })).toMatchObject({ ok: false, error: { code: "unauthorized" } });
     as({ ...member, status: "pending" });
@@ -178,7 +178,7 @@ describe("route handler wrappers", () => {
     expect((await get(req("GET", undefined, null), ctx)).status).toBe(401);
   });
 
-  it("POST needs our Origin (403 otherwise), then the role and permission", async () => {
+  it("check 5: POST needs our Origin (403 otherwise), then the role and permission", async () => {
     as(admin, "http://evil.example");
     expect((await post(req("POST", { n: 1 }, "http://evil.example"), ctx)).status).toBe(403);
     as(admin, null);

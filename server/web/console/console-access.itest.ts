@@ -92,7 +92,7 @@ describe("loadConsoleAccess", () => {
     expect(await loadConsoleAccess({ userId: ids.alice, vmId: newId() })).toBeNull();
   });
 
-  it("takes effect at once when a user is suspended after the ticket was issued", async () => {
+  it("check 16: takes effect at once when a user is suspended after the ticket was issued", async () => {
     await t.db.user.update({ where: { id: ids.bob }, data: { status: "suspended" } });
     expect(await loadConsoleAccess({ userId: ids.bob, vmId: ids.bobVm })).toBeNull();
     await t.db.user.update({ where: { id: ids.bob }, data: { status: "active" } });

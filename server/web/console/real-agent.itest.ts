@@ -84,7 +84,7 @@ afterAll(async () => {
 }, 120_000);
 
 describe("console through the web tier to the real agent", () => {
-  it("replays the boot, goes live, logs in, and keeps the shell across a web-tier restart", async () => {
+  it("check 36: replays the boot, goes live, logs in, and keeps the shell across a web-tier restart", async () => {
     const sink = recordingSink();
     const connection = connect(sink);
     try {

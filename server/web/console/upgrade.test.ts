@@ -159,7 +159,7 @@ describe("console upgrade: refusals before the upgrade", () => {
     ["trailing slash", "https://panel.example/"],
     ["upper case", "https://PANEL.example"],
     ["ipv6 wrong port", "http://[::1]:8081"],
-  ])("refuses Origin %s with 403 and no agent connection", async (_name, badOrigin) => {
+  ])("check 14: refuses Origin %s with 403 and no agent connection", async (_name, badOrigin) => {
     const before = agent.connections.length;
     const ticket = await ticketFor("alice", "v-alice");
     expect(await attempt({ ticket }, { origin: badOrigin })).toEqual({ status: 403 });
@@ -168,7 +168,7 @@ describe("console upgrade: refusals before the upgrade", () => {
     expect((await attempt({ ticket })) as object).toHaveProperty("ws");
   });
 
-  it("accepts every allowed origin, IPv6 included", async () => {
+  it("check 14: accepts every allowed origin, IPv6 included", async () => {
     for (const allowed of ["https://panel.example", "http://[::1]:8080"]) {
       expect(
         await attempt({ ticket: await ticketFor("alice", "v-alice") }, { origin: allowed }),
@@ -176,7 +176,7 @@ describe("console upgrade: refusals before the upgrade", () => {
     }
   });
 
-  it("refuses a missing, unknown, reused, expired-looking or foreign ticket", async () => {
+  it("check 16: refuses a missing, unknown, reused, expired-looking or foreign ticket", async () => {
     const before = agent.connections.length;
     expect(await attempt({})).toEqual({ status: 401 });
     expect(await attempt({ ticket: "A".repeat(43) })).toEqual({ status: 401 });
@@ -213,7 +213,7 @@ describe("console upgrade: refusals before the upgrade", () => {
     }
   });
 
-  it("takes the ticket only from Sec-WebSocket-Protocol and echoes back only the protocol name", async () => {
+  it("check 16: takes the ticket only from Sec-WebSocket-Protocol and echoes back only the protocol name", async () => {
     const before = agent.connections.length;
     // In the URL (where access logs would keep it): refused, and the ticket stays unused.
     const ticket = await ticketFor("alice", "v-alice");
@@ -238,7 +238,7 @@ describe("console upgrade: refusals before the upgrade", () => {
     expect(result.ws.protocol).toBe("zaphod.console");
   });
 
-  it("lets exactly one of two parallel upgrades with one ticket through", async () => {
+  it("check 16: lets exactly one of two parallel upgrades with one ticket through", async () => {
     const ticket = await ticketFor("alice", "v-alice");
     const results = await Promise.all([attempt({ ticket }), attempt({ ticket })]);
     expect(results.filter((r) => "ws" in r)).toHaveLength(1);
@@ -260,7 +260,7 @@ describe("console upgrade: refusals before the upgrade", () => {
   });
 });
 
-describe("console upgrade: handshake abuse", () => {
+describe("check 18: console upgrade: handshake abuse", () => {
   async function rawUpgrade(path: string, headers: Record<string, string>): Promise<string> {
     const { port } = new URL(origin);
     const socket = connect(Number(port), "127.0.0.1");
@@ -374,7 +374,7 @@ describe("console session", () => {
       () => encodeConsoleFrame({ kind: "control", message: { type: "replay-end" } }),
       ConsoleCloseCode.policy,
     ],
-  ])("closes on %s and forwards nothing of it", async (_name, frame, code) => {
+  ])("check 17: closes on %s and forwards nothing of it", async (_name, frame, code) => {
     const nextAgent = agent.nextConnection();
     const { ws } = await open("alice", "v-alice");
     const conn = await nextAgent;
@@ -497,7 +497,7 @@ describe("console flow control", () => {
     }
   });
 
-  it("bounds its own buffer when an agent ignores ACKs and the browser stops reading", async () => {
+  it("check 19: bounds its own buffer when an agent ignores ACKs and the browser stops reading", async () => {
     const rogue = await startFakeAgentConsole({ honourAcks: false });
     try {
       const handler = createConsoleUpgradeHandler({

@@ -59,7 +59,7 @@ beforeAll(async () => {
 afterAll(async () => t?.close());
 
 describe(`database (${process.env.TEST_DATABASE_URL?.startsWith("postgres") ? "postgresql" : "sqlite"})`, () => {
-  it("migrations are idempotent and refuse an edited applied migration", async () => {
+  it("check 40: migrations are idempotent and refuse an edited applied migration", async () => {
     const again = await migrate(t.url);
     expect(again.applied).toEqual([]);
     expect(again.alreadyApplied).toEqual(
@@ -174,7 +174,7 @@ describe(`database (${process.env.TEST_DATABASE_URL?.startsWith("postgres") ? "p
     ).toBe(true);
   });
 
-  it("a weaker stored hash is upgraded at the next good sign-in", async () => {
+  it("check 12: a weaker stored hash is upgraded at the next good sign-in", async () => {
     const weak = await hashPassword("x"); // same params; make a weaker one by hand:
     expect(weak).toMatch(/m=19456/);
     const { hash } = await import("@node-rs/argon2");

@@ -248,7 +248,7 @@ describe("VM service: start, refuse, follow, settle", () => {
     expect(JSON.parse(audit?.detail ?? "{}")).toMatchObject({ vm: "alice-vm", taskId });
   });
 
-  it("one task per VM: a second action while one runs is refused before the agent is asked", async () => {
+  it("check 33: one task per VM: a second action while one runs is refused before the agent is asked", async () => {
     const { taskId } = await requestPowerAction(alice, "alice-vm", "shutdown");
     const asked = agent.calls.length;
     const busy = await failure(requestPowerAction(alice, "alice-vm", "start"));
@@ -289,7 +289,7 @@ describe("VM service: start, refuse, follow, settle", () => {
 });
 
 describe("VM service: the access rule", () => {
-  it("a member acting on another member's VM gets not-found, like a missing VM; nothing is asked", async () => {
+  it("check 2: a member acting on another member's VM gets not-found, like a missing VM; nothing is asked", async () => {
     for (const name of ["bob-vm", "no-such-vm"]) {
       const f = await failure(requestPowerAction(alice, name, "start"));
       expect(f.code).toBe("not-found");

@@ -243,7 +243,12 @@ export type AgentRequest = z.infer<typeof AgentRequest>;
 
 // ── results ─────────────────────────────────────────────────────────────────────────────────
 
-export const VM_STATES = ["stopped", "starting", "running", "stopping", "crashed"] as const;
+/**
+ * `destroying`: a `vm.destroy` began (its marker is on disk) and has not finished — running now
+ * when `busy` is `vm.destroy`, else interrupted: nothing but `vm.destroy` is accepted, which
+ * finishes it (issue 11 point 1).
+ */
+export const VM_STATES = ["stopped", "starting", "running", "stopping", "crashed", "destroying"] as const;
 export type VmState = (typeof VM_STATES)[number];
 /** From the console tail: `up` = at a login prompt or shell; `waiting-at-console` = fsck/maintenance/emergency/panic. */
 export const BOOT_STAGES = ["booting", "up", "waiting-at-console"] as const;

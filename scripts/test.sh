@@ -3,7 +3,7 @@
 # on SQLite and on a private PostgreSQL, host-agent tests that boot real UML VMs, and end-to-end
 # tests in Debian's Chromium against the real server, agent and VMs.
 # Installs what is missing first (Debian and npm packages); safe to run twice.
-# Usage: scripts/test.sh [step…]   (steps: lint types wrappers layers db-schema unit dist integration db-pg build units e2e quickstart)
+# Usage: scripts/test.sh [step…]   (steps: lint types wrappers layers advisories db-schema unit dist integration db-pg build units e2e quickstart)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ensure_debian_packages user-mode-linux uml-utilities busybox-static e2fsprogs tmux chromium postgresql procps \
@@ -33,6 +33,8 @@ step lint npx biome ci --colors=off --error-on-warnings .
 step types npx tsc --noEmit
 step wrappers npm run -s check:wrappers
 step layers npm run -s check:layers
+# Installed packages against security/advisories.json, and npm audit where the registry answers.
+step advisories npx tsx scripts/check-advisories.ts
 step db-schema npm run -s db:check
 # shellcheck disable=SC2046
 step unit npx vitest run --project unit $(vitest_json unit)

@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { FullName, hasUnsafeText, PlainText, Slug, UNSAFE_TEXT_MESSAGE, visibleText } from "./domain";
+import {
+  Email,
+  FullName,
+  hasUnsafeText,
+  PlainText,
+  Slug,
+  UNSAFE_TEXT_MESSAGE,
+  Username,
+  visibleText,
+} from "./domain";
 
 /** Text that spoofs what an admin reads: "admin" shown for "nimda", invisible joins, fake lines. */
 const SPOOFS = {
@@ -48,5 +57,41 @@ describe("names and labels (issue 11 point 7)", () => {
     expect(visibleText("ad\u200Bmin")).toBe("ad⟨U+200B⟩min");
     expect(visibleText("a\nb\u0000", true)).toBe("a\nb⟨U+0000⟩");
     expect(visibleText("Zoë 🚀")).toBe("Zoë 🚀");
+  });
+});
+
+describe("identity normalization (security.md check 9)", () => {
+  const email = (s: string) => {
+    const r = Email.safeParse(s);
+    return r.success ? r.data : null;
+  };
+
+  it("check 9: one plain address only: lists, display names, quoted parts and line breaks are refused", () => {
+    for (const attempt of [
+      "a@x.com,b@org.com",
+      "a@x.com;b@org.com",
+      "a@x.com b@org.com",
+      "a@x.com\nb@org.com",
+      "Ada <ada@example.org>",
+      '"ada"@example.org',
+      "ada@example.org,",
+      "ada@@example.org",
+      "ada@localhost",
+    ])
+      expect(email(attempt), JSON.stringify(attempt)).toBeNull();
+  });
+
+  it("check 9: NFKC before validation: a full-width or small @ is the plain @, case is folded, look-alike letters are refused", () => {
+    expect(email("Ada@Example.ORG")).toBe("ada@example.org");
+    expect(email("ada\uFF20example.org")).toBe("ada@example.org"); // FULLWIDTH COMMERCIAL AT
+    expect(email("ada\uFE6Bexample.org")).toBe("ada@example.org"); // SMALL COMMERCIAL AT
+    expect(email("\uFF41\uFF44\uFF41@example.org")).toBe("ada@example.org"); // full-width letters
+    expect(email("  ada@example.org ")).toBe("ada@example.org");
+    // Cyrillic а (U+0430) looks like a but is another address: refused, never folded to a@…
+    expect(email("\u0430da@example.org")).toBeNull();
+    expect(email("ada@ex\u0430mple.org")).toBeNull();
+    // The same for usernames: slugs only, so a look-alike cannot pose as another account.
+    expect(Username.safeParse("\u0430dmin").success).toBe(false);
+    expect(Username.safeParse("Admin").success).toBe(false);
   });
 });

@@ -281,7 +281,7 @@ test("a stopped VM's console says stopped and offers Start", async () => {
   await loginAtConsole(page);
 });
 
-test("suspending the member closes their open console within seconds", async ({ browser }) => {
+test("check 7: suspending the member closes their open console within seconds", async ({ browser }) => {
   const { page } = member;
   await expect(statusOf(page)).toHaveText("Live");
   const adminContext = await browser.newContext({ storageState: storageState.admin });

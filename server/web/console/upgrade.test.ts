@@ -245,7 +245,7 @@ describe("console upgrade: refusals before the upgrade", () => {
     expect(results.filter((r) => "status" in r)).toEqual([{ status: 401 }]);
   });
 
-  it("enforces the per-user and global caps and recovers", async () => {
+  it("check 20: enforces the per-user and global caps and recovers", async () => {
     const a1 = await open("alice", "v-alice");
     await open("alice", "v-alice");
     expect(await attempt({ ticket: await ticketFor("alice", "v-alice") })).toEqual({ status: 429 });
@@ -307,7 +307,7 @@ describe("check 18: console upgrade: handshake abuse", () => {
     expect(hub.openSlots).toBe(0);
   });
 
-  it("shrugs off a flood of unauthenticated upgrades while an open console keeps working", async () => {
+  it("check 20: shrugs off a flood of unauthenticated upgrades while an open console keeps working", async () => {
     const nextAgent = agent.nextConnection();
     const { frames } = await open("alice", "v-alice");
     const conn = await nextAgent;
@@ -420,7 +420,7 @@ describe("console session", () => {
     );
   });
 
-  it("closes within the recheck interval when the user is suspended elsewhere (no closeUser call)", async () => {
+  it("check 7: closes within the recheck interval when the user is suspended elsewhere (no closeUser call)", async () => {
     const { ws, frames } = await open("alice", "v-alice");
     const gone = closed(ws);
     users.alice.active = false;

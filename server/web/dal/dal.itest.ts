@@ -113,7 +113,7 @@ describe(`database (${process.env.TEST_DATABASE_URL?.startsWith("postgres") ? "p
     expect(dup.fieldErrors).toEqual({ username: "This username is taken" });
   });
 
-  it("sign-in: same answer for unknown user and wrong password; pending may sign in", async () => {
+  it("check 11: sign-in: same answer for unknown user and wrong password; pending may sign in", async () => {
     expect(await authenticateCredentials({ identifier: "nobody", password: "whatever-123" }, meta)).toEqual({
       ok: false,
       reason: "bad-credentials",

@@ -3,10 +3,9 @@
  * issues a one-time reset link (accounts page, and `zaphod reset-link`) that sets a new password
  * once and ends every session.
  */
-import { execFileSync } from "node:child_process";
 import { type Browser, expect, test } from "@playwright/test";
-import { AGENT_SOCKET, BASE_URL, DATABASE_URL, serverEnv, storageState } from "./env";
-import { createUser, formAlert, newSignedInPage, signIn, uniqueName } from "./helpers";
+import { BASE_URL, serverEnv, storageState } from "./env";
+import { createUser, formAlert, newSignedInPage, signIn, uniqueName, zaphod } from "./helpers";
 
 async function signedIn(browser: Browser, username: string, password: string) {
   return newSignedInPage(browser, username, password);
@@ -110,15 +109,7 @@ test("zaphod reset-link prints a link on the panel's origin; the newest link rep
   const username = uniqueName("rc");
   createUser(username, "cli-reset-password-1");
   const cli = () =>
-    execFileSync("bin/zaphod", ["reset-link", username], {
-      encoding: "utf8",
-      env: {
-        ...process.env,
-        DATABASE_URL,
-        ZAPHOD_AGENT_SOCKET: AGENT_SOCKET,
-        ZAPHOD_ORIGINS: serverEnv.ZAPHOD_ORIGINS,
-      },
-    }).trim();
+    zaphod(["reset-link", username], undefined, { ZAPHOD_ORIGINS: serverEnv.ZAPHOD_ORIGINS }).trim();
   const first = cli();
   const second = cli();
   expect(first).toMatch(new RegExp(`^${BASE_URL}/reset/[A-Za-z0-9_-]{43}$`));

@@ -17,9 +17,18 @@ import path from "node:path";
 import { baseEnv, run } from "../server/agent/exec";
 import { processesOfVm, scanUmlProcesses } from "../server/agent/host-procs";
 import { buildBusyboxImage } from "../server/agent/images/build-busybox";
-import { AGENT_DATA_DIR, AGENT_SOCKET, AGENT_STATE_FILE, E2E_IMAGE } from "./env";
+import {
+  AGENT_DATA_DIR,
+  AGENT_SOCKET,
+  AGENT_STATE_FILE,
+  E2E_IMAGE,
+  IS_ROOT,
+  RELEASE_DIR,
+  WEB_STATE_DIR,
+} from "./env";
 
-type State = { pid: number | null; prefix: string; group: string; dataDir: string };
+/** webUser: the run's unprivileged web user (root runs only), in the socket group. */
+type State = { pid: number | null; prefix: string; group: string; dataDir: string; webUser: string | null };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -44,7 +53,14 @@ function canConnect(socketPath: string): Promise<boolean> {
 
 export async function startAgent(): Promise<State> {
   const tag = randomBytes(2).toString("hex");
-  const state: State = { pid: null, prefix: `zt${tag}-`, group: `zt${tag}`, dataDir: AGENT_DATA_DIR };
+  const state: State = {
+    pid: null,
+    prefix: `zt${tag}-`,
+    group: `zt${tag}`,
+    dataDir: AGENT_DATA_DIR,
+    // Not under the host-user prefix (`zt<hex>-`), so no member's host user can ever be named so.
+    webUser: IS_ROOT ? `zt${tag}web` : null,
+  };
   mkdirSync(AGENT_DATA_DIR, { recursive: true, mode: 0o755 });
   // Written first: a failure from here on is still cleaned up.
   writeFileSync(AGENT_STATE_FILE, JSON.stringify(state));
@@ -57,10 +73,11 @@ export async function startAgent(): Promise<State> {
   }
   mkdirSync(".data/e2e", { recursive: true });
   const logFd = openSync(".data/e2e/agent.log", "a");
-  // The built agent (dist/agent.mjs, made by `npm run build`), as production runs it: root never
-  // runs TypeScript through tsx, whose compile cache sits in world-writable /tmp.
-  if (!existsSync("dist/agent.mjs")) throw new Error("dist/agent.mjs is missing: run `npm run build` first");
-  const child = spawn(process.execPath, ["dist/agent.mjs"], {
+  // The built agent (dist/agent.mjs of the release serve.sh installed), as production runs it:
+  // root never runs TypeScript through tsx, whose compile cache sits in world-writable /tmp.
+  const agentJs = path.join(RELEASE_DIR, "dist/agent.mjs");
+  if (!existsSync(agentJs)) throw new Error(`${agentJs} is missing: run \`npm run build\` first`);
+  const child = spawn(process.execPath, [agentJs], {
     env: baseEnv({
       ZAPHOD_DATA_DIR: AGENT_DATA_DIR,
       ZAPHOD_AGENT_SOCKET: AGENT_SOCKET,
@@ -81,7 +98,71 @@ export async function startAgent(): Promise<State> {
     if (Date.now() > until) throw new Error("e2e agent did not listen within 60 s");
     await sleep(200);
   }
+  if (state.webUser) await createWebUser(state.webUser, state.group);
   return state;
+}
+
+/** A web tier or CLI of an earlier run that outlived it (its user could not be deleted otherwise): by pid. */
+async function killProcessesOf(user: string): Promise<void> {
+  const passwd = await readFile("/etc/passwd", "utf8");
+  const uid = passwd
+    .split("\n")
+    .find((l) => l.split(":")[0] === user)
+    ?.split(":")[2];
+  if (!uid) return;
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const status = await readFile(`/proc/${entry}/status`, "utf8").catch(() => "");
+    if (status.match(/^Uid:\s+(\d+)/m)?.[1] === uid) {
+      try {
+        process.kill(Number(entry), "SIGKILL");
+      } catch {}
+    }
+  }
+  await sleep(200);
+}
+
+/** The web tier's user: a system user without a home or a shell, its group the socket's (as up.sh's `zaphod`). */
+async function createWebUser(user: string, group: string): Promise<void> {
+  await run([
+    "useradd",
+    "--system",
+    "--no-create-home",
+    "--home-dir",
+    "/nonexistent",
+    "--shell",
+    "/usr/sbin/nologin",
+    "--gid",
+    group,
+    "--",
+    user,
+  ]);
+  await rm(WEB_STATE_DIR, { recursive: true, force: true });
+  mkdirSync(WEB_STATE_DIR, { mode: 0o700 });
+  await run(["chown", "--", `${user}:${group}`, WEB_STATE_DIR]);
+}
+
+/** The web user's uid and gid (null without root), for files it must read (a test's TLS key). */
+export function webUserIds(): { uid: number; gid: number } | null {
+  const user = readState()?.webUser;
+  if (!IS_ROOT || !user) return null;
+  const line = readFileSync("/etc/passwd", "utf8")
+    .split("\n")
+    .find((l) => l.split(":")[0] === user);
+  const [, , uid, gid] = line?.split(":") ?? [];
+  if (!uid || !gid) throw new Error(`the e2e web user ${user} is missing`);
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+/**
+ * `argv` as the run's web user (setpriv, as up.sh starts the web tier without systemd): the web
+ * tier, the host CLI and anything else that opens the web tier's database. Unchanged without root.
+ */
+export function asWebUser(argv: string[]): string[] {
+  const state = readState();
+  if (!IS_ROOT) return argv;
+  if (!state?.webUser) throw new Error("the e2e stack is not running (no web user): e2e/serve.sh starts it");
+  return ["setpriv", `--reuid=${state.webUser}`, `--regid=${state.group}`, "--init-groups", "--", ...argv];
 }
 
 export async function cleanupAgent(): Promise<void> {
@@ -117,9 +198,12 @@ export async function cleanupAgent(): Promise<void> {
   }
   await sleep(300);
   const passwd = await readFile("/etc/passwd", "utf8");
+  if (state.webUser) await killProcessesOf(state.webUser);
+  await rm(WEB_STATE_DIR, { recursive: true, force: true });
   for (const line of passwd.split("\n")) {
     const user = line.split(":")[0] ?? "";
-    if (user.startsWith(state.prefix)) await run(["userdel", "--", user], { allowFailure: true });
+    if (user.startsWith(state.prefix) || (state.webUser && user === state.webUser))
+      await run(["userdel", "--", user], { allowFailure: true });
   }
   await run(["groupdel", "--", state.group], { allowFailure: true });
   // The next run starts from no VMs; the built image is kept (it never changes within a checkout).
@@ -133,7 +217,14 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   try {
     if (cmd === "start") await startAgent();
     else if (cmd === "cleanup") await cleanupAgent();
-    else throw new Error("usage: tsx e2e/agent-stack.ts start|cleanup");
+    // NUL-separated, for serve.sh: the prefix that runs a command as the web user.
+    else if (cmd === "as-web")
+      process.stdout.write(
+        asWebUser([])
+          .map((a) => `${a}\0`)
+          .join(""),
+      );
+    else throw new Error("usage: tsx e2e/agent-stack.ts start|cleanup|as-web");
     process.exit(0);
   } catch (e) {
     console.error(`e2e agent: ${(e as Error).message}`);

@@ -4,7 +4,6 @@ import path from "node:path";
 
 export const E2E_PORT = Number(process.env.E2E_PORT ?? 3299);
 export const BASE_URL = `http://127.0.0.1:${E2E_PORT}`;
-export const DATABASE_URL = "file:./.data/e2e/zaphod.db";
 export const ADMIN = { username: "admin", password: "admin-password-e2e" };
 export const MEMBER = { username: "member", password: "member-password-e2e" };
 
@@ -21,6 +20,20 @@ export const TEST_STATE_DIR =
         process.env.XDG_CACHE_HOME ?? path.join(process.env.HOME ?? "/tmp", ".cache"),
         `zaphod-test-${createHash("sha256").update(path.resolve(".")).digest("hex").slice(0, 12)}`,
       ));
+
+/**
+ * The production privilege split (issue 11 point 11): as root, e2e/serve.sh installs the build as a
+ * root-owned release in the test state directory (scripts/lib.sh `install_release`, as up.sh does
+ * into /opt/zaphod), the agent runs from it as root and the web tier and the host CLI run from it
+ * as the run's own unprivileged web user (e2e/agent-stack.ts creates it, in the agent socket's
+ * group). Without root everything runs as you from the clone.
+ */
+export const IS_ROOT = process.getuid?.() === 0;
+export const RELEASE_DIR = IS_ROOT ? path.join(TEST_STATE_DIR, "e2e-release/current") : path.resolve(".");
+/** The web tier's own state (its database): a 0700 directory of the web user's. */
+export const WEB_STATE_DIR = path.join(TEST_STATE_DIR, "e2e-web");
+export const DB_FILE = path.join(WEB_STATE_DIR, "zaphod.db");
+export const DATABASE_URL = `file:${DB_FILE}`;
 
 /** The run's own host agent (e2e/agent-stack.ts): data, socket, state for the teardown. */
 export const AGENT_DATA_DIR = path.join(TEST_STATE_DIR, "e2e-agent");

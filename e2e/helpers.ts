@@ -1,7 +1,9 @@
-import { execFileSync } from "node:child_process";
+import { type ChildProcess, execFileSync, type StdioOptions, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import path from "node:path";
 import { type Browser, expect, type Page } from "@playwright/test";
-import { AGENT_SOCKET, DATABASE_URL } from "./env";
+import { asWebUser } from "./agent-stack";
+import { AGENT_SOCKET, DATABASE_URL, RELEASE_DIR, serverEnv } from "./env";
 
 export async function signIn(page: Page, identifier: string, password: string) {
   await page.goto("/login");
@@ -10,12 +12,30 @@ export async function signIn(page: Page, identifier: string, password: string) {
   await page.getByRole("button", { name: "Sign in" }).click();
 }
 
-/** Runs the host CLI against the e2e database (and the e2e agent, for provision). */
-export function zaphod(args: string[], stdin?: string): string {
-  return execFileSync("bin/zaphod", args, {
+/**
+ * Runs the host CLI of the run's release, as the web user (the database is that user's), against
+ * the e2e database (and the e2e agent, for provision).
+ */
+export function zaphod(args: string[], stdin?: string, env: Record<string, string> = {}): string {
+  const [cmd, ...argv] = asWebUser([process.execPath, path.join(RELEASE_DIR, "dist/cli.mjs"), ...args]);
+  return execFileSync(cmd as string, argv, {
     input: stdin,
     encoding: "utf8",
-    env: { ...process.env, DATABASE_URL, ZAPHOD_AGENT_SOCKET: AGENT_SOCKET },
+    cwd: RELEASE_DIR,
+    env: { ...process.env, DATABASE_URL, ZAPHOD_AGENT_SOCKET: AGENT_SOCKET, ...env },
+  });
+}
+
+/**
+ * Another production web tier (dist/web.mjs of the run's release) as the web user, like the one
+ * e2e/serve.sh starts; `env` overrides the run's server environment (PORT, ZAPHOD_ORIGINS, …).
+ */
+export function spawnWebTier(env: Record<string, string>, stdio: StdioOptions): ChildProcess {
+  const [cmd, ...argv] = asWebUser([process.execPath, "dist/web.mjs"]);
+  return spawn(cmd as string, argv, {
+    cwd: RELEASE_DIR,
+    env: { ...process.env, ...serverEnv, NODE_ENV: "production", ...env },
+    stdio,
   });
 }
 

@@ -1,16 +1,18 @@
 /**
- * Members reach the panel over HTTPS: a second production server of the same build, database and
- * agent, listening on 127.0.0.1 with a self-signed certificate the test makes (ZAPHOD_LISTEN,
+ * Members reach the panel over HTTPS: a second production server of the same release, web user,
+ * database and agent, listening on 127.0.0.1 with a self-signed certificate the test makes (ZAPHOD_LISTEN,
  * ZAPHOD_TLS_CERT, ZAPHOD_TLS_KEY). Sign-in works, the session cookie is `__Host-` and Secure,
  * every answer carries HSTS, and plain http on that port gets no page.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { type ChildProcess, execFileSync } from "node:child_process";
+import { chownSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect, test } from "@playwright/test";
-import { MEMBER, serverEnv } from "./env";
+import { webUserIds } from "./agent-stack";
+import { MEMBER } from "./env";
+import { spawnWebTier } from "./helpers";
 
 let server: ChildProcess | null = null;
 let dir = "";
@@ -56,19 +58,19 @@ test.beforeAll(async () => {
   );
   const port = await freePort();
   base = `https://127.0.0.1:${port}`;
-  server = spawn(process.execPath, ["dist/web.mjs"], {
-    env: {
-      ...process.env,
-      ...serverEnv,
-      NODE_ENV: "production",
+  // The web user reads its key as in production (a key of its own, mode 0600).
+  const ids = webUserIds();
+  if (ids) for (const f of [dir, cert, key]) chownSync(f, ids.uid, ids.gid);
+  server = spawnWebTier(
+    {
       PORT: String(port),
       ZAPHOD_LISTEN: `127.0.0.1:${port}`,
       ZAPHOD_TLS_CERT: cert,
       ZAPHOD_TLS_KEY: key,
       ZAPHOD_ORIGINS: `${base},https://localhost:${port}`,
     },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
+    ["ignore", "ignore", "pipe"],
+  );
   const until = Date.now() + 60_000;
   while (!tlsAnswers(base)) {
     if (server.exitCode !== null) throw new Error(`the https server exited with ${server.exitCode}`);

@@ -195,6 +195,15 @@ test_state_dir() {
   export ZAPHOD_TEST_STATE
 }
 
+# install_test_release — as root, the build installed as a release in the test state directory
+# ($ZAPHOD_TEST_STATE/e2e-release/current, as up.sh installs into /opt/zaphod): the e2e run's agent,
+# web tier and CLI run from it, the web tier and CLI as an unprivileged user. Nothing without root.
+install_test_release() {
+  [[ $(id -u) -eq 0 ]] || return 0
+  [[ -f .next/.zaphod-source ]] || source_hash >.next/.zaphod-source
+  INSTALL=$ZAPHOD_TEST_STATE/e2e-release install_release >&2
+}
+
 systemd_running() { [[ -d /run/systemd/system ]] && [[ $(id -u) -eq 0 ]] && [[ ${ZAPHOD_SYSTEMD:-1} != 0 ]]; }
 
 mkdir -p .cache .data

@@ -3,7 +3,7 @@
 # on SQLite and on a private PostgreSQL, host-agent tests that boot real UML VMs, and end-to-end
 # tests in Debian's Chromium against the real server, agent and VMs.
 # Installs what is missing first (Debian and npm packages); safe to run twice.
-# Usage: scripts/test.sh [step…]   (steps: lint types wrappers layers advisories db-schema unit dist integration db-pg build units e2e quickstart)
+# Usage: scripts/test.sh [step…]   (steps: lint types wrappers layers advisories db-schema unit dist build integration db-pg units e2e quickstart)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ensure_debian_packages user-mode-linux uml-utilities busybox-static e2fsprogs tmux chromium postgresql procps \
@@ -40,13 +40,17 @@ step db-schema npm run -s db:check
 step unit npx vitest run --project unit $(vitest_json unit)
 # The compiled processes and UML's xstate shim (dist/), which the agent tests boot VMs with.
 step dist node scripts/build-dist.mjs
+# next build and dist/ (when a build input changed); as root also the tests' own root-owned
+# release in the test state directory, which the e2e run and the CLI tests run from as other users
+# (the clone may sit in a 0700 home).
+build() { ensure_build && install_test_release; }
+step build build
 # Integration: the data layer on SQLite, the host agent booting real UML VMs, components in Chromium.
 # shellcheck disable=SC2046
 step integration npx vitest run --project integration $(vitest_json integration)
 # The same data-layer tests against a private PostgreSQL (started and stopped by pg-run.sh).
 # shellcheck disable=SC2046
 step db-pg scripts/pg-run.sh npx vitest run --project integration server/web/dal server/web/auth server/web/console server/web/snapshots $(vitest_json db-pg)
-step build ensure_build
 # The units up.sh installs: systemd-analyze verify and security (web tier exposure at most 5.0).
 step units env REPORT=$REPORTS/units.json scripts/check-units.sh
 e2e() { PLAYWRIGHT_JSON_OUTPUT_NAME=$REPORTS/e2e.json npx playwright test --reporter=list,json; }

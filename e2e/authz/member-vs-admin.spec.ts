@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { BASE_URL, storageState } from "../env";
+import { BASE_URL, DB_FILE, storageState } from "../env";
 import { createUser, serverActionId, statusOf, uniqueName } from "../helpers";
 
 test.describe("a member gets nothing admin", () => {
@@ -116,7 +116,7 @@ test.describe("check 5: mutations need our Origin", () => {
 
 async function userIdOf(username: string): Promise<string> {
   const { default: Database } = await import("better-sqlite3");
-  const db = new Database(".data/e2e/zaphod.db", { readonly: true, fileMustExist: true });
+  const db = new Database(DB_FILE, { readonly: true, fileMustExist: true });
   try {
     const row = db.prepare("SELECT id FROM User WHERE username = ?").get(username) as
       | { id: string }

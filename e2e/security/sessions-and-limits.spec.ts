@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import http from "node:http";
 import { expect, test } from "@playwright/test";
-import { BASE_URL, storageState } from "../env";
+import { BASE_URL, DB_FILE, storageState } from "../env";
 import { createUser, newSignedInPage, serverActionId, statusOf, uniqueName } from "../helpers";
 import { userIdOf } from "./user-id";
 
@@ -155,7 +155,7 @@ test.describe("the database is locked by another process", () => {
     const userId = userIdOf(target);
     const code = `
       const Database = require("better-sqlite3");
-      const db = new Database(".data/e2e/zaphod.db");
+      const db = new Database(${JSON.stringify(DB_FILE)});
       db.prepare("BEGIN IMMEDIATE").run();
       process.stdout.write("locked\\n");
       setTimeout(() => { db.prepare("ROLLBACK").run(); db.close(); }, 8000);

@@ -1,17 +1,17 @@
 /**
  * The reboot's fallback is the agent's task (issue 10 point 2): a web tier killed during the
  * countdown and started again changes nothing the member sees. Real processes: the run's agent and
- * database, and a second web tier of our own (the same built server as e2e/serve.sh, on the next
- * port) that this spec kills (SIGKILL, by pid) and starts again while the member's page stays
+ * database, and a second web tier of our own (the same built server as e2e/serve.sh, from the same
+ * release as the same web user, on the next port) that this spec kills (SIGKILL, by pid) and starts again while the member's page stays
  * open. The guest ignores Ctrl-Alt-Del, so the reboot counts down to a hard reset; the page keeps
  * the same countdown (same resetAt) through the outage, then shows the hard reset, the VM up and
  * the task succeeded, not interrupted, without a reload.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { expect, type Page, test } from "@playwright/test";
-import { E2E_PORT, serverEnv } from "../env";
-import { createUser, signIn, uniqueName, zaphod } from "../helpers";
+import { E2E_PORT } from "../env";
+import { createUser, signIn, spawnWebTier, uniqueName, zaphod } from "../helpers";
 import { runInGuest } from "./guest";
 
 test.describe.configure({ mode: "serial" });
@@ -31,18 +31,15 @@ let web: ChildProcess | null = null;
 async function startWeb(): Promise<ChildProcess> {
   mkdirSync(".data/e2e", { recursive: true });
   const log = openSync(".data/e2e/web-restart.log", "a");
-  const child = spawn(process.execPath, ["--import", "./server/web/register.mjs", "server/web/main.ts"], {
-    env: {
-      ...process.env,
-      ...serverEnv,
-      NODE_ENV: "production",
+  const child = spawnWebTier(
+    {
       PORT: String(PORT),
       ZAPHOD_ORIGINS: BASE,
       ZAPHOD_REBOOT_GRACE_SECONDS: String(GRACE_SECONDS),
       ZAPHOD_REBOOT_COUNTDOWN_SECONDS: String(COUNTDOWN_SECONDS),
     },
-    stdio: ["ignore", log, log],
-  });
+    ["ignore", log, log],
+  );
   closeSync(log);
   const until = Date.now() + 90_000;
   for (;;) {

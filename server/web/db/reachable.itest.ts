@@ -1,9 +1,12 @@
 // The host CLI (dist/cli.mjs, as up.sh runs it) as a user who cannot reach the database's
-// directory: one sentence naming the user and the directory, not a driver error.
+// directory: one sentence naming the user and the directory, not a driver error. As root the CLI
+// runs as nobody from the tests' root-owned release (scripts/test.sh build installs it), as up.sh
+// runs it from /opt/zaphod: the clone may sit in a 0700 home nobody cannot enter.
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { RELEASE_DIR } from "../../../e2e/env";
 
 const isRoot = process.getuid?.() === 0;
 const root = mkdtempSync("/tmp/zaphod-reach-");
@@ -17,7 +20,9 @@ describe("the CLI and a database out of its user's reach", () => {
     const asOther = isRoot ? ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"] : [];
     const user = isRoot ? "nobody" : execFileSync("id", ["-un"], { encoding: "utf8" }).trim();
     if (!isRoot) chmodSync(path.join(root, "closed"), 0o000);
-    const [cmd, ...args] = [...asOther, process.execPath, path.resolve("dist/cli.mjs"), "migrate"];
+    const cli = path.join(RELEASE_DIR, "dist/cli.mjs");
+    if (!existsSync(cli)) throw new Error(`${cli} is missing: run scripts/test.sh build first`);
+    const [cmd, ...args] = [...asOther, process.execPath, cli, "migrate"];
     const r = spawnSync(cmd ?? "", args, {
       encoding: "utf8",
       cwd: "/",

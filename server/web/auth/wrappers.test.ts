@@ -45,6 +45,15 @@ const busyError = () =>
     meta: { driverAdapterError: { cause: { kind: "SocketTimeout" } } },
   });
 
+/** What Prisma throws on a full disk (measured in crash-safety.itest.ts: WAL's -shm cannot grow). */
+const fullDiskError = () =>
+  Object.assign(
+    new Error(
+      "Invalid `db.auditEvent.create()` invocation: Database error. Code: `SQLITE_IOERR_SHMSIZE`. Message: `disk I/O error`",
+    ),
+    { code: "P2039", meta: {} },
+  );
+
 const Input = z.object({ n: z.coerce.number().int().min(1, "Must be positive") });
 
 describe("server action wrappers", () => {
@@ -206,6 +215,33 @@ describe("route handler wrappers", () => {
     expect((await open(req("POST", {}, "http://evil.example"), ctx)).status).toBe(403);
     as(null, null);
     expect((await open(req("GET", undefined, null), ctx)).status).toBe(200);
+  });
+
+  it("check 38: a full disk answers 503 with a clear message, not a 500 or an error-level log", async () => {
+    const logged = { error: vi.spyOn(console, "error").mockImplementation(() => {}) };
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    as(admin);
+    const full = withAdmin("accounts.approve", Input, async () => {
+      throw fullDiskError();
+    });
+    const res = await full(req("POST", { n: 1 }), ctx);
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).not.toBeNull();
+    expect(await res.json()).toMatchObject({
+      ok: false,
+      error: { message: expect.stringMatching(/disk is full/) },
+    });
+    const action = adminAction("accounts.approve", Input, async () => {
+      throw fullDiskError();
+    });
+    expect(await action({ n: 1 })).toMatchObject({
+      ok: false,
+      error: { message: expect.stringMatching(/disk is full/) },
+    });
+    expect(logged.error).not.toHaveBeenCalled();
+    expect(warn).toHaveBeenCalledTimes(2);
+    logged.error.mockRestore();
+    warn.mockRestore();
   });
 
   it("check 37: a locked database answers 503 with Retry-After", async () => {

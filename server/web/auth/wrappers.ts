@@ -10,7 +10,7 @@ import { type NextRequest, NextResponse } from "next/server";
 import { z } from "zod";
 import type { Caller } from "../dal/caller";
 import { getSession } from "../dal/get-session";
-import { DB_BUSY_RETRY_AFTER_S, isDbBusy } from "../db/busy";
+import { DB_BUSY_RETRY_AFTER_S, isDbBusy, isDbFull } from "../db/busy";
 import { getEnv } from "../env";
 import { ActionFailure, type ErrorCode } from "../errors";
 import { type RequestMeta, requestMetaFrom } from "../request-meta";
@@ -101,6 +101,11 @@ async function run<T>(fn: () => Promise<T>): Promise<ActionResult<T>> {
     if (isDbBusy(e)) {
       console.info("[action] refused: the database is busy");
       return fail("busy");
+    }
+    if (isDbFull(e)) {
+      // The operator's problem, not a bug here: said once per refused write, without a stack.
+      console.warn("[action] refused: the disk holding the database is full");
+      return fail("busy", "The server cannot save anything right now: its disk is full. Try again later.");
     }
     console.error("[action] unexpected error:", e);
     return fail("internal");

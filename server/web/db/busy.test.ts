@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isDbBusy, retryWhileBusy } from "./busy";
+import { isDbBusy, isDbFull, retryWhileBusy } from "./busy";
 
 const busy = () =>
   Object.assign(new Error("Operation has timed out"), {
@@ -17,6 +17,20 @@ describe("database busy", () => {
     expect(isDbBusy(new Error("Unique constraint failed"))).toBe(false);
     expect(isDbBusy(null)).toBe(false);
     expect(isDbBusy("SQLITE_BUSY")).toBe(false);
+  });
+
+  it("check 38: recognizes a full disk (SQLITE_FULL, WAL's SQLITE_IOERR_SHMSIZE) however wrapped, and nothing else", () => {
+    const prisma = (code: string) =>
+      Object.assign(new Error(`Database error. Code: \`${code}\`. Message: \`x\``), { code: "P2039" });
+    expect(isDbFull(prisma("SQLITE_IOERR_SHMSIZE"))).toBe(true);
+    expect(isDbFull(prisma("SQLITE_FULL"))).toBe(true);
+    expect(isDbFull(Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" }))).toBe(
+      true,
+    );
+    expect(isDbFull(new Error("callback", { cause: { err: prisma("SQLITE_FULL") } }))).toBe(true);
+    expect(isDbFull(busy())).toBe(false);
+    expect(isDbFull(prisma("SQLITE_CORRUPT"))).toBe(false);
+    expect(isDbBusy(prisma("SQLITE_FULL"))).toBe(false);
   });
 
   it("retries while busy within the budget, then gives up with the busy error", async () => {

@@ -10,7 +10,8 @@
  * back the last transactions, never corrupt the file.
  *
  * Disk full: the database on a small tmpfs of its own (root only), filled up; a write fails with
- * SQLITE_FULL, reads go on, and writes work again once space is freed.
+ * SQLITE_FULL or SQLITE_IOERR_SHMSIZE (which the wrappers answer 503, "its disk is full"), reads
+ * on the open connection go on, and writes work again once space is freed.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
@@ -21,6 +22,7 @@ import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 import { migrate } from "../../../prisma/migrate";
+import { isDbBusy, isDbFull } from "./busy";
 import { createDb } from "./client";
 
 const repo = fileURLToPath(new URL("../../../", import.meta.url));
@@ -206,6 +208,9 @@ describe("SQLite crash safety and a full disk (check 38)", () => {
       // In WAL mode a full disk shows as SQLITE_FULL, or as SQLITE_IOERR_SHMSIZE when the
       // shared-memory file cannot grow (measured here on tmpfs).
       expect(String(failure)).toMatch(/SQLITE_FULL|SQLITE_IOERR_SHMSIZE|database or disk is full/);
+      // The wrappers tell it apart (503 with "its disk is full", wrappers.test.ts), not as busy.
+      expect(isDbFull(failure)).toBe(true);
+      expect(isDbBusy(failure)).toBe(false);
       // Reads go on.
       expect(await db.user.findUnique({ where: { id: pendingId }, select: { status: true } })).toEqual({
         status: "pending",

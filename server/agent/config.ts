@@ -41,12 +41,13 @@ const Env = z.object({
     .optional(),
   ZAPHOD_LOG_KEEP: z.coerce.number().int().min(1).max(50).optional(),
   /**
-   * TEST ONLY: pause at a named point of a snapshot (e.g. `snapshot:after-stop`) until a file
-   * appears (see snapshot-test-hook.ts), so a test can kill -9 the agent exactly there.
+   * TEST ONLY: pause at a named point of a snapshot or a destroy (e.g. `snapshot:after-stop`,
+   * `destroy:after-disks`) until a file appears (see snapshot-test-hook.ts), so a test can kill -9
+   * the agent exactly there.
    */
   ZAPHOD_TEST_PAUSE_AT: z
     .string()
-    .regex(/^snapshot:[a-z-]{1,32}$/)
+    .regex(/^(snapshot|destroy):[a-z-]{1,32}$/)
     .optional(),
 });
 

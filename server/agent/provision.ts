@@ -2,18 +2,30 @@
  * Provisioning: `vm.create` (host user, directories, COW, swap and storage, config; rolled back
  * on failure), `vm.destroy` (snapshots kept or discarded, files removed, the host user with the
  * owner's last VM) and `owner.remove`.
+ *
+ * Destroy is atomic and retryable (issue 11 point 1): the marker (destroy-marker.ts) is written
+ * before anything else, so from then on the VM is `destroying` and takes only vm.destroy; the VM's
+ * directory is closed to its user, the VM's processes are ended (end-processes.ts), snapshots
+ * kept or discarded, the member-owned directories removed as their owner (remove-tree.ts), the
+ * cgroup and netns removed, the host user deleted with the owner's last VM, and last one rename
+ * takes the VM away. Run again after an interruption, every step finds its part done or missing.
+ * The create-failure cleanup removes the half-made directory the same way.
  */
 import { createHash } from "node:crypto";
 import { chmod, writeFile } from "node:fs/promises";
+import { basename } from "node:path";
 import type { ParsedArgsOf, TaskInfo, VmConfig } from "../protocol/agent";
-import { removeVmConfinement } from "./confine/vm-confinement";
+import { cgroupParentFor, confinement, killConfinedVm, removeVmConfinement } from "./confine/vm-confinement";
+import { readDestroyMarker, writeDestroyMarker } from "./destroy-marker";
+import { endVmProcesses, type VmProcessScope } from "./end-processes";
 import { AgentFailure } from "./errors";
-import { run } from "./exec";
+import { type RunAs, run } from "./exec";
 import { deleteHostUser, ensureHostUser, lookupHostUser } from "./host-users";
 import { imagePath } from "./images/publish-image";
-import { removeVmDir } from "./remove-tree";
+import { closeVmDir, commitVmDirRemoval, emptyVmDir, removeGoneVmDirs, removeVmDir } from "./remove-tree";
 import { Revert } from "./revert";
 import { ensureDir, lstatOrNull } from "./safe-fs";
+import { destroyTestPause } from "./snapshot-test-hook";
 import { killHolder, TMUX_CONF } from "./tmux";
 import type { VmManager } from "./vm-manager";
 import { type VmPaths, vmPaths } from "./vm-paths";
@@ -36,6 +48,7 @@ export class Provisioning {
       async () => {
         const unlock = this.vms.tasks.lock(args.name, "vm.create");
         try {
+          await removeGoneVmDirs(this.vms.config.vmsDir);
           const imageStat = await lstatOrNull(image);
           if (!imageStat?.isFile()) throw new AgentFailure("not-found", `no image named ${args.image}`);
           if (await lstatOrNull(paths.dir))
@@ -55,7 +68,9 @@ export class Provisioning {
           step("directories");
           await ensureDir(this.vms.config.vmsDir, null, 0o755);
           await ensureDir(paths.dir, null, 0o755);
-          revert.add(() => removeVmDir(paths.dir, this.memberDirs(paths), user));
+          // Its processes: every one of the uid when the uid was made for this VM, else those in its tree.
+          const scope = this.processScope(args.name, paths, user, created);
+          revert.add(() => removeVmDir(paths.dir, { endProcesses: () => endVmProcesses(scope) }));
           for (const dir of [paths.diskDir, paths.runDir, paths.ramDir, paths.consoleDir]) {
             await ensureDir(dir, user, 0o700);
           }
@@ -103,32 +118,67 @@ export class Provisioning {
       "vm.destroy",
       args.name,
       async () => {
+        await removeGoneVmDirs(this.vms.config.vmsDir);
         const runtime = await this.vms.load(args.name);
         const unlock = this.vms.tasks.lock(args.name, "vm.destroy");
-        if (await this.vms.mainProcess(runtime)) {
-          unlock();
-          throw new AgentFailure("invalid-state", `${args.name} is running; power it off first`);
-        }
-        return { runtime, unlock };
-      },
-      async ({ runtime, unlock }, step, handle) => {
         try {
-          const { paths, user } = runtime;
+          const earlier = await readDestroyMarker(runtime.paths);
+          if (!earlier && (await this.vms.mainProcess(runtime))) {
+            throw new AgentFailure("invalid-state", `${args.name} is running; power it off first`);
+          }
+          return { runtime, unlock, earlier };
+        } catch (error) {
+          unlock();
+          throw error;
+        }
+      },
+      async ({ runtime, unlock, earlier }, step, handle) => {
+        try {
+          const { paths, user, config } = runtime;
+          const name = args.name;
+          step("marking it destroyed");
+          if (earlier) handle.log(`finishing the destroy begun at ${earlier.startedAt}`);
+          const keepSnapshots = args.keepSnapshots || (earlier?.keepSnapshots ?? false);
+          await writeDestroyMarker(paths, {
+            taskId: earlier?.taskId ?? id,
+            startedAt: earlier?.startedAt ?? new Date().toISOString(),
+            keepSnapshots,
+            owner: config.owner,
+            hostUser: user.name,
+            uid: user.uid,
+            gid: user.gid,
+            config,
+          });
+          await this.vms.watcher.sweepOne(name).catch(() => undefined); // reports `destroying`
+
+          step("ending its processes");
+          const others = (await this.vms.ownersVms(config.owner)).filter((vm) => vm !== name);
+          const scope = this.processScope(name, paths, user, others.length === 0);
+          await killHolder(paths, user);
+          await closeVmDir(paths.dir);
+          await killConfinedVm(name);
+          const ended = await endVmProcesses(scope);
+          if (ended > 0) handle.log(`ended ${ended} processes of the VM's host user`);
+
           if (this.vms.snapshotStore) {
-            step(args.keepSnapshots ? "keeping snapshots" : "removing snapshots");
-            if (args.keepSnapshots) {
-              const kept = await this.vms.snapshotStore.keep(args.name);
+            step(keepSnapshots ? "keeping snapshots" : "removing snapshots");
+            if (keepSnapshots) {
+              const kept = await this.vms.snapshotStore.keep(name);
               if (kept) handle.log(`snapshots kept on the host in ${kept}`);
-            } else await this.vms.snapshotStore.discard(args.name);
+            } else await this.vms.snapshotStore.discard(name);
           }
           step("removing disks");
-          await killHolder(paths, user);
-          await removeVmConfinement(args.name, paths.dir);
-          await removeVmDir(paths.dir, this.memberDirs(paths), user);
-          const others = await this.vms.ownersVms(runtime.config.owner);
-          if (others.length === 0) await deleteHostUser(this.vms.config, runtime.config.owner);
-          this.vms.watcher.forget(args.name);
-          this.vms.events.emit({ v: 1, type: "vm.destroyed", vm: args.name });
+          await emptyVmDir(paths.dir, {
+            endProcesses: () => endVmProcesses(scope),
+            keepToTheEnd: [basename(paths.configFile), basename(paths.destroyMarker)],
+          });
+          await removeVmConfinement(name, paths.dir);
+          await destroyTestPause(this.vms.config, "after-disks");
+          if (others.length === 0) await deleteHostUser(this.vms.config, config.owner);
+          step("removing the VM");
+          await commitVmDirRemoval(paths.dir);
+          this.vms.watcher.forget(name);
+          this.vms.events.emit({ v: 1, type: "vm.destroyed", vm: name });
           return null;
         } finally {
           unlock();
@@ -137,9 +187,14 @@ export class Provisioning {
     );
   }
 
-  /** The VM's directories that belong to its host user (removed as that user). */
-  private memberDirs(paths: VmPaths): string[] {
-    return [paths.diskDir, paths.runDir, paths.ramDir, paths.consoleDir];
+  /** Which processes are the VM's (end-processes.ts): the whole uid when no other VM of the owner uses it. */
+  private processScope(name: string, paths: VmPaths, user: RunAs, wholeUid: boolean): VmProcessScope {
+    return {
+      uid: user.uid,
+      vmDir: paths.dir,
+      cgroup: confinement() ? `/${cgroupParentFor(this.vms.config)}/${name}` : null,
+      wholeUid: wholeUid && this.vms.config.privileged,
+    };
   }
 
   /** Removes an owner's host user (an account being deleted); refused while the owner has a VM. */

@@ -36,17 +36,23 @@ export class TaskRunner {
   private locks = new Map<string, Op>();
   private tasks = new Map<string, TaskInfo>();
 
-  /** `settled(vm)` runs after a task's work, before its task.done (the VM's state event goes first). */
+  /**
+   * `settled(vm)` runs after a task's work, before its task.done (the VM's state event goes first).
+   * `refuse(vm, op)`: why the VM takes no such operation now (e.g. a destroy was begun), or null.
+   */
   constructor(
     private events: EventBus,
     private log: (line: string) => void,
     private settled: (vm: string) => Promise<void>,
+    private refuse: (vm: string, op: Op) => string | null = () => null,
   ) {}
 
   /** One operation at a time per VM: a second gets `conflict` right away. */
   lock(name: string, op: Op): () => void {
     const holder = this.locks.get(name);
     if (holder) throw new AgentFailure("conflict", `${name} is busy with ${holder}`);
+    const refused = this.refuse(name, op);
+    if (refused) throw new AgentFailure("invalid-state", refused);
     this.locks.set(name, op);
     let released = false;
     return () => {

@@ -17,6 +17,7 @@ import { readdir, rename, writeFile } from "node:fs/promises";
 import type { VmConfig, VmStatus } from "../protocol/agent";
 import { isSlug } from "../protocol/names";
 import type { AgentConfig } from "./config";
+import { isBeingDestroyed, readDestroyMarker } from "./destroy-marker";
 import { AgentFailure } from "./errors";
 import type { EventBus } from "./event-bus";
 import { mainProcessOfVm, scanUmlProcesses, type UmlProcess } from "./host-procs";
@@ -61,7 +62,15 @@ export class VmManager {
     log: (line: string) => void = (line) => console.error(line),
   ) {
     this.watcher = new VmWatcher(this, log);
-    this.tasks = new TaskRunner(events, log, (vm) => this.watcher.sweepOne(vm));
+    this.tasks = new TaskRunner(
+      events,
+      log,
+      (vm) => this.watcher.sweepOne(vm),
+      (vm, op) =>
+        op !== "vm.destroy" && isBeingDestroyed(vmPaths(config, vm))
+          ? `${vm} is being destroyed (a destroy began and did not finish); only destroy is accepted, to finish it`
+          : null,
+    );
     this.info = new VmStatusReader(this);
     this.lifecycle = new Lifecycle(this, log);
     this.reboots = new Reboots(this, log);
@@ -88,8 +97,11 @@ export class VmManager {
       throw new AgentFailure("not-found", `no VM named ${name}`);
     }
     const user = await lookupHostUser(this.config, config.owner);
-    if (!user) throw new AgentFailure("internal", `host user for ${config.owner} is missing`);
-    return { config, paths, user };
+    if (user) return { config, paths, user };
+    // A destroy cut short after the host user went: its marker keeps the uid, so it can finish.
+    const marker = await readDestroyMarker(paths);
+    if (marker) return { config, paths, user: { name: marker.hostUser, uid: marker.uid, gid: marker.gid } };
+    throw new AgentFailure("internal", `host user for ${config.owner} is missing`);
   }
 
   /** For consoles: the VM's runtime when it exists. */

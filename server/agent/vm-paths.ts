@@ -3,6 +3,7 @@
  *
  *   <data>/vms/<name>/            root-owned 0755 (the VM user cannot rename what is inside)
  *     vm.json                     the VM's config, root-owned 0644
+ *     destroying.json             while a destroy runs or was interrupted (root 0600): state `destroying`
  *     disk/  root.cow swap.img storage.img        VM user, 0700
  *     run/   tmux.sock  <name>/{mconsole,pid}     VM user, 0700 (uml_dir; mconsole only for it and root)
  *     ram/                        VM user, 0700: TMPDIR for guest RAM (not the shared /dev/shm)
@@ -15,6 +16,8 @@ import type { AgentConfig } from "./config";
 export interface VmPaths {
   dir: string;
   configFile: string;
+  /** The destroy marker: written first by vm.destroy, gone with the directory (provision.ts). */
+  destroyMarker: string;
   diskDir: string;
   cow: string;
   swap: string;
@@ -37,6 +40,7 @@ export function vmPaths(config: AgentConfig, name: string): VmPaths {
   return {
     dir,
     configFile: join(dir, "vm.json"),
+    destroyMarker: join(dir, "destroying.json"),
     diskDir,
     cow: join(diskDir, "root.cow"),
     swap: join(diskDir, "swap.img"),

@@ -9,6 +9,7 @@ import type { BootStage, DiskUse, HostResources, ImageInfo, VmState, VmStatus } 
 import { currentBootLog } from "./boot-log";
 import { detectBootStage, type StageReading } from "./boot-stage";
 import { confinedVmUsage } from "./confine/vm-confinement";
+import { isBeingDestroyed } from "./destroy-marker";
 import { scanUmlProcesses, type UmlProcess } from "./host-procs";
 import { readGuestFigures } from "./mconsole";
 import { lstatOrNull, readSmallFileNoFollow, readTail } from "./safe-fs";
@@ -43,7 +44,8 @@ export class VmStatusReader {
     const busy = this.vms.tasks.isBusy(name);
     const { stage, detail, bootId } = await this.stageOf(runtime);
     let state: VmState;
-    if (busy === "vm.start" && !main) state = "starting";
+    if (isBeingDestroyed(runtime.paths)) state = "destroying";
+    else if (busy === "vm.start" && !main) state = "starting";
     else if ((busy === "vm.shutdown" || busy === "vm.poweroff") && main) state = "stopping";
     else if (main) state = "running";
     else state = (await this.diedUnexpectedly(runtime)) ? "crashed" : "stopped";

@@ -338,7 +338,10 @@ describe("route × role authorization matrix (security.md check 1)", () => {
     if (process.env.ROUTE_MATRIX_PRINT) console.log(JSON.stringify(seen, null, 1));
     expect(Object.keys(seen).length).toBeGreaterThan(40);
     const missing = Object.keys(seen).filter((k) => !(k in EXPECTED));
-    expect(missing, "not in the table (deny by default: add each with what every role may do)").toEqual([]);
+    expect(
+      missing,
+      "not in the table (deny by default: add each to EXPECTED in server/web/route-matrix.test.ts with what every role may do)",
+    ).toEqual([]);
     const gone = Object.keys(EXPECTED).filter((k) => !(k in seen));
     expect(gone, "in the table but no longer in app/").toEqual([]);
     expect(seen).toEqual(EXPECTED);

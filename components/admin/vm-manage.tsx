@@ -49,6 +49,7 @@ export function VmManage({ vm, live: initialLive, owners, actions }: VmManagePro
     },
   });
   const stopped = live.state === "stopped" || live.state === "crashed";
+  const offer = destroyOffer(live);
   return (
     <div className="space-y-6">
       <section
@@ -67,7 +68,7 @@ export function VmManage({ vm, live: initialLive, owners, actions }: VmManagePro
         >
           Open the VM page (power, console) →
         </Link>
-        {stopped ? null : (
+        {stopped || offer !== "wait" ? null : (
           <p className="w-full text-sm text-stone-600 dark:text-stone-400">
             Storage and owner changes, and destroy, need the VM shut down: use Shut down on the VM page.
           </p>
@@ -79,7 +80,11 @@ export function VmManage({ vm, live: initialLive, owners, actions }: VmManagePro
         <OwnerCard vm={vm} stopped={stopped} owners={owners} action={actions.changeOwner} />
         <AutostartCard vm={vm} action={actions.setAutostart} />
       </div>
-      <DestroyCard vm={vm} stopped={stopped} action={actions.destroy} />
+      {offer === "finish" || offer === "finishing" ? (
+        <FinishDestroyCard vm={vm} running={offer === "finishing"} action={actions.destroy} />
+      ) : (
+        <DestroyCard vm={vm} stopped={stopped} action={actions.destroy} />
+      )}
     </div>
   );
 }
@@ -323,17 +328,63 @@ function AutostartCard({ vm, action }: { vm: VmManageProps["vm"]; action: VmMana
   );
 }
 
-function DestroyCard({
-  vm,
-  stopped,
-  action,
-}: {
-  vm: VmManageProps["vm"];
-  stopped: boolean;
-  action: VmManageActions["destroy"];
-}) {
+/**
+ * What the destroy card offers: `destroy` (stopped), `wait` (shut it down first), `finish` (a
+ * destroy began and did not finish: the agent stopped half-way or a step failed; issue 11 point
+ * 1), `finishing` (a destroy runs now).
+ */
+export function destroyOffer(
+  live: Pick<VmLive, "state" | "busy">,
+): "destroy" | "wait" | "finish" | "finishing" {
+  if (live.state === "destroying") return live.busy === "vm.destroy" ? "finishing" : "finish";
+  return live.state === "stopped" || live.state === "crashed" ? "destroy" : "wait";
+}
+
+type DestroyProps = { vm: VmManageProps["vm"]; action: VmManageActions["destroy"] };
+
+/** Both destroy cards: the destroy action, then the VM list. */
+function useDestroy({ vm, action }: DestroyProps) {
   const { pending, feedback, submit } = useSubmit();
   const router = useRouter();
+  const destroy = (confirm: string, keepSnapshots: boolean) =>
+    submit(
+      () => action({ name: vm.name, confirm, keepSnapshots }),
+      `${vm.name} was destroyed.`,
+      () => router.push("/admin/vms"),
+    );
+  return { pending, feedback, destroy };
+}
+
+/** A half-done destroy: the same destroy action (the agent finishes what is left), one click. */
+function FinishDestroyCard({ running, ...props }: DestroyProps & { running: boolean }) {
+  const { vm } = props;
+  const { pending, feedback, destroy } = useDestroy(props);
+  return (
+    <Card title="Destroy incomplete" danger>
+      <div data-testid="destroy-incomplete" className="space-y-3">
+        <p className="text-sm text-stone-600 dark:text-stone-400">
+          {running
+            ? `${vm.name} is being destroyed now.`
+            : `A destroy of ${vm.name} began and did not finish (the host agent stopped or a step failed). Part of its files may be gone already; it cannot be started. Finishing removes what is left; its snapshots are kept on the host if the first destroy asked for that.`}
+        </p>
+        <Button
+          type="button"
+          variant="danger"
+          pending={pending}
+          disabled={running}
+          onClick={() => destroy(vm.name, false)}
+        >
+          Finish destroy
+        </Button>
+        <FeedbackLine feedback={feedback} />
+      </div>
+    </Card>
+  );
+}
+
+function DestroyCard({ stopped, ...props }: DestroyProps & { stopped: boolean }) {
+  const { vm } = props;
+  const { pending, feedback, destroy } = useDestroy(props);
   const [confirm, setConfirm] = useState("");
   const [keepSnapshots, setKeepSnapshots] = useState(false);
   const snapshots = vm.snapshotCount === 1 ? "1 snapshot" : `${vm.snapshotCount} snapshots`;
@@ -343,11 +394,7 @@ function DestroyCard({
         className="space-y-3"
         onSubmit={(e) => {
           e.preventDefault();
-          submit(
-            () => action({ name: vm.name, confirm, keepSnapshots }),
-            `${vm.name} was destroyed.`,
-            () => router.push("/admin/vms"),
-          );
+          destroy(confirm, keepSnapshots);
         }}
       >
         <p className="text-sm text-stone-600 dark:text-stone-400">

@@ -13,6 +13,7 @@ const TONE: Record<string, string> = {
   stopped:
     "bg-stone-100 text-stone-600 ring-stone-500/20 dark:bg-stone-800 dark:text-stone-300 dark:ring-stone-400/20",
   crashed: "bg-red-50 text-red-700 ring-red-600/20 dark:bg-red-950 dark:text-red-300 dark:ring-red-400/20",
+  destroying: "bg-red-50 text-red-700 ring-red-600/20 dark:bg-red-950 dark:text-red-300 dark:ring-red-400/20",
   unknown:
     "bg-amber-50 text-amber-800 ring-amber-600/20 dark:bg-amber-950 dark:text-amber-300 dark:ring-amber-400/20",
   waiting:
@@ -24,6 +25,9 @@ export function stateText(live: Pick<VmLive, "state" | "stage">): string {
   if (live.state === "running" && live.stage === "waiting-at-console") return "waiting at console";
   if (live.state === "running" && live.stage === "booting") return "booting";
   if (live.state === "unknown") return "unknown";
+  // A destroy that began and did not finish (issue 11 point 1): the admin can finish it.
+  if (live.state === "destroying")
+    return (live as { busy?: string | null }).busy === "vm.destroy" ? "destroying" : "destroy incomplete";
   return live.state;
 }
 

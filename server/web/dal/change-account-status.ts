@@ -88,30 +88,37 @@ export async function unsafeChangeAccountStatus(
   if ((input.change === "suspend" || input.change === "reactivate") && target.role !== "member")
     throw new ActionFailure("forbidden", "Only member accounts can be suspended here.");
   // Conditional update: only from the expected state, so two admins clicking at once cannot both win.
-  const updated = await db.user.updateMany({
-    where: { id: target.id, status: t.from },
-    data: {
-      status: t.to,
-      ...(t.endSessions ? { sessionVersion: { increment: 1 } } : {}),
-      statusReason: reason,
-      statusChangedById: typeof actor === "string" ? null : actor.id,
-      ...(input.change === "approve"
-        ? { approvedById: typeof actor === "string" ? null : actor.id, approvedAt: new Date() }
-        : {}),
-    },
+  // The change and its audit record are one transaction: a crash between them must not leave an
+  // approval (or a suspension) that the audit log does not show (crash-safety.itest.ts).
+  await db.$transaction(async (tx) => {
+    const updated = await tx.user.updateMany({
+      where: { id: target.id, status: t.from },
+      data: {
+        status: t.to,
+        ...(t.endSessions ? { sessionVersion: { increment: 1 } } : {}),
+        statusReason: reason,
+        statusChangedById: typeof actor === "string" ? null : actor.id,
+        ...(input.change === "approve"
+          ? { approvedById: typeof actor === "string" ? null : actor.id, approvedAt: new Date() }
+          : {}),
+      },
+    });
+    if (updated.count === 0)
+      throw new ActionFailure("conflict", `This account is no longer ${t.from}; reload the page.`);
+    await recordAuditEvent(
+      {
+        actor,
+        action: t.audit,
+        result: "success",
+        targetUserId: target.id,
+        meta,
+        detail: { username: target.username, from: t.from, to: t.to, ...(reason ? { reason } : {}) },
+      },
+      tx,
+    );
   });
-  if (updated.count === 0)
-    throw new ActionFailure("conflict", `This account is no longer ${t.from}; reload the page.`);
-  // Said once; in this process the user's consoles and event streams listen and close now.
-  // Elsewhere (another web process, after the CLI) their 5 s access re-check closes them.
+  // Said once it is committed; in this process the user's consoles and event streams listen and
+  // close now. Elsewhere (another web process, after the CLI) their 5 s access re-check closes them.
   if (t.endSessions) announceSessionsEnded(target.id);
-  await recordAuditEvent({
-    actor,
-    action: t.audit,
-    result: "success",
-    targetUserId: target.id,
-    meta,
-    detail: { username: target.username, from: t.from, to: t.to, ...(reason ? { reason } : {}) },
-  });
   return { status: t.to };
 }

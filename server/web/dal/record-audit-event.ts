@@ -1,5 +1,5 @@
 import "server-only";
-import { getDb } from "../db/client";
+import { type Db, getDb } from "../db/client";
 import { newId } from "../db/ids";
 import type { AuditAction, AuditResult } from "../domain";
 import type { RequestMeta } from "../request-meta";
@@ -22,14 +22,18 @@ export function actorFields(actor: Actor) {
     : { actorId: actor.id, actorLabel: actor.username };
 }
 
-export async function recordAuditEvent(e: AuditInput): Promise<void> {
+/** The client an audit record is written with: the process's, or a transaction's (so that the
+ * change and its record commit together: crash-safety.itest.ts kills a writer between them). */
+export type AuditDb = Pick<Db, "vm" | "auditEvent">;
+
+export async function recordAuditEvent(e: AuditInput, db: AuditDb = getDb()): Promise<void> {
   const detail = { ...e.detail };
   // The VM's name is kept in the event itself, so the log still names it once the VM is destroyed.
   if (e.vmId && typeof detail.vm !== "string") {
-    const vm = await getDb().vm.findUnique({ where: { id: e.vmId }, select: { name: true } });
+    const vm = await db.vm.findUnique({ where: { id: e.vmId }, select: { name: true } });
     if (vm) detail.vm = vm.name;
   }
-  await getDb().auditEvent.create({
+  await db.auditEvent.create({
     data: {
       id: newId(),
       ...actorFields(e.actor),

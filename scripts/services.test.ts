@@ -120,3 +120,41 @@ describe("service description", () => {
     expect(() => layoutFromEnv({ ...env, ZAPHOD_NODE: undefined })).toThrow(/ZAPHOD_NODE is not set/);
   });
 });
+
+/**
+ * security.md check 43 (root runs no code another user can change), the service description's
+ * part: node on the root-owned release's bundled agent, no loader, no TypeScript compiler and its
+ * cache (tsx keeps one in /tmp), no NODE_OPTIONS/NODE_PATH, no path in /tmp, /var/tmp or the web
+ * tier's state. The installed release's ownership and modes: the quickstart (check 43).
+ */
+describe("root's code (check 43)", () => {
+  const { agent } = describeServices(layoutFromEnv(env)) as Record<"agent" | "web", Service>;
+  const unit = renderUnit(agent) as string;
+
+  it("check 43: the root agent runs node on the release's bundled agent, with no loader, compiler cache or module path", () => {
+    expect(agent.user).toBe("root");
+    expect(agent.argv).toEqual(["/usr/bin/node", "/opt/zaphod/current/dist/agent.mjs"]);
+    expect(agent.workingDirectory.startsWith("/opt/zaphod/")).toBe(true);
+    for (const name of Object.keys(agent.environment))
+      expect([
+        "NODE_OPTIONS",
+        "NODE_PATH",
+        "NODE_EXTRA_CA_CERTS",
+        "LD_PRELOAD",
+        "TSX_TSCONFIG_PATH",
+      ]).not.toContain(name);
+    expect(unit).not.toMatch(/--(import|require|loader|experimental-loader)\b|\btsx\b/);
+  });
+
+  it("check 43: nothing the agent's unit names lies in /tmp, /var/tmp or the web tier's state", () => {
+    const paths = [agent.workingDirectory, ...agent.argv, ...Object.values(agent.environment)]
+      .flatMap((v) => v.split(/[\s:,=]+/))
+      .filter((v) => v.startsWith("/"));
+    expect(paths.length).toBeGreaterThan(3);
+    expect(
+      paths.filter((p) =>
+        /^\/(var\/)?tmp(\/|$)|^\/dev\/shm|^\/var\/lib\/zaphod\/web(\/|$)|^\/home\//.test(p),
+      ),
+    ).toEqual([]);
+  });
+});

@@ -64,7 +64,7 @@ describe.each([
     expect(await service.consumeTicket(token)).toEqual({ ok: false, reason: "used" });
   });
 
-  it("lets exactly one of two concurrent consumes win", async () => {
+  it("check 16: lets exactly one of two concurrent consumes win", async () => {
     const service = createTicketService({ store: makeStore() });
     for (let i = 0; i < 20; i++) {
       const { token } = await service.issueTicket({ userId: "u1", vmId: "vm1" });
@@ -74,7 +74,7 @@ describe.each([
     }
   });
 
-  it("expires after the TTL", async () => {
+  it("check 16: expires after the TTL (30 s, within the catalogue's 60 s)", async () => {
     const c = clock();
     const service = createTicketService({ store: makeStore(), now: c.now });
     const { token } = await service.issueTicket({ userId: "u1", vmId: "vm1" });
@@ -93,7 +93,7 @@ describe.each([
     }
   });
 
-  it("refuses another VM's ticket and burns it", async () => {
+  it("check 16: refuses another VM's ticket and burns it", async () => {
     const service = createTicketService({ store: makeStore() });
     const { token } = await service.issueTicket({ userId: "u1", vmId: "vm1" });
     expect(await service.consumeTicket(token, { vmId: "vm2" })).toEqual({ ok: false, reason: "wrong-vm" });

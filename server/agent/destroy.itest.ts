@@ -93,6 +93,47 @@ afterAll(async () => {
 });
 
 describe("destroy against a hostile VM user (real agent, root)", () => {
+  it("check 25: path confinement and symlinks: the VM's disks, console and run entries replaced by symlinks (to root's files, to /etc, dangling) before destroy: it succeeds and those files keep owner, mode and content", async () => {
+    const victim = await victimDir("victim-links");
+    const file = join(victim, "file-0");
+    const before = await stat(file);
+    await createVm("ds-links", "jack");
+    const { uid, gid } = await uidOf("jack");
+    const ln = (target: string, link: string) =>
+      run([
+        "setpriv",
+        `--reuid=${uid}`,
+        `--regid=${gid}`,
+        "--clear-groups",
+        "--",
+        "ln",
+        "-sfn",
+        "--",
+        target,
+        link,
+      ]);
+    const dir = vmDir("ds-links");
+    await ln(file, join(dir, "disk", "root.cow"));
+    await ln(victim, join(dir, "disk", "storage.img"));
+    await ln("/etc", join(dir, "run", "etc"));
+    await ln("/nonexistent/zaphod", join(dir, "console", "boot-000001.log"));
+    await ln(victim, join(dir, "ram", "victim"));
+    const task = await h.client.run("vm.destroy", { name: "ds-links", confirm: "ds-links" });
+    expect(task.state).toBe("succeeded");
+    expect(await exists(dir)).toBe(false);
+    const after = await stat(file);
+    expect([after.uid, after.gid, after.mode, after.size, after.mtimeMs]).toEqual([
+      before.uid,
+      before.gid,
+      before.mode,
+      before.size,
+      before.mtimeMs,
+    ]);
+    expect((await readdir(victim)).length).toBe(200);
+    expect((await stat(victim)).uid).toBe(0);
+    expect((await stat("/etc/passwd")).uid).toBe(0);
+  }, 180_000);
+
   it("check 41: root never races a member's tree: a VM-uid process swapping a directory for a symlink to a root-owned directory (renameat2 RENAME_EXCHANGE) during vm.destroy changes nothing outside the VM; its processes are ended", async () => {
     const victim = await victimDir("victim-destroy");
     await createVm("ds-swap", "frank");

@@ -32,9 +32,12 @@ const STEP_PROGRESS: Record<string, number> = {
   "terminating processes": 30,
   "sync and remount read-only": 60,
   halt: 80,
+  "marking it destroyed": 5,
+  "ending its processes": 10,
   "removing snapshots": 20,
   "keeping snapshots": 20,
   "removing disks": 60,
+  "removing the VM": 90,
   "checking the disk": 10,
   "growing the disk file": 30,
   "checking the filesystem": 50,
@@ -193,7 +196,7 @@ export const TASK_KIND_SPECS: Readonly<Record<TaskKind, TaskKindSpec>> = {
   },
   destroy: {
     op: "vm.destroy",
-    firstStep: "removing disks",
+    firstStep: "marking it destroyed",
     waitMs: vmWait,
     progressOf: byStep,
     afterEnd: async (ref, task) => {

@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import type { DiskReserveSetting } from "../protocol/agent";
 import { LOG_FILE_DEFAULTS } from "./log-file";
 
 const safePath = z
@@ -41,6 +42,14 @@ const Env = z.object({
     .optional(),
   ZAPHOD_LOG_KEEP: z.coerce.number().int().min(1).max(50).optional(),
   /**
+   * The default free-space reserve on the data directory's filesystem (disk-space.ts): `5%` or a
+   * size such as `10G`, `512M`. The admin's setting (host page, `host.setDiskReserve`) overrides it.
+   */
+  ZAPHOD_DISK_RESERVE: z
+    .string()
+    .regex(/^(\d{1,2}(\.\d{1,2})?%|\d{1,7}[KMGT]?)$/, "must be a share such as 5% or a size such as 10G")
+    .optional(),
+  /**
    * TEST ONLY: pause at a named point of a snapshot or a destroy (e.g. `snapshot:after-stop`,
    * `destroy:after-disks`) until a file appears (see snapshot-test-hook.ts), so a test can kill -9
    * the agent exactly there.
@@ -74,6 +83,8 @@ export interface AgentConfig {
    * console flood a confined VM stalls the host for seconds (README "Confinement", measured).
    */
   confine: boolean;
+  /** ZAPHOD_DISK_RESERVE (default 5%): the reserve until the admin sets one. */
+  diskReserve: DiskReserveSetting;
   /** TEST ONLY (ZAPHOD_TEST_PAUSE_AT): a snapshot pause point, null in production. */
   testPauseAt: string | null;
   /** ZAPHOD_LOG_FILE: everything the agent prints goes there, size-capped and rotated; null: stderr. */
@@ -113,6 +124,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
     umlPreloadSource: preloadSource,
     umlPreload: preloadSource ? join(dataDir, "lib", "uml-xstate.so") : null,
     confine: privileged && e.ZAPHOD_CONFINE === "on",
+    diskReserve: parseDiskReserve(e.ZAPHOD_DISK_RESERVE ?? "5%"),
     testPauseAt: e.ZAPHOD_TEST_PAUSE_AT ?? null,
     logFile: e.ZAPHOD_LOG_FILE
       ? {
@@ -122,6 +134,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
         }
       : null,
   };
+}
+
+/** `5%` → a share (at most 50%), `10G` / `512M` / `4096` → bytes. */
+export function parseDiskReserve(text: string): DiskReserveSetting {
+  if (text.endsWith("%")) {
+    const percent = Number(text.slice(0, -1));
+    if (percent > 50) throw new ConfigError("ZAPHOD_DISK_RESERVE: at most 50%");
+    return { percent };
+  }
+  const unit = { K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[text.slice(-1)] ?? 1;
+  return { bytes: Number.parseInt(text, 10) * unit };
 }
 
 /** dist/uml-xstate.so beside the bundled agent (dist/agent.mjs), or in dist/ when run from source. */

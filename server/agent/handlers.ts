@@ -81,6 +81,14 @@ export function createHandlers({ manager: m, snapshots, droppingInput }: Handler
     "snapshot.restore": async (args, { id }) => ({ task: await snap().restore(id, args) }),
     "snapshot.delete": async (args) => snap().delete(args),
     "snapshot.usage": async (args) => snap().usage(args.name),
+    "vm.resume": async (args) => {
+      await m.space.resume(args.name, "admin");
+      return m.status(args.name);
+    },
+    "host.setDiskReserve": async (args) => {
+      await m.space.setReserve(args.reserve);
+      return m.info.hostFigures();
+    },
   };
 }
 

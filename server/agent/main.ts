@@ -97,6 +97,7 @@ export async function startAgent(config: AgentConfig) {
 
   const events = new EventBus();
   const manager = new VmManager(config, events, log);
+  await manager.space.load();
   await manager.watcher.rescan();
   // Before the socket opens: a reboot the agent was stopped in is reported interrupted.
   await manager.reboots.recover();
@@ -111,6 +112,7 @@ export async function startAgent(config: AgentConfig) {
   await chmod(config.socketPath, 0o660);
   if (gid !== null) await chown(config.socketPath, 0, gid);
   manager.watcher.startSweeping();
+  manager.space.start();
   log(
     `listening on ${config.socketPath} (0660${gid === null ? "" : ` root:${config.socketGroup}`}), data ${config.dataDir}, ${config.privileged ? "root: one host user per member" : "unprivileged: VMs run as this user"}`,
   );

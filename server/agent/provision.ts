@@ -53,6 +53,11 @@ export class Provisioning {
           if (!imageStat?.isFile()) throw new AgentFailure("not-found", `no image named ${args.image}`);
           if (await lstatOrNull(paths.dir))
             throw new AgentFailure("conflict", `a VM named ${args.name} exists`);
+          // Sparse disks: each may grow to its full size (the COW to the image's), so all of it counts.
+          await this.vms.space.assertRoom(
+            imageStat.size + args.swapMiB * 1024 ** 2 + args.storageGiB * 1024 ** 3,
+            "the new VM's disks (each may grow to its full size)",
+          );
         } catch (error) {
           unlock();
           throw error;

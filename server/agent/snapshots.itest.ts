@@ -17,18 +17,8 @@ const VM = "snap-vm";
 const OWNER = "snapper";
 const timings: Record<string, number> = {};
 
-async function shell(): Promise<TestConsole> {
-  const c = await TestConsole.open(h.client.openConsole(VM));
-  await c.replayed();
-  const mark = c.text.length;
-  c.type("\r");
-  const seen = await c.waitFor(/(login: $|# $)/m, 60_000, mark);
-  if (seen[0].startsWith("login")) {
-    const m2 = c.text.length;
-    c.type("root\r");
-    await c.waitFor(/# $/m, 30_000, m2);
-  }
-  return c;
+function shell(): Promise<TestConsole> {
+  return TestConsole.shell(h.client.openConsole(VM));
 }
 
 /** Types a command and waits for its unique answer: proves the guest runs (a paused guest echoes nothing). */

@@ -173,6 +173,10 @@ export class SnapshotManager {
         const unlock = this.vms.tasks.lock(args.name, "snapshot.create");
         try {
           await this.assertIdFree(args.name, args.id);
+          await this.vms.space.assertRoom(
+            await this.copyEstimate(runtime, args.includeStorage),
+            "the snapshot (the disks' allocated size)",
+          );
         } catch (error) {
           unlock();
           throw error;
@@ -207,6 +211,14 @@ export class SnapshotManager {
         }
       },
     );
+  }
+
+  /** What a copy of the VM's disks takes on the host: their allocated size (copies stay sparse). */
+  private async copyEstimate(runtime: Runtime, includeStorage: boolean): Promise<number> {
+    const disks = await this.vms.info.diskUse(runtime);
+    return disks
+      .filter((d) => d.disk === "root" || (includeStorage && d.disk === "storage"))
+      .reduce((n, d) => n + d.allocatedBytes, 0);
   }
 
   private async assertIdFree(vm: string, id: string): Promise<void> {
@@ -268,7 +280,8 @@ export class SnapshotManager {
           step("copying (guest paused)");
           await this.copyAll(sources, disks, tmp, total, handle);
           await testPause(cfg, "after-copy");
-          await mconsole(paths.mconsole, ["go"]);
+          // A VM the disk-space check holds paused stays paused (disk-space.ts resumes it).
+          if (!this.vms.space.isPaused(vm)) await mconsole(paths.mconsole, ["go"]);
           stopped = false;
           pauseMs = Math.round(performance.now() - t0);
           handle.log(
@@ -321,7 +334,8 @@ export class SnapshotManager {
       );
       return manifest;
     } catch (error) {
-      if (stopped) await mconsole(paths.mconsole, ["go"]).catch(() => undefined);
+      if (stopped && !this.vms.space.isPaused(vm))
+        await mconsole(paths.mconsole, ["go"]).catch(() => undefined);
       await removeTree(tmp, null).catch(() => undefined);
       throw error;
     }
@@ -370,6 +384,10 @@ export class SnapshotManager {
             throw new AgentFailure("invalid-state", "the snapshot was taken over another base image");
           }
           await this.assertIdFree(args.name, args.safetyId);
+          await this.vms.space.assertRoom(
+            (await this.copyEstimate(runtime, snapshot.includesStorage)) + snapshot.allocatedBytes,
+            "the restore (a safety snapshot and the snapshot's copies)",
+          );
           return { runtime, unlock, snapshot };
         } catch (error) {
           unlock();

@@ -76,6 +76,12 @@ export class VmManage {
             `storage only grows: ${args.name} has ${current} GiB, asked for ${args.storageGiB} GiB`,
           );
         }
+        try {
+          await this.vms.space.assertRoom((args.storageGiB - current) * 1024 ** 3, "the larger storage disk");
+        } catch (error) {
+          held.unlock();
+          throw error;
+        }
         return held;
       },
       async ({ runtime, unlock }, step, handle) => {

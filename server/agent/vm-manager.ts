@@ -11,6 +11,7 @@
  *   reboot.ts      Reboots        the reboot with its fallback (grace, countdown, hard reset)
  *   provision.ts   Provisioning   create, destroy, owner.remove
  *   vm-manage.ts   VmManage       autostart, memory, storage growth, owner change
+ *   disk-space.ts  DiskSpaceGuard the free-space reserve: refusals, pause and resume of writers
  */
 import { constants } from "node:fs";
 import { readdir, rename, writeFile } from "node:fs/promises";
@@ -18,6 +19,7 @@ import type { VmConfig, VmStatus } from "../protocol/agent";
 import { isSlug } from "../protocol/names";
 import type { AgentConfig } from "./config";
 import { isBeingDestroyed, readDestroyMarker } from "./destroy-marker";
+import { DiskSpaceGuard } from "./disk-space";
 import { AgentFailure } from "./errors";
 import type { EventBus } from "./event-bus";
 import { mainProcessOfVm, scanUmlProcesses, type UmlProcess } from "./host-procs";
@@ -50,6 +52,7 @@ export class VmManager {
   readonly reboots: Reboots;
   readonly provisioning: Provisioning;
   readonly manage: VmManage;
+  readonly space: DiskSpaceGuard;
   /** Set by the socket server: drops console input queued for the old boot (a power action). */
   holdConsoleInput: ((vm: string) => void) | null = null;
   /** The snapshot store (snapshots.ts registers itself): destroy keeps or discards a VM's snapshots. */
@@ -76,6 +79,7 @@ export class VmManager {
     this.reboots = new Reboots(this, log);
     this.provisioning = new Provisioning(this);
     this.manage = new VmManage(this);
+    this.space = new DiskSpaceGuard(this, log);
   }
 
   // ── registry ──────────────────────────────────────────────────────────────────────────────
@@ -154,6 +158,7 @@ export class VmManager {
   /** Agent stop: no timer of ours keeps running (sweep, reboot waits). VMs are not touched. */
   stop(): void {
     this.watcher.stopSweeping();
+    this.space.stop();
     this.reboots.stopAll();
   }
 }

@@ -3,7 +3,7 @@
  * boot stage from the console tail, guest figures through mconsole, disk use), `image.list` and
  * the host's figures for `agent.health`.
  */
-import { readdir, statfs } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { BootStage, DiskUse, HostResources, ImageInfo, VmState, VmStatus } from "../protocol/agent";
 import { currentBootLog } from "./boot-log";
@@ -62,6 +62,7 @@ export class VmStatusReader {
       guest,
       disks: await this.diskUse(runtime),
       hostUse: main ? await confinedVmUsage(name) : null,
+      pausedForSpace: main ? this.vms.space.pauseOf(name) : null,
       busy,
     };
   }
@@ -124,14 +125,12 @@ export class VmStatusReader {
   async hostFigures(): Promise<HostResources> {
     const meminfo = await readSmallFileNoFollow("/proc/meminfo").catch(() => "");
     const get = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(meminfo)?.[1] ?? 0);
-    const fs = await statfs(this.vms.config.dataDir);
     return {
       memTotalKiB: get("MemTotal"),
       memAvailableKiB: get("MemAvailable"),
       swapTotalKiB: get("SwapTotal"),
       swapFreeKiB: get("SwapFree"),
-      dataDiskTotalBytes: fs.blocks * fs.bsize,
-      dataDiskFreeBytes: fs.bavail * fs.bsize,
+      ...(await this.vms.space.hostDisk()),
     };
   }
 }

@@ -14,11 +14,14 @@ interface Seen {
   stage: BootStage | null;
   pid: number | null;
   bootId: string | null;
+  pausedForSpace: boolean;
 }
 
 export class VmWatcher {
   private last = new Map<string, Seen>();
   private sweepTimer: NodeJS.Timeout | null = null;
+  /** A whole sweep has run since start-up: `runningPids()` knows every running VM. */
+  swept = false;
 
   constructor(
     private vms: VmManager,
@@ -47,18 +50,32 @@ export class VmWatcher {
   async sweepOne(name: string, all?: UmlProcess[]): Promise<void> {
     const status = await this.vms.status(name, { guest: false, all }).catch(() => null);
     if (!status) return;
-    const seen: Seen = { state: status.state, stage: status.stage, pid: status.pid, bootId: status.bootId };
+    const seen: Seen = {
+      state: status.state,
+      stage: status.stage,
+      pid: status.pid,
+      bootId: status.bootId,
+      pausedForSpace: Boolean(status.pausedForSpace),
+    };
     const prev = this.last.get(name);
     if (
       !prev ||
       prev.state !== seen.state ||
       prev.stage !== seen.stage ||
       prev.pid !== seen.pid ||
-      prev.bootId !== seen.bootId
+      prev.bootId !== seen.bootId ||
+      prev.pausedForSpace !== seen.pausedForSpace
     ) {
       this.last.set(name, seen);
       this.vms.events.emit({ v: 1, type: "vm.state", vm: name, ...seen });
     }
+  }
+
+  /** The VMs the last sweep saw running, with their UML's pid (the disk-space check's list). */
+  runningPids(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [name, seen] of this.last) if (seen.pid !== null) out.set(name, seen.pid);
+    return out;
   }
 
   /** A destroyed VM: forget what was last reported. */
@@ -71,6 +88,7 @@ export class VmWatcher {
       try {
         const all = await scanUmlProcesses();
         for (const name of await this.vms.listNames()) await this.sweepOne(name, all);
+        this.swept = true;
         await this.capLogs();
       } catch (error) {
         this.log(`sweep: ${(error as Error).message}`);

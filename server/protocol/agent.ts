@@ -49,6 +49,7 @@ export const ERROR_CODES = [
   "conflict",
   "timeout",
   "invalid-request",
+  "no-space",
   "internal",
 ] as const;
 export const ErrorCode = z.enum(ERROR_CODES);
@@ -61,6 +62,7 @@ export const HTTP_STATUS_BY_CODE: Record<ErrorCode, number> = {
   conflict: 409,
   timeout: 504,
   "invalid-request": 400,
+  "no-space": 507,
   internal: 500,
 };
 
@@ -85,6 +87,24 @@ export const CreateVmArgs = z
 
 /** A reboot's fallback when the request does not say (also the console's Ctrl-Alt-Del). */
 export const REBOOT_DEFAULTS = { graceSeconds: 90, countdownSeconds: 30 } as const;
+
+/**
+ * The free-space reserve on the data directory's filesystem (issue 11 point 3): a share of the
+ * filesystem (`percent`) or a fixed size (`bytes`), exactly one.
+ */
+export const DiskReserveSetting = z.union([
+  z.object({ percent: z.number().min(0).max(50) }).strict(),
+  z
+    .object({
+      bytes: z
+        .number()
+        .int()
+        .min(0)
+        .max(2 ** 50),
+    })
+    .strict(),
+]);
+export type DiskReserveSetting = z.infer<typeof DiskReserveSetting>;
 
 const snapshotRef = z.object({ name: VmName, id: z.uuid() }).strict();
 
@@ -116,6 +136,8 @@ const verbs = {
   "vm.reset": vm,
   "vm.shutdown": vm,
   "vm.poweroff": vm,
+  /** Resumes a VM the agent paused for disk space (the admin's decision; see `pausedForSpace`). */
+  "vm.resume": vm,
   "vm.setAutostart": z.object({ name: VmName, autostart: z.boolean() }).strict(),
   /** Applies at the next boot (the running UML keeps its memory). */
   "vm.setMemory": z.object({ name: VmName, memoryMiB: MemoryMiB }).strict(),
@@ -135,6 +157,8 @@ const verbs = {
   "snapshot.delete": snapshotRef,
   /** Bytes on disk per VM (one VM, or every VM without `name`). */
   "snapshot.usage": z.object({ name: VmName.optional() }).strict(),
+  /** Sets the free-space reserve (persisted by the agent); the reply is the host's figures. */
+  "host.setDiskReserve": z.object({ reserve: DiskReserveSetting }).strict(),
 } as const;
 type Verbs = typeof verbs;
 export type Op = keyof Verbs;
@@ -193,6 +217,7 @@ export const VM_OPS = [
   "vm.reset",
   "vm.shutdown",
   "vm.poweroff",
+  "vm.resume",
   "vm.setAutostart",
   "vm.setMemory",
   "vm.growStorage",
@@ -228,6 +253,7 @@ export const AgentRequest = z.discriminatedUnion("op", [
   request("vm.reset"),
   request("vm.shutdown"),
   request("vm.poweroff"),
+  request("vm.resume"),
   request("vm.setAutostart"),
   request("vm.setMemory"),
   request("vm.growStorage"),
@@ -238,6 +264,7 @@ export const AgentRequest = z.discriminatedUnion("op", [
   request("snapshot.restore"),
   request("snapshot.delete"),
   request("snapshot.usage"),
+  request("host.setDiskReserve"),
 ]);
 export type AgentRequest = z.infer<typeof AgentRequest>;
 
@@ -291,6 +318,25 @@ export interface HostResources {
   swapFreeKiB: number;
   dataDiskTotalBytes: number;
   dataDiskFreeBytes: number;
+  /** The free-space reserve in bytes (from `dataDiskReserve`) and the setting it comes from. */
+  dataDiskReserveBytes: number;
+  dataDiskReserve: DiskReserveSetting;
+}
+
+/**
+ * Why the agent paused a running VM (mconsole `stop`): free space on the data directory's
+ * filesystem fell below the reserve while the VM's disks grew. It resumes (mconsole `go`) when
+ * free space is back above the reserve plus a margin, or on `vm.resume`.
+ */
+export interface SpacePause {
+  since: string;
+  /** One line for people, e.g. "the host's free disk space fell below its reserve …". */
+  reason: string;
+  /** What the agent saw when it paused the VM. */
+  freeBytes: number;
+  reserveBytes: number;
+  /** How much the VM's disks grew since the check before. */
+  grewBytes: number;
 }
 
 /** What a confined VM uses on the host, from its cgroup (memory includes its guest-RAM tmpfs). */
@@ -317,6 +363,8 @@ export interface VmStatus extends VmConfig {
   disks: DiskUse[];
   /** Host-side use from the VM's cgroup while it runs confined; absent or null otherwise. */
   hostUse?: VmHostUse | null;
+  /** Set while the agent holds the VM paused for disk space (the state stays `running`). */
+  pausedForSpace?: SpacePause | null;
   /** The operation holding the VM's lock, if any. */
   busy: Op | null;
 }
@@ -440,6 +488,8 @@ export interface ResultOf {
   "snapshot.restore": TaskAccepted;
   "snapshot.delete": { deleted: SnapshotInfo };
   "snapshot.usage": SnapshotUsage;
+  "vm.resume": VmStatus;
+  "host.setDiskReserve": HostResources;
 }
 
 export interface AgentError {
@@ -463,6 +513,8 @@ export type AgentEvent =
       stage: BootStage | null;
       pid: number | null;
       bootId: string | null;
+      /** True while the agent holds the VM paused for disk space (`VmStatus.pausedForSpace`). */
+      pausedForSpace?: boolean;
     }
   | { v: 1; type: "vm.created"; vm: string }
   | { v: 1; type: "vm.destroyed"; vm: string }

@@ -39,6 +39,21 @@ export class TestConsole {
     return c;
   }
 
+  /** Opens the console and gets a root shell prompt (logging in when the guest asks). */
+  static async shell(ws: WebSocket): Promise<TestConsole> {
+    const c = await TestConsole.open(ws);
+    await c.replayed();
+    const mark = c.text.length;
+    c.type("\r");
+    const seen = await c.waitFor(/(login: $|# $)/m, 60_000, mark);
+    if (seen[0].startsWith("login")) {
+      const m2 = c.text.length;
+      c.type("root\r");
+      await c.waitFor(/# $/m, 30_000, m2);
+    }
+    return c;
+  }
+
   get text(): string {
     return plainText(this.raw);
   }

@@ -12,6 +12,7 @@ describe("agent errors become user messages once (host text never reaches the br
       "conflict",
       "timeout",
       "invalid-request",
+      "no-space",
       "internal",
     ] as const) {
       const m = userMessageOf(new AgentCallError(code, secret, "vm.start"), "vm.start");

@@ -42,7 +42,9 @@ export function userMessageOf(error: unknown, op?: Op): { code: ActionFailure["c
                   ? "This account still owns a VM on the host."
                   : op === "vm.create"
                     ? "The VM cannot be created in its current state."
-                    : "The VM is not running (or stopped while booting).",
+                    : op === "vm.resume"
+                      ? "The VM is not paused for disk space (it may have resumed already)."
+                      : "The VM is not running (or stopped while booting).",
       };
     case "conflict":
       return {
@@ -61,6 +63,12 @@ export function userMessageOf(error: unknown, op?: Op): { code: ActionFailure["c
           op === "vm.growStorage"
             ? "Storage only grows: choose a size larger than today's."
             : "The host refused the request as invalid.",
+      };
+    case "no-space":
+      return {
+        code: "conflict",
+        message:
+          "Not enough free disk space on the host: this would cross the host's free-space reserve. Ask an admin to free space or change the reserve.",
       };
     default:
       return { code: "internal", message: "The host agent is unavailable or failed. Try again shortly." };

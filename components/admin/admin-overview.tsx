@@ -17,10 +17,10 @@ const linkClass = "font-medium text-teal-800 underline-offset-4 hover:underline 
 
 /** The admin's landing page: what needs attention first, then the host's headroom. */
 export function AdminOverview({ data }: { data: AdminOverviewData }) {
-  const { pending, waiting, crashed, failedTasks, host } = data;
+  const { pending, waiting, crashed, pausedForSpace, failedTasks, host } = data;
   const memLow = host ? host.memAvailableMiB < host.memTotalMiB * LOW_MEMORY : false;
   const diskLow = host ? host.diskFreeBytes < host.diskTotalBytes * LOW_DISK : false;
-  const items = pending.length + waiting.length + crashed.length + failedTasks.length;
+  const items = pending.length + waiting.length + crashed.length + pausedForSpace.length + failedTasks.length;
   return (
     <div className="space-y-8">
       <section aria-labelledby="attention-heading">
@@ -63,6 +63,18 @@ export function AdminOverview({ data }: { data: AdminOverviewData }) {
                 {vm.detail ? `${vm.detail} · ` : ""}owner {vm.owner} ·{" "}
                 <Link href={`/vms/${vm.name}/console`} className={linkClass}>
                   Open the console
+                </Link>
+              </Item>
+            ))}
+            {pausedForSpace.map((vm) => (
+              <Item
+                key={`p-${vm.name}`}
+                tone="error"
+                title={`${vm.name} is paused: the host's disk is nearly full`}
+              >
+                {vm.reason} · owner {vm.owner} ·{" "}
+                <Link href="/admin/host" className={linkClass}>
+                  Free space or resume it on the host page
                 </Link>
               </Item>
             ))}

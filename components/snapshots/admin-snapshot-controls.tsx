@@ -1,7 +1,7 @@
 "use client";
 
-import { useRouter } from "next/navigation";
-import { useState, useTransition } from "react";
+import { useState } from "react";
+import { ActionMessage as Message, useAdminAction as useAction } from "@/components/admin/use-admin-action";
 import { Button } from "@/components/ui/button";
 import type { ActionResult } from "@/server/web/auth/wrappers";
 
@@ -17,39 +17,6 @@ const input =
 
 const GiB = 1024 ** 3;
 const gib = (bytes: number) => String(Math.round((bytes / GiB) * 100) / 100);
-
-function useAction() {
-  const router = useRouter();
-  const [pending, start] = useTransition();
-  const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
-  const run = (
-    fn: () => Promise<{ ok: boolean; error?: { message: string; fieldErrors?: Record<string, string> } }>,
-    okText: string,
-  ) =>
-    start(async () => {
-      const res = await fn();
-      if (res.ok) {
-        setMessage({ ok: true, text: okText });
-        router.refresh();
-      } else {
-        const fields = Object.values(res.error?.fieldErrors ?? {}).join("; ");
-        setMessage({ ok: false, text: `${res.error?.message ?? "Failed."}${fields ? ` ${fields}` : ""}` });
-      }
-    });
-  return { pending, message, run };
-}
-
-function Message({ message }: { message: { ok: boolean; text: string } | null }) {
-  if (!message) return null;
-  return (
-    <p
-      role={message.ok ? "status" : "alert"}
-      className={`text-sm ${message.ok ? "text-teal-800 dark:text-teal-300" : "text-red-700 dark:text-red-400"}`}
-    >
-      {message.text}
-    </p>
-  );
-}
 
 /** Policy switch and default limits. */
 export function SnapshotDefaultsForm({

@@ -124,6 +124,21 @@ export function VmPanel({
           Status
         </h2>
         {waiting ? <WaitingAtConsole vmName={vm.name} detail={live.stageDetail} /> : null}
+        {live.pausedForSpace && live.state === "running" ? (
+          <div
+            role="alert"
+            data-testid="paused-for-space"
+            className="rounded-lg border border-amber-300 bg-amber-50 px-4 py-3 text-sm text-amber-900 dark:border-amber-800 dark:bg-amber-950/60 dark:text-amber-100"
+          >
+            <p className="font-medium">Paused: the host&apos;s disk is nearly full.</p>
+            <p className="mt-1">
+              This VM was writing to its disks when the host&apos;s free space fell below its reserve, so the
+              host paused it (since {new Date(live.pausedForSpace.since).toLocaleString()}). Nothing was
+              deleted and nothing is lost: it carries on by itself once space is freed on the host, or when an
+              admin resumes it. The admins have been told.
+            </p>
+          </div>
+        ) : null}
         {live.state === "unknown" ? (
           <p
             role="status"

@@ -20,8 +20,11 @@ const TONE: Record<string, string> = {
     "bg-amber-50 text-amber-800 ring-amber-600/20 dark:bg-amber-950 dark:text-amber-300 dark:ring-amber-400/20",
 };
 
-/** "running · up", "running · booting", "waiting at console", "stopped", … */
-export function stateText(live: Pick<VmLive, "state" | "stage">): string {
+/** "running · up", "running · booting", "waiting at console", "paused: host disk full", "stopped", … */
+export function stateText(
+  live: Pick<VmLive, "state" | "stage"> & Partial<Pick<VmLive, "pausedForSpace">>,
+): string {
+  if (live.state === "running" && live.pausedForSpace) return "paused: host disk full";
   if (live.state === "running" && live.stage === "waiting-at-console") return "waiting at console";
   if (live.state === "running" && live.stage === "booting") return "booting";
   if (live.state === "unknown") return "unknown";
@@ -52,7 +55,7 @@ export function VmStateBadge({
   live,
   task = null,
 }: {
-  live: Pick<VmLive, "state" | "stage">;
+  live: Pick<VmLive, "state" | "stage"> & Partial<Pick<VmLive, "pausedForSpace">>;
   task?: Pick<TaskView, "kind" | "status" | "step" | "resetAt" | "graceEndsAt" | "hardReset"> | null;
 }) {
   const now = useNow(task !== null);
@@ -60,7 +63,7 @@ export function VmStateBadge({
   const text = byTask?.state ?? stateText(live);
   const tone = byTask
     ? "starting"
-    : text === "waiting at console"
+    : text === "waiting at console" || text === "paused: host disk full"
       ? "waiting"
       : text === "booting"
         ? "starting"

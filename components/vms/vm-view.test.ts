@@ -13,6 +13,7 @@ const live = (over: Partial<VmLive> = {}): VmLive => ({
   memTotalKiB: 40_000,
   memAvailableKiB: 26_000,
   bootId: "1",
+  pausedForSpace: null,
   at: "2026-12-01T10:00:00.000Z",
   ...over,
 });

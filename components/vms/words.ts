@@ -92,6 +92,8 @@ const AUDIT_WORDS: Record<string, { done: string; tried: string }> = {
   "snapshot.delete": { done: "Snapshot deleted", tried: "Snapshot deletion" },
   "snapshot.policy": { done: "Snapshot approval rule changed", tried: "Snapshot rule change" },
   "snapshot.quota": { done: "Snapshot limits changed", tried: "Snapshot limits change" },
+  "vm.resume": { done: "Resumed after a pause for disk space", tried: "Resume" },
+  "host.disk_reserve": { done: "Free-space reserve changed", tried: "Free-space reserve change" },
   "account.request": { done: "Account requested", tried: "Account request" },
   "account.approve": { done: "Account approved", tried: "Account approval" },
   "account.reject": { done: "Account request rejected", tried: "Rejection" },

@@ -126,6 +126,8 @@ export const AuditActions = [
   "snapshot.delete",
   "snapshot.policy",
   "snapshot.quota",
+  "vm.resume",
+  "host.disk_reserve",
 ] as const;
 export const AuditAction = z.enum(AuditActions);
 export type AuditAction = z.infer<typeof AuditAction>;

@@ -203,6 +203,8 @@ const EXPECTED: Record<string, Row> = {
   "snapshots#rejectSnapshotAction": ADMIN_ACTION,
   "snapshots#setSnapshotDefaultsAction": ADMIN_ACTION,
   "snapshots#setMemberSnapshotQuotaAction": ADMIN_ACTION,
+  "host#setDiskReserveAction": ADMIN_ACTION,
+  "host#resumeVmAction": ADMIN_ACTION,
   "vms#vmPowerAction": MEMBER_ACTION,
   "vms#provisionVmAction": ADMIN_ACTION,
   "vms#destroyVmAction": ADMIN_ACTION,

@@ -1,5 +1,7 @@
 import type { Metadata } from "next";
 import { signOutAction } from "@/app/actions/auth";
+import { resumeVmAction, setDiskReserveAction } from "@/app/actions/host";
+import { DiskReserveForm, ResumeVmButton } from "@/components/admin/host-space-controls";
 import { PageShell } from "@/components/page-shell";
 import { Cell, stackedTable } from "@/components/stacked-table";
 import { VmStateBadge } from "@/components/vms/vm-state-badge";
@@ -30,6 +32,14 @@ function Row({ label, value, testId }: { label: string; value: React.ReactNode; 
   );
 }
 
+function mib(bytes: number): string {
+  return `${Math.round(bytes / 1024 ** 2)} MiB`;
+}
+
+function reserveText(setting: { percent: number } | { bytes: number }, bytes: number): string {
+  return "percent" in setting ? `${gib(bytes)} GiB (${setting.percent}% of the disk)` : `${gib(bytes)} GiB`;
+}
+
 function duration(s: number): string {
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
@@ -43,12 +53,14 @@ export default async function HostPage() {
   const ownerOf = new Map(rows.map((r) => [r.name, r.ownerUsername]));
   const { health, overcommit } = figures;
   const warnings = overcommit ? overcommitWarnings(overcommit) : null;
+  const paused = figures.vms.filter((v) => v.state === "running" && v.pausedForSpace);
+  const belowReserve = health ? health.host.dataDiskFreeBytes < health.host.dataDiskReserveBytes : false;
   return (
     <PageShell
       caller={caller}
       signOut={signOutAction}
       title="Host"
-      description="The host's memory, disk and agent; every VM on it."
+      description="The host's memory, disk and its free-space reserve, the agent; every VM on it and what it uses on the host."
     >
       {!figures.reachable || !health || !overcommit ? (
         <p
@@ -59,6 +71,33 @@ export default async function HostPage() {
         </p>
       ) : (
         <>
+          {paused.length || belowReserve ? (
+            <div
+              role="alert"
+              data-testid="space-notice"
+              className="mb-4 space-y-2 rounded-lg border border-red-200 bg-red-50 px-4 py-3 text-sm text-red-800 dark:border-red-900 dark:bg-red-950/60 dark:text-red-200"
+            >
+              <p className="font-medium">
+                {belowReserve
+                  ? `The data disk has ${gib(health.host.dataDiskFreeBytes)} GiB free, below its ${gib(health.host.dataDiskReserveBytes)} GiB reserve.`
+                  : "The data disk is back above its reserve; paused VMs resume once it is above the reserve plus a margin."}{" "}
+                {paused.length
+                  ? `${paused.length} VM${paused.length === 1 ? " is" : "s are"} paused because ${paused.length === 1 ? "it was" : "they were"} writing. Free space on the host (nothing of the members' is deleted) or resume a VM; one that keeps writing below the reserve is paused again.`
+                  : "No VM is paused: none was writing."}
+              </p>
+              <ul className="space-y-2">
+                {paused.map((v) => (
+                  <li key={v.name} className="flex flex-wrap items-center justify-between gap-2">
+                    <span>
+                      <span className="font-mono">{v.name}</span> ({ownerOf.get(v.name) ?? v.owner}):{" "}
+                      {v.pausedForSpace?.reason}
+                    </span>
+                    <ResumeVmButton name={v.name} resume={resumeVmAction} />
+                  </li>
+                ))}
+              </ul>
+            </div>
+          ) : null}
           {warnings?.memory || warnings?.disk ? (
             <div
               role="alert"
@@ -103,8 +142,19 @@ export default async function HostPage() {
             <Card title="Disk (data directory)">
               <Row label="Size" value={`${gib(overcommit.diskTotalBytes)} GiB`} />
               <Row label="Free" value={`${gib(overcommit.diskFreeBytes)} GiB`} testId="disk-free" />
+              <Row
+                label="Reserve"
+                value={reserveText(health.host.dataDiskReserve, health.host.dataDiskReserveBytes)}
+                testId="disk-reserve"
+              />
+              <Row
+                label="Free above the reserve"
+                value={`${gib(Math.max(0, overcommit.diskFreeBytes - overcommit.diskReserveBytes))} GiB`}
+                testId="disk-room"
+              />
               <Row label="VM disks, provisioned" value={`${gib(overcommit.diskProvisionedBytes)} GiB`} />
               <Row label="VM disks, allocated" value={`${gib(overcommit.diskAllocatedBytes)} GiB`} />
+              <DiskReserveForm reserve={health.host.dataDiskReserve} save={setDiskReserveAction} />
             </Card>
           </div>
         </>
@@ -134,6 +184,14 @@ export default async function HostPage() {
                 <th scope="col" className="px-4 py-2 text-right font-medium">
                   Disk used
                 </th>
+                <th scope="col" className="px-4 py-2 text-right font-medium">
+                  <abbr title="What the VM's cgroup is charged on the host: the UML processes and the guest-RAM tmpfs, against its limit (confined VMs only)">
+                    Host RAM incl. RAM tmpfs
+                  </abbr>
+                </th>
+                <th scope="col" className="px-4 py-2 text-right font-medium">
+                  Processes
+                </th>
               </tr>
             </thead>
             <tbody className={`${stackedTable.tbody} divide-y divide-stone-200 dark:divide-stone-800`}>
@@ -160,11 +218,23 @@ export default async function HostPage() {
                     {gib(v.disks.reduce((n, d) => n + d.allocatedBytes, 0))} /{" "}
                     {gib(v.disks.reduce((n, d) => n + d.apparentBytes, 0))} GiB
                   </Cell>
+                  <Cell label="Host RAM incl. RAM tmpfs" className="text-right tabular-nums">
+                    <span data-testid={`host-use-${v.name}`}>
+                      {v.hostUse
+                        ? `${mib(v.hostUse.memoryBytes)} / ${v.hostUse.memoryLimitBytes ? mib(v.hostUse.memoryLimitBytes) : "no limit"}`
+                        : v.pid === null
+                          ? "—"
+                          : "not confined"}
+                    </span>
+                  </Cell>
+                  <Cell label="Processes" className="text-right tabular-nums">
+                    {v.hostUse ? `${v.hostUse.pids} / ${v.hostUse.pidsMax ?? "no limit"}` : "—"}
+                  </Cell>
                 </tr>
               ))}
               {figures.vms.length === 0 ? (
                 <tr className="max-md:block">
-                  <td colSpan={5} className="block px-4 py-6 text-center text-stone-500 md:table-cell">
+                  <td colSpan={7} className="block px-4 py-6 text-center text-stone-500 md:table-cell">
                     No VM on the host.
                   </td>
                 </tr>

@@ -33,6 +33,8 @@ export const PERMISSIONS = [
   "account.password",
   "audit.read",
   "host.read",
+  /** The host's free-space reserve, and resuming a VM the host paused for disk space. */
+  "host.configure",
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -68,6 +70,7 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
     "accounts.reset",
     "audit.read",
     "host.read",
+    "host.configure",
   ],
 };
 

@@ -11,6 +11,8 @@ export type AdminOverviewData = {
   pending: { id: string; username: string; name: string }[];
   waiting: { name: string; owner: string; detail: string | null }[];
   crashed: { name: string; owner: string }[];
+  /** Running VMs the agent holds paused because the host's free disk fell below its reserve. */
+  pausedForSpace: { name: string; owner: string; reason: string }[];
   failedTasks: { id: string; vmName: string | null; kind: string; error: string | null; createdAt: string }[];
   host: {
     reachable: boolean;
@@ -54,6 +56,13 @@ export function buildAdminOverview(input: {
     waiting: known
       .filter((s) => s.state === "running" && s.stage === "waiting-at-console")
       .map((s) => ({ name: s.name, owner: ownerOf.get(s.name) ?? s.owner, detail: s.stageDetail })),
+    pausedForSpace: known
+      .filter((s) => s.state === "running" && s.pausedForSpace)
+      .map((s) => ({
+        name: s.name,
+        owner: ownerOf.get(s.name) ?? s.owner,
+        reason: s.pausedForSpace?.reason ?? "",
+      })),
     crashed: known
       .filter((s) => s.state === "crashed")
       .map((s) => ({ name: s.name, owner: ownerOf.get(s.name) ?? s.owner })),

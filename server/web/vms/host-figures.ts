@@ -36,6 +36,7 @@ function overcommitOf(health: HealthResult, vms: VmStatus[]): Overcommit {
     diskAllocatedBytes: disks.reduce((n, d) => n + d.allocatedBytes, 0),
     diskFreeBytes: health.host.dataDiskFreeBytes,
     diskTotalBytes: health.host.dataDiskTotalBytes,
+    diskReserveBytes: health.host.dataDiskReserveBytes,
   };
 }
 

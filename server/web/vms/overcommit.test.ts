@@ -10,6 +10,7 @@ const host: Overcommit = {
   diskAllocatedBytes: 5 * GiB,
   diskFreeBytes: 30 * GiB,
   diskTotalBytes: 100 * GiB,
+  diskReserveBytes: 0,
 };
 
 describe("overcommit warnings (the seed's rule: VM memory ≤ RAM + swap; sparse disks ≤ free disk)", () => {
@@ -44,6 +45,7 @@ describe("provisioning refusal (issue 11 point 7: never beyond a hard ceiling, o
     diskAllocatedBytes: 0,
     diskFreeBytes: 252e9,
     diskTotalBytes: 300e9,
+    diskReserveBytes: 0,
   };
   it("refuses 64 GiB of memory and 300 GiB of disk on a 23 GiB / 252 GB host, even when confirmed", () => {
     const r = provisionRefusal(big, { memoryMiB: 65536, storageGiB: 300, swapMiB: 0, imageBytes: 0 }, true);
@@ -65,5 +67,37 @@ describe("provisioning refusal (issue 11 point 7: never beyond a hard ceiling, o
     );
     expect(provisionRefusal(host, add, true)).toBeNull();
     expect(provisionRefusal(host, { ...add, memoryMiB: 256 }, false)).toBeNull();
+  });
+});
+
+describe("the free-space reserve (issue 11 point 3): VMs may claim only what is free above it", () => {
+  const reserved: Overcommit = {
+    ...host,
+    diskProvisionedBytes: 0,
+    diskAllocatedBytes: 0,
+    diskReserveBytes: 5 * GiB,
+  };
+  it("refuses a VM whose disks fit the free disk but not what is free above the reserve, even when confirmed", () => {
+    // 26 GiB storage + 1 GiB image ≤ 30 GiB free, but > 25 GiB above the 5 GiB reserve
+    const r = provisionRefusal(
+      reserved,
+      { memoryMiB: 16, storageGiB: 26, swapMiB: 0, imageBytes: GiB },
+      true,
+    );
+    expect(r?.storageGiB).toBe(
+      "At most 24.0 GiB: the host has 30.0 GiB free, 5.0 GiB of it the host's reserve (the new VM's sparse disks may each grow to their full size).",
+    );
+    expect(
+      provisionRefusal(reserved, { memoryMiB: 16, storageGiB: 24, swapMiB: 0, imageBytes: GiB }, false),
+    ).toBeNull();
+  });
+  it("warns of overcommit against what is free above the reserve", () => {
+    const w = overcommitWarnings(
+      { ...reserved, diskProvisionedBytes: 22 * GiB },
+      { memoryMiB: 16, storageGiB: 4, swapMiB: 0, imageBytes: 0 },
+    );
+    expect(w.disk).toBe(
+      "Disk overcommitted: the sparse disks could still grow by 26.0 GiB; 25.0 GiB are free above the host's 5.0 GiB reserve.",
+    );
   });
 });

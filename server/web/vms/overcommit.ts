@@ -10,11 +10,25 @@ export type Overcommit = {
   diskAllocatedBytes: number;
   diskFreeBytes: number;
   diskTotalBytes: number;
+  /** The agent's free-space reserve (issue 11 point 3): what the VMs may never claim. */
+  diskReserveBytes: number;
 };
+
+/** Free disk that VMs may claim: what is free above the reserve. */
+function roomOf(o: Overcommit): number {
+  return Math.max(0, o.diskFreeBytes - o.diskReserveBytes);
+}
+
+function freeText(o: Overcommit): string {
+  return o.diskReserveBytes > 0
+    ? `${gib(o.diskFreeBytes)} GiB free, ${gib(o.diskReserveBytes)} GiB of it the host's reserve`
+    : `${gib(o.diskFreeBytes)} GiB free`;
+}
 
 /**
  * The seed's rule: the VMs' memory may not exceed the host's RAM + swap. Disks are sparse: what
- * the VMs could still write (provisioned − allocated) may not exceed the free disk.
+ * the VMs could still write (provisioned − allocated) may not exceed the free disk above the
+ * reserve (the agent pauses a writing VM when free space falls below the reserve).
  */
 export function overcommitWarnings(
   o: Overcommit,
@@ -35,8 +49,10 @@ export function overcommitWarnings(
         ? `Memory overcommitted: the VMs would have ${mem} MiB against ${memLimit} MiB of RAM + swap.`
         : null,
     disk:
-      unwritten > o.diskFreeBytes
-        ? `Disk overcommitted: the sparse disks could still grow by ${gib(unwritten)} GiB; ${gib(o.diskFreeBytes)} GiB are free.`
+      unwritten > roomOf(o)
+        ? o.diskReserveBytes > 0
+          ? `Disk overcommitted: the sparse disks could still grow by ${gib(unwritten)} GiB; ${gib(roomOf(o))} GiB are free above the host's ${gib(o.diskReserveBytes)} GiB reserve.`
+          : `Disk overcommitted: the sparse disks could still grow by ${gib(unwritten)} GiB; ${gib(o.diskFreeBytes)} GiB are free.`
         : null,
   };
 }
@@ -51,7 +67,8 @@ export const MEMORY_OVERCOMMIT_CEILING = 2;
 /**
  * The server's decision for a new VM (issue 11 point 7). Never: one VM larger than the host's
  * RAM + swap (or the protocol's 64 GiB), the VMs' memory beyond MEMORY_OVERCOMMIT_CEILING × (RAM +
- * swap), or a disk that could not be written in full into the free disk today. Only with the admin's
+ * swap), or a disk that could not be written in full into the free disk above the reserve today
+ * (the agent refuses it too, `no-space`). Only with the admin's
  * explicit confirmation: the overcommit that overcommitWarnings describes. Null: go ahead.
  */
 export function provisionRefusal(
@@ -66,8 +83,8 @@ export function provisionRefusal(
   else if (o.vmMemoryMiB + add.memoryMiB > memLimit * MEMORY_OVERCOMMIT_CEILING)
     errors.memoryMiB = `The VMs would have ${o.vmMemoryMiB + add.memoryMiB} MiB, more than ${MEMORY_OVERCOMMIT_CEILING}× the host's ${memLimit} MiB of RAM + swap.`;
   const addBytes = add.storageGiB * 1024 ** 3 + add.swapMiB * 1024 ** 2 + add.imageBytes;
-  if (addBytes > o.diskFreeBytes)
-    errors.storageGiB = `At most ${gib(Math.max(0, o.diskFreeBytes - add.imageBytes - add.swapMiB * 1024 ** 2))} GiB: the host has ${gib(o.diskFreeBytes)} GiB free.`;
+  if (addBytes > roomOf(o))
+    errors.storageGiB = `At most ${gib(Math.max(0, roomOf(o) - add.imageBytes - add.swapMiB * 1024 ** 2))} GiB: the host has ${freeText(o)}${o.diskReserveBytes > 0 ? " (the new VM's sparse disks may each grow to their full size)" : ""}.`;
   if (Object.keys(errors).length) return errors;
   const warnings = overcommitWarnings(o, add);
   if ((warnings.memory || warnings.disk) && !confirmed)

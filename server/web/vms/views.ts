@@ -2,7 +2,7 @@
  * What the browser learns about a VM's live state: plain JSON, no host details (no pid, no host
  * user, no paths). Shared by pages, route handlers and the event stream.
  */
-import type { BootStage, VmState, VmStatus } from "../../protocol/agent";
+import type { BootStage, SpacePause, VmState, VmStatus } from "../../protocol/agent";
 
 export type VmLive = {
   name: string;
@@ -18,6 +18,11 @@ export type VmLive = {
   memTotalKiB: number | null;
   memAvailableKiB: number | null;
   bootId: string | null;
+  /**
+   * Set while the host holds the VM paused because its disk is nearly full: only when (the page
+   * writes the words; the agent's reason names host figures and stays with the admin's pages).
+   */
+  pausedForSpace: Pick<SpacePause, "since"> | null;
   /** When these figures were read (ISO), so the browser can advance the uptime by itself. */
   at: string;
 };
@@ -33,6 +38,7 @@ export function liveFromStatus(s: VmStatus): VmLive {
     memTotalKiB: s.guest?.memTotalKiB ?? null,
     memAvailableKiB: s.guest?.memAvailableKiB ?? null,
     bootId: s.bootId,
+    pausedForSpace: s.pausedForSpace ? { since: s.pausedForSpace.since } : null,
     at: new Date().toISOString(),
   };
 }
@@ -48,6 +54,7 @@ export function unknownLive(name: string): VmLive {
     memTotalKiB: null,
     memAvailableKiB: null,
     bootId: null,
+    pausedForSpace: null,
     at: new Date().toISOString(),
   };
 }

@@ -216,6 +216,17 @@ export class DiskSpaceGuard {
     await this.vms.watcher.sweepOne(name);
   }
 
+  /**
+   * A power verb that needs the guest to run (clean shut down, reboot, hard reset) ends the pause
+   * first; if the VM then writes while free space is still below the reserve, it is paused again.
+   */
+  async release(name: string, why: string): Promise<void> {
+    if (!this.paused.has(name)) return;
+    await mconsole(vmPaths(this.vms.config, name).mconsole, ["go"]).catch(() => undefined);
+    await this.forget(name);
+    this.log(`vm ${name}: resumed for ${why}`);
+  }
+
   /** The pause record goes (resumed, or the VM's process is gone). */
   private async forget(name: string): Promise<void> {
     this.paused.delete(name);

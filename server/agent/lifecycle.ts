@@ -149,6 +149,9 @@ export class Lifecycle {
 
   /** The hard reset's host work (the caller holds the VM's lock); returns the new boot's number. */
   async resetHeld(runtime: Runtime, step: StepFn): Promise<number> {
+    // A VM paused for disk space runs again first: a stopped UML would not sync, and the reset
+    // keeps its pid, so the pause would outlive the boot it stopped.
+    await this.vms.space.release(runtime.config.name, "a hard reset");
     step("sync");
     await mconsole(runtime.paths.mconsole, ["sysrq", "s"]).catch(() => undefined);
     const log = await nextBootLog(runtime);
@@ -190,6 +193,8 @@ export class Lifecycle {
     this.vms.reboots.end(name, why);
     this.vms.info.expectStopped.add(name);
     const m = runtime.paths.mconsole;
+    // A stopped UML runs no guest work: no TERM, no sync, no remount; a clean shut down needs it.
+    await this.vms.space.release(name, "a clean shut down");
     step("terminating processes");
     await mconsole(m, ["sysrq", "e"]).catch(() => undefined);
     await sleep(1500);

@@ -42,6 +42,7 @@ function fakeManager(): VmManager {
     },
     listNames: async () => ["alice"],
     status: async () => ({ name: "alice", stage: "up" }),
+    space: { release: async () => undefined },
     lifecycle: {
       running: async (name: string, op: "vm.reboot") => ({ runtime, unlock: tasks.lock(name, op) }),
       watchBoot: (_runtime: Runtime, bootN: number) => ({ reached: async () => back.has(bootN) }),

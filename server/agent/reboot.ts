@@ -96,6 +96,8 @@ export class Reboots {
             const log = await nextBootLog(runtime);
             bootN = log.n;
             await switchConsoleLog(runtime.paths, runtime.user, log.file);
+            // Ctrl-Alt-Del is guest work: a VM paused for disk space runs again to do it.
+            await this.vms.space.release(name, "a reboot");
             await mconsole(runtime.paths.mconsole, ["cad"]);
           } finally {
             unlock();

@@ -4,6 +4,8 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import type { DiskReserveSetting } from "../protocol/agent";
+import { DEFAULT_IO_WEIGHT } from "./confine/cgroup";
+import { DEFAULT_VM_NICE } from "./confine/sandbox";
 import { LOG_FILE_DEFAULTS } from "./log-file";
 
 const safePath = z
@@ -32,6 +34,14 @@ const Env = z.object({
   ZAPHOD_UML_PRELOAD: safePath.optional(),
   /** VM confinement (confine/: initramfs, bubblewrap sandbox, netns, cgroup); root only, default on. */
   ZAPHOD_CONFINE: z.enum(["on", "off"]).optional(),
+  /**
+   * The admin's CPU and block-I/O weight for every confined VM, below the agent's and the web
+   * tier's: a nice value 1..19 (they run at 0; default 3, weight 526 against 1024) and a BFQ weight
+   * 1..99 for the VM's cgroup and all VMs together (they run at 100; default 50). The CPU weight is
+   * a nice value, not cpu.shares: see confine/cgroup.ts.
+   */
+  ZAPHOD_VM_NICE: z.coerce.number().int().min(1).max(19).optional(),
+  ZAPHOD_VM_IO_WEIGHT: z.coerce.number().int().min(1).max(99).optional(),
   /** The agent's own log file, rotated at ZAPHOD_LOG_MAX_BYTES, ZAPHOD_LOG_KEEP kept (log-file.ts). */
   ZAPHOD_LOG_FILE: safePath.optional(),
   ZAPHOD_LOG_MAX_BYTES: z.coerce
@@ -78,11 +88,10 @@ export interface AgentConfig {
   umlPreloadSource: string | null;
   /** Where the agent installs that shim for the VMs' users to load: <data>/lib/uml-xstate.so. */
   umlPreload: string | null;
-  /**
-   * Confine every VM (server/agent/confine): root and ZAPHOD_CONFINE=on. Opt-in for now: under a
-   * console flood a confined VM stalls the host for seconds (README "Confinement", measured).
-   */
+  /** Confine every VM (server/agent/confine): a root agent unless ZAPHOD_CONFINE=off; never unprivileged. */
   confine: boolean;
+  /** ZAPHOD_VM_NICE / ZAPHOD_VM_IO_WEIGHT: each confined VM's weights, below the agent's. */
+  vmWeights: { nice: number; ioWeight: number };
   /** ZAPHOD_DISK_RESERVE (default 5%): the reserve until the admin sets one. */
   diskReserve: DiskReserveSetting;
   /** TEST ONLY (ZAPHOD_TEST_PAUSE_AT): a snapshot pause point, null in production. */
@@ -123,7 +132,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
     umlBinary: e.ZAPHOD_UML_BINARY ?? "/usr/bin/linux.uml",
     umlPreloadSource: preloadSource,
     umlPreload: preloadSource ? join(dataDir, "lib", "uml-xstate.so") : null,
-    confine: privileged && e.ZAPHOD_CONFINE === "on",
+    confine: privileged && e.ZAPHOD_CONFINE !== "off",
+    vmWeights: {
+      nice: e.ZAPHOD_VM_NICE ?? DEFAULT_VM_NICE,
+      ioWeight: e.ZAPHOD_VM_IO_WEIGHT ?? DEFAULT_IO_WEIGHT,
+    },
     diskReserve: parseDiskReserve(e.ZAPHOD_DISK_RESERVE ?? "5%"),
     testPauseAt: e.ZAPHOD_TEST_PAUSE_AT ?? null,
     logFile: e.ZAPHOD_LOG_FILE

@@ -12,6 +12,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { type FSWatcher, watch } from "node:fs";
 import { createInterface } from "node:readline";
 import { CONSOLE_LIMITS } from "../protocol/console";
+import { asVmUser } from "./confine/vm-confinement";
 import { asUser } from "./exec";
 import { SESSION, tmuxControlArgv, tmuxEnv } from "./tmux";
 import type { Runtime } from "./vm-manager";
@@ -19,6 +20,11 @@ import type { Runtime } from "./vm-manager";
 export class ConsoleHub {
   private watcher: FSWatcher | null = null;
   private control: ChildProcess | null = null;
+  private starting: Promise<void> | null = null;
+  /** Commands for a control client that is still starting. */
+  private pending: string[] = [];
+  /** Bumped by close(): a client that finishes starting after it is not used. */
+  private generation = 0;
   private listeners = new Set<() => void>();
   /** Command lines not yet written to tmux, with the input bytes each carries. */
   private waiting: { line: string; bytes: number }[] = [];
@@ -50,13 +56,36 @@ export class ConsoleHub {
     for (const listener of this.listeners) listener();
   }
 
-  private controlClient(): ChildProcess {
-    if (this.control && this.control.exitCode === null && !this.control.killed) return this.control;
-    const [file, ...args] = asUser(this.runtime.user, tmuxControlArgv(this.runtime.paths));
+  /**
+   * The control client starts on the first command; for a confined VM it runs in the VM's sandbox
+   * (tmux.ts, asVmUser), which takes a look-up first: commands given meanwhile wait in `pending`.
+   */
+  private send(line: string): void {
+    const child = this.control;
+    if (child && child.exitCode === null && !child.killed) {
+      child.stdin?.write(`${line}\n`);
+      return;
+    }
+    this.pending.push(line);
+    if (!this.starting) this.starting = this.startControl().finally(() => (this.starting = null));
+  }
+
+  private async startControl(): Promise<void> {
+    const generation = this.generation;
+    const { paths, user } = this.runtime;
+    let client: Awaited<ReturnType<typeof asVmUser>>;
+    try {
+      client = await asVmUser(paths.dir, user, paths.runDir, tmuxControlArgv(paths));
+    } catch {
+      this.lost();
+      return;
+    }
+    if (generation !== this.generation) return;
+    const [file, ...args] = asUser(client.as, client.argv);
     const child = spawn(file as string, args, {
       shell: false,
-      env: tmuxEnv(this.runtime.paths) as NodeJS.ProcessEnv,
-      cwd: this.runtime.paths.runDir,
+      env: tmuxEnv(paths) as NodeJS.ProcessEnv,
+      cwd: client.as ? paths.runDir : "/",
       stdio: ["pipe", "pipe", "ignore"],
     });
     // Each command we write is answered by `%end <time> <n> 1` or `%error <time> <n> 1` (flag 1:
@@ -73,19 +102,24 @@ export class ConsoleHub {
     child.on("exit", () => {
       if (this.control !== child) return;
       this.control = null;
-      // tmux is gone (VM stopped): what it was given is lost with it, and nothing waits for it
-      this.unanswered = [];
-      this.unansweredBytes = 0;
-      this.dropInput();
+      this.lost();
     });
     this.control = child;
-    return child;
+    for (const line of this.pending.splice(0)) child.stdin?.write(`${line}\n`);
+  }
+
+  /** tmux is gone (VM stopped): what it was given is lost with it, and nothing waits for it. */
+  private lost(): void {
+    this.pending = [];
+    this.unanswered = [];
+    this.unansweredBytes = 0;
+    this.dropInput();
   }
 
   private command(line: string, bytes = 0): void {
     this.unanswered.push(bytes);
     this.unansweredBytes += bytes;
-    this.controlClient().stdin?.write(`${line}\n`);
+    this.send(line);
   }
 
   /** Input bytes accepted and not yet taken by tmux (waiting here or written and unanswered). */
@@ -156,9 +190,11 @@ export class ConsoleHub {
   }
 
   close(): void {
+    this.generation++;
     this.watcher?.close();
     this.watcher = null;
     this.dropInput();
+    this.pending = [];
     if (this.control) {
       this.control.stdin?.end();
       this.control.kill("SIGTERM");

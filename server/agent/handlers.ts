@@ -47,6 +47,7 @@ export function createHandlers({ manager: m, snapshots, droppingInput }: Handler
         agentVersion: AGENT_VERSION,
         capabilities: [...CAPABILITIES],
         privileged: m.config.privileged,
+        confined: m.config.confine,
         uptimeSeconds: Math.round((Date.now() - m.startedAt) / 1000),
         host: await m.info.hostFigures(),
         vms: { total: vms.length, running: vms.filter((v) => v.pid !== null).length },

@@ -3,9 +3,9 @@
  * `uml_mconsole <socket> <command…>` with a timeout (`stack` is known to hang the client).
  */
 
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import type { GuestFigures } from "../protocol/agent";
-import { inVmNetns } from "./confine/vm-confinement";
+import { asVmUser } from "./confine/vm-confinement";
 import { run } from "./exec";
 
 export type MconsoleCommand =
@@ -23,9 +23,13 @@ export class MconsoleError extends Error {
 }
 
 export async function mconsole(socket: string, command: MconsoleCommand, timeoutMs = 5000): Promise<string> {
-  // <vm dir>/run/<umid>/mconsole: a confined VM answers only inside its network namespace.
-  const argv = await inVmNetns(dirname(dirname(dirname(socket))), ["uml_mconsole", socket, ...command]);
-  const result = await run(argv, { timeoutMs, allowFailure: true });
+  // <vm dir>/run/<umid>/mconsole. A confined VM's client runs in its sandbox as its user: UML there
+  // answers only inside its network namespace, and the socket path is then resolved where only the
+  // VM's own files are (root resolving it on the host would follow a link its user put there, e.g.
+  // to another VM's mconsole: a `halt` for this VM would stop that one).
+  const vmDir = dirname(dirname(dirname(socket)));
+  const { argv, as } = await asVmUser(vmDir, null, join(vmDir, "run"), ["uml_mconsole", socket, ...command]);
+  const result = await run(argv, { as, timeoutMs, allowFailure: true });
   const out = result.stdout;
   if (!out.startsWith("OK"))
     throw new MconsoleError(`mconsole ${command.join(" ")}: ${(out || result.stderr).trim().slice(0, 200)}`);

@@ -4,8 +4,8 @@
  * agent. Raw output goes to the current boot's log through `pipe-pane`.
  */
 import { join } from "node:path";
-import { type ConfinedVm, confinement, sandboxPid, startConfinedHolder } from "./confine/vm-confinement";
-import { asUser, baseEnv, type RunAs, run } from "./exec";
+import { asVmUser, type ConfinedVm, confinement, startConfinedHolder } from "./confine/vm-confinement";
+import { baseEnv, type RunAs, run } from "./exec";
 import type { VmPaths } from "./vm-paths";
 
 export const SESSION = "con";
@@ -20,11 +20,17 @@ set -g exit-empty on
 set -g default-terminal screen
 `;
 
-function tmux(paths: VmPaths, as: RunAs, args: string[], timeoutMs = 10_000) {
-  return run(["tmux", "-S", paths.tmuxSocket, ...args], {
-    as,
+/**
+ * A tmux client of the VM's server. For a confined VM it runs in the VM's sandbox and cgroup
+ * (asVmUser): the server is the VM user's, and a server can make its client execute a command
+ * (its MSG_SHELL or MSG_EXEC message), which outside the sandbox would run on the host.
+ */
+async function tmux(paths: VmPaths, as: RunAs, args: string[], timeoutMs = 10_000) {
+  const client = await asVmUser(paths.dir, as, paths.runDir, ["tmux", "-S", paths.tmuxSocket, ...args]);
+  return run(client.argv, {
+    as: client.as,
     env: baseEnv({ HOME: paths.runDir }),
-    cwd: paths.runDir,
+    cwd: client.as ? paths.runDir : "/",
     timeoutMs,
   });
 }
@@ -144,11 +150,11 @@ export async function flushConsoleInput(paths: VmPaths, as: RunAs, ms: number): 
   if (!/^\/dev\/pts\/[0-9]{1,6}$/.test(tty)) return;
   const perl = ["perl", "-e", FLUSH_TTY_PERL, "--", tty, String(Math.ceil(ms / 5))];
   // A confined VM's pane tty is in its sandbox's own devpts: open it there (as the VM's user).
-  const inside = await sandboxPid(paths.runDir, as.uid);
-  await run(inside ? ["nsenter", `--target=${inside}`, "--mount", "--", ...asUser(as, perl)] : perl, {
-    as: inside ? null : as,
+  const flush = await asVmUser(paths.dir, as, paths.runDir, perl);
+  await run(flush.argv, {
+    as: flush.as,
     env: baseEnv({}),
-    cwd: paths.runDir,
+    cwd: flush.as ? paths.runDir : "/",
     timeoutMs: ms + 5000,
     allowFailure: true,
   });

@@ -382,6 +382,8 @@ export interface HealthResult {
   agentVersion: string;
   capabilities: Capability[];
   privileged: boolean;
+  /** Every VM runs in its sandbox, netns and cgroup (root agent without ZAPHOD_CONFINE=off). */
+  confined: boolean;
   uptimeSeconds: number;
   host: HostResources;
   vms: { total: number; running: number };

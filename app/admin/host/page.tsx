@@ -124,6 +124,17 @@ export default async function HostPage() {
               <Row label="Version" value={health.agentVersion} />
               <Row label="Uptime" value={duration(health.uptimeSeconds)} />
               <Row label="Mode" value={health.privileged ? "root (user per member)" : "unprivileged"} />
+              <Row
+                label="VM confinement"
+                value={
+                  health.confined
+                    ? "sandbox, netns, cgroup"
+                    : health.privileged
+                      ? "off (ZAPHOD_CONFINE=off)"
+                      : "none"
+                }
+                testId="vm-confinement"
+              />
               <Row label="VMs running" value={`${health.vms.running} of ${health.vms.total}`} />
             </Card>
             <Card title="Memory">

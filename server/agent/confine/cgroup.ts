@@ -1,16 +1,22 @@
 /**
  * One cgroup per VM (issue 11 point 2): a cap on processes (every guest process is a host
- * process in UML's SKAS mode), a memory limit, and a CPU and block-I/O weight the admin sets, by
- * default below the agent's and the web tier's. The sandbox's first process moves itself in before
- * UML starts (sandbox.ts), so the tmux server, UML and its helpers are all counted.
+ * process in UML's SKAS mode), a memory limit, and a block-I/O weight the admin sets, by default
+ * below the agent's and the web tier's. The sandbox's first process moves itself in before UML
+ * starts (sandbox.ts), so the tmux server, UML and its helpers are all counted.
  *
- * cgroup v1 (this project's hosts: /sys/fs/cgroup/{pids,memory,cpu,blkio}, no systemd) and the
- * unified v2 hierarchy are both handled; the groups are `<controller root>/<parent>/<vm>`. In v1 a
- * group's cpu.shares weighs it against its siblings, so the parent `zaphod` group — every VM
- * together — gets the VM default too (512 against the 1024 of the agent and the web tier, which
- * stay in their own groups); block I/O weight (blkio.bfq.weight / io.bfq.weight, or the older
- * blkio.weight / io.weight) only acts under the BFQ I/O scheduler; where no weight file exists
- * the limits report it as not applied rather than failing.
+ * No CPU controller: a VM in a cgroup of the cpu controller (v1 `cpu`, any cpu.shares, 512 or
+ * 1024) stalled the whole host under a console flood — a host process's 10 ms timer late by up
+ * to 11 s, Ctrl-C seconds behind — while the same VM with pids, memory and blkio but not cpu stayed
+ * within 60 ms (README "Confinement", measured with confine/testing/flood-bisect.ts). The VM's CPU
+ * weight is its nice value instead (the seed's "be nice", sandbox.ts and vm-confinement.ts).
+ *
+ * cgroup v1 (this project's hosts: /sys/fs/cgroup/{pids,memory,blkio}, no systemd) and the
+ * unified v2 hierarchy are both handled; the groups are `<controller root>/<parent>/<vm>`. The
+ * block I/O weight (blkio.bfq.weight / io.bfq.weight, or the older blkio.weight / io.weight) weighs
+ * a group against its siblings, so the parent `zaphod` group — every VM together — gets the VM
+ * weight too (50 against the 100 of the agent and the web tier, which stay in the root group); it
+ * only acts under the BFQ I/O scheduler; where no weight file exists the limits report it as not
+ * applied rather than failing.
  */
 import { constants } from "node:fs";
 import { access, mkdir, open, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
@@ -20,14 +26,11 @@ export interface VmLimits {
   /** Host processes (guest processes + UML's helpers + tmux). */
   pidsMax: number;
   memoryBytes: number;
-  /** v1 cpu.shares scale (2..262144, kernel default 1024). */
-  cpuShares: number;
   /** BFQ scale (1..1000, kernel default 100). */
   ioWeight: number;
 }
 
-/** Defaults: below the 1024 / 100 that the agent and the web tier run with. */
-export const DEFAULT_CPU_SHARES = 512;
+/** Default: below the 100 that the agent and the web tier run with. */
 export const DEFAULT_IO_WEIGHT = 50;
 export const DEFAULT_PIDS_MAX = 512;
 /** UML's own memory beyond guest RAM (its process, page tables, helpers, stubs, tmux), measured ~40 MiB idle. */
@@ -40,7 +43,6 @@ export function defaultLimits(memoryMiB: number, overrides: Partial<VmLimits> = 
   return {
     pidsMax: DEFAULT_PIDS_MAX,
     memoryBytes: memoryMiB * 1024 * 1024 + RAM_TMPFS_SLACK_BYTES + MEMORY_OVERHEAD_BYTES,
-    cpuShares: DEFAULT_CPU_SHARES,
     ioWeight: DEFAULT_IO_WEIGHT,
     ...overrides,
   };
@@ -54,7 +56,7 @@ export type CgroupLayout =
   | {
       version: 1;
       root: string;
-      controllers: { pids: string; memory: string; cpu: string; blkio: string | null };
+      controllers: { pids: string; memory: string; blkio: string | null };
     }
   | { version: 2; root: string };
 
@@ -69,22 +71,17 @@ async function exists(path: string): Promise<boolean> {
 export async function detectCgroups(root = "/sys/fs/cgroup"): Promise<CgroupLayout> {
   if (await exists(join(root, "cgroup.controllers"))) {
     const available = (await readFile(join(root, "cgroup.controllers"), "utf8")).trim().split(/\s+/);
-    const missing = ["pids", "memory", "cpu", "io"].filter((c) => !available.includes(c));
+    const missing = ["pids", "memory", "io"].filter((c) => !available.includes(c));
     if (missing.length)
       throw new CgroupError(`cgroup v2 at ${root} lacks the ${missing.join(", ")} controller(s)`);
     return { version: 2, root };
   }
   const dir = async (name: string) =>
     (await exists(join(root, name, "cgroup.procs"))) ? join(root, name) : null;
-  const [pids, memory, cpu, blkio] = await Promise.all([
-    dir("pids"),
-    dir("memory"),
-    dir("cpu"),
-    dir("blkio"),
-  ]);
-  if (pids && memory && cpu) return { version: 1, root, controllers: { pids, memory, cpu, blkio } };
+  const [pids, memory, blkio] = await Promise.all([dir("pids"), dir("memory"), dir("blkio")]);
+  if (pids && memory) return { version: 1, root, controllers: { pids, memory, blkio } };
   throw new CgroupError(
-    `no usable cgroups at ${root}: neither cgroup v2 (cgroup.controllers) nor the v1 pids, memory and cpu controllers are mounted`,
+    `no usable cgroups at ${root}: neither cgroup v2 (cgroup.controllers) nor the v1 pids and memory controllers are mounted`,
   );
 }
 
@@ -109,7 +106,6 @@ function groupDirs(layout: CgroupLayout, parent: string, name?: string): Record<
   return {
     pids: join(c.pids, rel),
     memory: join(c.memory, rel),
-    cpu: join(c.cpu, rel),
     blkio: c.blkio ? join(c.blkio, rel) : null,
   };
 }
@@ -126,35 +122,26 @@ async function writeFirst(dir: string, files: string[], value: string): Promise<
   return null;
 }
 
-/** v1 shares → v2 weight (systemd's mapping: 1024 ↔ 100). */
-export function sharesToWeight(shares: number): number {
-  return Math.min(10_000, Math.max(1, Math.round((shares * 100) / 1024)));
-}
-
 function checkLimits(limits: VmLimits): void {
   const ok = (n: number, min: number, max: number) => Number.isSafeInteger(n) && n >= min && n <= max;
   if (!ok(limits.pidsMax, 16, 1_000_000)) throw new CgroupError(`pids limit ${limits.pidsMax} out of range`);
   if (!ok(limits.memoryBytes, 32 * 1024 * 1024, 2 ** 50))
     throw new CgroupError(`memory limit ${limits.memoryBytes} out of range`);
-  if (!ok(limits.cpuShares, 2, 262_144)) throw new CgroupError(`cpu shares ${limits.cpuShares} out of range`);
   if (!ok(limits.ioWeight, 1, 1000)) throw new CgroupError(`I/O weight ${limits.ioWeight} out of range`);
 }
 
-async function applyWeights(
+async function applyIoWeight(
   layout: CgroupLayout,
   dirs: Record<string, string | null>,
-  cpuShares: number,
   ioWeight: number,
   notApplied: string[],
 ): Promise<void> {
   if (layout.version === 1) {
-    await writeFile(join(dirs.cpu as string, "cpu.shares"), String(cpuShares));
     if (!dirs.blkio) notApplied.push("block I/O weight (no blkio controller)");
     else if (!(await writeFirst(dirs.blkio, ["blkio.bfq.weight", "blkio.weight"], String(ioWeight))))
       notApplied.push("block I/O weight (no blkio.bfq.weight or blkio.weight)");
   } else {
     const dir = dirs.unified as string;
-    await writeFile(join(dir, "cpu.weight"), String(sharesToWeight(cpuShares)));
     if (!(await writeFirst(dir, ["io.bfq.weight", "io.weight"], `default ${Math.max(1, ioWeight)}`)))
       notApplied.push("block I/O weight (no io.bfq.weight or io.weight)");
   }
@@ -162,10 +149,10 @@ async function applyWeights(
 
 async function enableV2Controllers(dir: string): Promise<void> {
   try {
-    await writeFile(join(dir, "cgroup.subtree_control"), "+pids +memory +cpu +io");
+    await writeFile(join(dir, "cgroup.subtree_control"), "+pids +memory +io");
   } catch (error) {
     throw new CgroupError(
-      `cgroup v2: cannot enable pids, memory, cpu and io below ${dir} (${(error as Error).message}); ` +
+      `cgroup v2: cannot enable pids, memory and io below ${dir} (${(error as Error).message}); ` +
         "on a systemd host give the agent a delegated group (Delegate=yes) and point the agent at it",
     );
   }
@@ -180,6 +167,8 @@ export async function ensureVmCgroup(
   parent: string,
   name: string,
   limits: VmLimits,
+  /** The parent's I/O weight (every VM together against the agent and the web tier). */
+  parentIoWeight = DEFAULT_IO_WEIGHT,
 ): Promise<VmCgroup> {
   checkName(parent);
   checkName(name);
@@ -193,8 +182,9 @@ export async function ensureVmCgroup(
     await enableV2Controllers(layout.root);
     await enableV2Controllers(parentDirs.unified as string);
   }
-  await applyWeights(layout, parentDirs, DEFAULT_CPU_SHARES, DEFAULT_IO_WEIGHT, []);
-  await applyWeights(layout, dirs, limits.cpuShares, limits.ioWeight, notApplied);
+  checkLimits({ ...limits, ioWeight: parentIoWeight });
+  await applyIoWeight(layout, parentDirs, parentIoWeight, []);
+  await applyIoWeight(layout, dirs, limits.ioWeight, notApplied);
   if (layout.version === 1) {
     await writeFile(join(dirs.pids as string, "pids.max"), String(limits.pidsMax));
     await writeFile(join(dirs.memory as string, "memory.limit_in_bytes"), String(limits.memoryBytes));

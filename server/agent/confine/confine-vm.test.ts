@@ -25,6 +25,7 @@ const options: ConfineVmOptions = {
   readOnly: ["/var/lib/zaphod/images/busybox-1.ext4", "/var/lib/zaphod/lib/uml-xstate.so"],
   initramfs: "/var/lib/zaphod/lib/initramfs.cpio",
   netns: "/run/netns/zaphod-alice",
+  nice: 3,
   cgroupProcs: ["/sys/fs/cgroup/pids/zaphod/alice/cgroup.procs"],
 };
 

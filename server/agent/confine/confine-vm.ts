@@ -34,6 +34,8 @@ export interface ConfineVmOptions {
   initramfs: string | null;
   netns: string | null;
   cgroupProcs: string[];
+  /** The VM's CPU weight as a nice value (sandbox.ts). */
+  nice: number;
 }
 
 /** The empty directory hostfs is confined to (made by bwrap, 0555 root, inside the sandbox only). */
@@ -60,6 +62,7 @@ export function sandboxSpec(options: ConfineVmOptions, env: Record<string, strin
     user: options.user,
     netns: options.netns,
     cgroupProcs: options.cgroupProcs,
+    nice: options.nice,
     writable: [paths.diskDir, paths.runDir, paths.consoleDir],
     readOnly: [...options.readOnly, ...(options.initramfs ? [options.initramfs] : []), paths.tmuxConf],
     ram: { dir: paths.ramDir, bytes: options.memoryMiB * 1024 * 1024 + RAM_TMPFS_SLACK_BYTES },

@@ -7,18 +7,7 @@
  */
 
 import { randomBytes } from "node:crypto";
-import {
-  chmod,
-  chown,
-  copyFile,
-  mkdir,
-  mkdtemp,
-  readdir,
-  readFile,
-  rm,
-  stat,
-  writeFile,
-} from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -39,26 +28,23 @@ import {
 import { type ConfineVmOptions, confinedHolderArgv, confinedUmlArgv, spawnConfined } from "./confine-vm";
 import { buildInitramfs, umlKernelVersion } from "./initramfs";
 import { deleteNetns, ensureNetns } from "./netns";
+import { DEFAULT_VM_NICE } from "./sandbox";
+import {
+  addVmUser,
+  type BareVm,
+  buildShim,
+  holderTmuxArgs,
+  makeBareVmDirs,
+  plainUmlArgv,
+  UML,
+} from "./testing/bare-vm";
 
 const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
-const UML = "/usr/bin/linux.uml";
 const MEM_MIB = 64;
 // Small, so the attack (cap + 200) stays below the 64 MiB guest's own process limit (~250 measured).
 const PIDS_MAX = 32;
 
-interface Vm {
-  name: string;
-  dir: string;
-  diskDir: string;
-  runDir: string;
-  consoleDir: string;
-  ramDir: string;
-  umlDir: string;
-  tmuxSocket: string;
-  tmuxConf: string;
-  log: string;
-  cgroup: VmCgroup | null;
-  netns: string | null;
+interface Vm extends BareVm {
   marker: number;
 }
 
@@ -85,28 +71,7 @@ function asRoot(): void {
 }
 
 async function makeVm(name: string): Promise<Vm> {
-  const dir = join(root, "vms", name);
-  const vm: Vm = {
-    name,
-    dir,
-    diskDir: join(dir, "disk"),
-    runDir: join(dir, "run"),
-    consoleDir: join(dir, "console"),
-    ramDir: join(dir, "ram"),
-    umlDir: join(dir, "run", name),
-    tmuxSocket: join(dir, "run", "tmux.sock"),
-    tmuxConf: join(dir, "tmux.conf"),
-    log: join(dir, "console", "boot.log"),
-    cgroup: null,
-    netns: null,
-    marker: 0,
-  };
-  await mkdir(dir, { recursive: true, mode: 0o755 });
-  for (const d of [vm.diskDir, vm.runDir, vm.consoleDir, vm.ramDir]) {
-    await mkdir(d, { mode: 0o700 });
-    await chown(d, user.uid, user.gid);
-    await chmod(d, 0o700);
-  }
+  const vm: Vm = { ...(await makeBareVmDirs(root, name, user)), marker: 0 };
   await writeFile(
     vm.tmuxConf,
     "set -g history-limit 2000\nset -g status off\nset -g remain-on-exit off\nset -g exit-empty on\n",
@@ -119,50 +84,8 @@ async function makeVm(name: string): Promise<Vm> {
   return vm;
 }
 
-/** UML's argv as the agent builds it today (lifecycle.ts umlArgv). */
-function plainUmlArgv(vm: Vm): string[] {
-  return [
-    "/usr/bin/env",
-    `LD_PRELOAD=${shim}`,
-    UML,
-    `mem=${MEM_MIB}M`,
-    `ubd0=${join(vm.diskDir, "root.cow")},${image}`,
-    `ubd1=${join(vm.diskDir, "swap.img")}`,
-    `ubd2=${join(vm.diskDir, "storage.img")}`,
-    `umid=${vm.name}`,
-    `uml_dir=${vm.runDir}`,
-    "con0=fd:0,fd:1",
-    "con=null",
-    "ssl=null",
-    `hostfs=${vm.ramDir}/no-hostfs`,
-    "root=/dev/ubda",
-    "rw",
-    "init=/sbin/init",
-    `zvm.hostname=${vm.name}`,
-  ];
-}
-
-function holderTmuxArgs(vm: Vm, umlArgv: string[]): string[] {
-  return [
-    "-f",
-    vm.tmuxConf,
-    "new-session",
-    "-d",
-    "-s",
-    "con",
-    "-x",
-    "120",
-    "-y",
-    "40",
-    "--",
-    ...umlArgv,
-    ";",
-    "pipe-pane",
-    "-o",
-    "-t",
-    "con",
-    `exec cat >> '${vm.log}'`,
-  ];
+function umlArgvOf(vm: Vm): string[] {
+  return plainUmlArgv(vm, { shim, image, memMiB: MEM_MIB });
 }
 
 function vmEnv(vm: Vm) {
@@ -171,7 +94,7 @@ function vmEnv(vm: Vm) {
 
 /** Today's start: tmux as the VM's user, no sandbox, no initramfs. */
 async function startPlain(vm: Vm): Promise<void> {
-  await run(["tmux", "-S", vm.tmuxSocket, ...holderTmuxArgs(vm, plainUmlArgv(vm))], {
+  await run(["tmux", "-S", vm.tmuxSocket, ...holderTmuxArgs(vm, umlArgvOf(vm))], {
     as: user,
     env: baseEnv({ ...vmEnv(vm), TMPDIR: vm.ramDir }),
     cwd: vm.runDir,
@@ -188,6 +111,7 @@ function confineOptions(vm: Vm): ConfineVmOptions {
     initramfs,
     netns: vm.netns,
     cgroupProcs: vm.cgroup?.procs ?? [],
+    nice: DEFAULT_VM_NICE,
   };
 }
 
@@ -203,7 +127,7 @@ async function startConfined(vm: Vm): Promise<void> {
   const argv = confinedHolderArgv(
     options,
     vmEnv(vm),
-    holderTmuxArgs(vm, confinedUmlArgv(plainUmlArgv(vm), options)),
+    holderTmuxArgs(vm, confinedUmlArgv(umlArgvOf(vm), options)),
   );
   await spawnConfined(argv, join(vm.dir, "sandbox.log"));
 }
@@ -340,35 +264,12 @@ beforeAll(async () => {
   asRoot();
   root = await mkdtemp("/tmp/zaphod-confine-");
   await chmod(root, 0o755);
-  await run([
-    "useradd",
-    "--system",
-    "--no-create-home",
-    "--home-dir",
-    "/nonexistent",
-    "--shell",
-    "/usr/sbin/nologin",
-    userName,
-  ]);
-  const uid = Number((await run(["id", "-u", userName])).stdout.trim());
-  const gid = Number((await run(["id", "-g", userName])).stdout.trim());
-  user = { uid, gid };
+  user = await addVmUser(userName);
   layout = await detectCgroups();
 
   const lib = join(root, "lib");
   await mkdir(lib, { mode: 0o755 });
-  shim = join(lib, "uml-xstate.so");
-  await run([
-    "gcc",
-    "-shared",
-    "-fPIC",
-    "-O2",
-    "-o",
-    shim,
-    join(repoRoot, "server/agent/uml-xstate/uml-xstate.c"),
-    "-ldl",
-  ]);
-  await chmod(shim, 0o444);
+  shim = await buildShim(lib);
   const t0 = performance.now();
   initramfs = (
     await buildInitramfs({ kernelVersion: await umlKernelVersion(UML), outFile: join(lib, "initramfs.cpio") })

@@ -5,7 +5,7 @@
  * reaches none of the host's 127.0.0.1 services nor its abstract Unix sockets (those are per
  * network namespace). The agent's own uml_mconsole must run in it too: the client binds an
  * abstract reply address, which UML in another namespace cannot answer (measured: the client
- * hangs), so it runs under `nsenter --net=<path>` (inNetnsArgv).
+ * hangs), so it runs inside the VM's sandbox (vm-confinement.ts asVmUser).
  */
 import { access } from "node:fs/promises";
 import { run } from "../exec";
@@ -34,9 +34,4 @@ export async function ensureNetns(name: string): Promise<string> {
 
 export async function deleteNetns(name: string): Promise<void> {
   if (await netnsExists(name)) await run(["ip", "netns", "delete", name], { timeoutMs: 10_000 });
-}
-
-/** argv for a host tool (uml_mconsole) that must talk to something inside the VM's namespace. */
-export function inNetnsArgv(path: string, argv: string[]): string[] {
-  return ["nsenter", `--net=${path}`, "--", ...argv];
 }

@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { ancestors, JOIN_CGROUPS_SCRIPT, type SandboxSpec, sandboxArgv, tmuxKeeperCommand } from "./sandbox";
+import {
+  ancestors,
+  enterSandboxArgv,
+  JOIN_CGROUPS_SCRIPT,
+  parseSandboxArgv,
+  type SandboxSpec,
+  sandboxArgv,
+  tmuxKeeperCommand,
+} from "./sandbox";
 
 const spec: SandboxSpec = {
   name: "alice",
@@ -9,6 +17,7 @@ const spec: SandboxSpec = {
     "/sys/fs/cgroup/pids/zaphod/alice/cgroup.procs",
     "/sys/fs/cgroup/memory/zaphod/alice/cgroup.procs",
   ],
+  nice: 3,
   writable: ["/var/lib/zaphod/vms/alice/disk", "/var/lib/zaphod/vms/alice/run"],
   readOnly: ["/var/lib/zaphod/images/busybox-1.ext4", "/var/lib/zaphod/lib/initramfs.cpio"],
   ram: { dir: "/var/lib/zaphod/vms/alice/ram", bytes: 80 * 1024 * 1024 },
@@ -41,6 +50,7 @@ describe("sandboxArgv", () => {
     const nsenter = argv.indexOf("nsenter");
     const bwrap = argv.indexOf("bwrap");
     const setpriv = argv.indexOf("setpriv");
+    expect(argv.slice(nsenter - 3, nsenter)).toEqual(["nice", "-n", "3"]);
     expect(argv[nsenter + 1]).toBe("--net=/run/netns/zaphod-alice");
     expect(nsenter).toBeLessThan(bwrap);
     expect(bwrap).toBeLessThan(setpriv);
@@ -124,5 +134,65 @@ describe("tmuxKeeperCommand", () => {
     expect(argv.slice(0, 2)).toEqual(["sh", "-c"]);
     expect(argv[2]).not.toContain("/v/");
     expect(argv.slice(3)).toEqual(["zaphod-keeper", "/v/run/tmux.sock", "/v/run/alice", "new-session", "-d"]);
+  });
+});
+
+describe("enterSandboxArgv", () => {
+  const sandbox = { init: 4242, user: spec.user, cgroupProcs: spec.cgroupProcs, nice: 3 };
+
+  it("joins the cgroups, enters every namespace of bwrap's init with the cwd resolved inside, drops to the user", () => {
+    const argv = enterSandboxArgv(sandbox, spec.cwd, ["tmux", "-S", "/v/run/tmux.sock", "kill-server"]);
+    expect(argv.slice(0, 10)).toEqual([
+      "sh",
+      "-c",
+      JOIN_CGROUPS_SCRIPT,
+      "zaphod-join",
+      "2",
+      ...spec.cgroupProcs,
+      "nice",
+      "-n",
+      "3",
+    ]);
+    const nsenter = argv.indexOf("nsenter");
+    const setpriv = argv.indexOf("setpriv");
+    expect(argv.slice(nsenter, setpriv)).toEqual([
+      "nsenter",
+      "--target=4242",
+      "--mount",
+      "--net",
+      "--ipc",
+      "--uts",
+      "--pid",
+      "--cgroup",
+      `--wdns=${spec.cwd}`,
+      "--",
+    ]);
+    expect(argv).not.toContain("--wd");
+    expect(argv.slice(setpriv, setpriv + 8)).toContain("--no-new-privs");
+    expect(argv.slice(-4)).toEqual(["tmux", "-S", "/v/run/tmux.sock", "kill-server"]);
+  });
+
+  it("refuses root, a bad pid, a relative cwd and a nice value not below the agent's", () => {
+    expect(() => enterSandboxArgv({ ...sandbox, nice: 0 }, "/", ["true"])).toThrow(/nice/);
+    expect(() => enterSandboxArgv({ ...sandbox, nice: -1 }, "/", ["true"])).toThrow(/nice/);
+    expect(() => enterSandboxArgv({ ...sandbox, user: { uid: 0, gid: 0 } }, "/", ["true"])).toThrow(/root/);
+    expect(() => enterSandboxArgv({ ...sandbox, init: 1 }, "/", ["true"])).toThrow(/pid/);
+    expect(() => enterSandboxArgv(sandbox, "run", ["true"])).toThrow(/absolute/);
+  });
+});
+
+describe("parseSandboxArgv", () => {
+  it("reads the hostname, read-write binds and user back from bwrap's argv", () => {
+    const argv = sandboxArgv(spec, ["true"]);
+    expect(parseSandboxArgv(argv.slice(argv.indexOf("bwrap")))).toEqual({
+      hostname: "alice",
+      writable: spec.writable,
+      user: spec.user,
+    });
+  });
+
+  it("is null for anything else", () => {
+    expect(parseSandboxArgv(["sh", "-c", "true"])).toBeNull();
+    expect(parseSandboxArgv(["bwrap", "--hostname", "alice", "--", "true"])).toBeNull();
   });
 });

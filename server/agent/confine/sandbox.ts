@@ -3,6 +3,7 @@
  * UML and UML's helpers — runs inside one bubblewrap sandbox and one cgroup, started as follows:
  *
  *   sh (root): writes its own pid into the VM's cgroups, then execs
+ *   nice -n <the VM's nice> (root; the VM's user cannot lower it again), which execs
  *   nsenter --net=<the VM's netns> (root), which execs
  *   bwrap (root): new mount, pid, ipc, uts and cgroup namespaces; only /usr (read-only), the VM's
  *     own directories (same paths as on the host, so every path the agent knows stays true), the
@@ -28,6 +29,8 @@ export interface SandboxSpec {
   netns: string | null;
   /** cgroup.procs files (one per v1 controller, one for v2) the first process moves itself into. */
   cgroupProcs: string[];
+  /** The VM's CPU weight as a nice value (1..19, below the agent's 0): see cgroup.ts for why not cpu.shares. */
+  nice: number;
   /** Directories bound read-write at the same path (the VM's disk, run and console dirs). */
   writable: string[];
   /** Files and directories bound read-only at the same path (image, initramfs, shim, tmux.conf). */
@@ -43,6 +46,9 @@ export interface SandboxSpec {
 }
 
 const SANDBOX_PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** The VM's default nice value: weight 526 against the 1024 of the agent and the web tier at nice 0. */
+export const DEFAULT_VM_NICE = 3;
 
 /** Moves the shell into each cgroup.procs file given, then execs the rest of argv. */
 export const JOIN_CGROUPS_SCRIPT =
@@ -117,14 +123,18 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
   return args;
 }
 
-/** The whole argv that runs `command` as the VM's user inside its sandbox and cgroup (run it as root). */
-export function sandboxArgv(spec: SandboxSpec, command: string[]): string[] {
-  const { uid, gid } = spec.user;
+/** `nice -n <n>`: the VM's CPU weight, set by root before the drop (RLIMIT_NICE 0: it cannot be undone). */
+function niceArgv(nice: number): string[] {
+  if (!Number.isSafeInteger(nice) || nice < 1 || nice > 19) throw new Error(`bad VM nice value ${nice}`);
+  return ["nice", "-n", String(nice)];
+}
+
+/** setpriv to the VM's uid and gid: no groups, no capabilities (bounding set emptied), no_new_privs. */
+function dropToVmUser(user: RunAs): string[] {
+  const { uid, gid } = user;
   if (!Number.isSafeInteger(uid) || uid <= 0 || !Number.isSafeInteger(gid) || gid <= 0)
     throw new Error("a sandbox never runs as root");
-  for (const file of spec.cgroupProcs) assertAbsolute(file);
-  if (spec.netns) assertAbsolute(spec.netns);
-  const drop = [
+  return [
     "setpriv",
     `--reuid=${uid}`,
     `--regid=${gid}`,
@@ -134,7 +144,13 @@ export function sandboxArgv(spec: SandboxSpec, command: string[]): string[] {
     "--no-new-privs",
     "--",
   ];
-  const bwrap = ["bwrap", ...bwrapArgs(spec), "--", ...drop, ...command];
+}
+
+/** The whole argv that runs `command` as the VM's user inside its sandbox and cgroup (run it as root). */
+export function sandboxArgv(spec: SandboxSpec, command: string[]): string[] {
+  for (const file of spec.cgroupProcs) assertAbsolute(file);
+  if (spec.netns) assertAbsolute(spec.netns);
+  const bwrap = ["bwrap", ...bwrapArgs(spec), "--", ...dropToVmUser(spec.user), ...command];
   const inNetns = spec.netns ? ["nsenter", `--net=${spec.netns}`, "--", ...bwrap] : bwrap;
   return [
     "sh",
@@ -143,6 +159,7 @@ export function sandboxArgv(spec: SandboxSpec, command: string[]): string[] {
     "zaphod-join",
     String(spec.cgroupProcs.length),
     ...spec.cgroupProcs,
+    ...niceArgv(spec.nice),
     ...inNetns,
   ];
 }
@@ -163,4 +180,87 @@ export function tmuxKeeperCommand(socket: string, umidDir: string, tmuxArgs: str
   assertAbsolute(socket);
   assertAbsolute(umidDir);
   return ["sh", "-c", TMUX_KEEPER_SCRIPT, "zaphod-keeper", socket, umidDir, ...tmuxArgs];
+}
+
+/**
+ * The pane's command (UML) prefixed so that its session's autogroup gets the VM's nice: with the
+ * scheduler's autogroups on (sched_autogroup_enabled, as on this project's hosts) nice weighs a
+ * process only within its session, and tmux starts the pane in a session of its own, after the
+ * agent could reach it. The VM's user may raise it, never lower it below 0, as for any nice.
+ */
+export const AUTOGROUP_NICE_SCRIPT =
+  'n=$1; shift; [ -w /proc/self/autogroup ] && echo "$n" > /proc/self/autogroup; exec "$@"';
+
+export function withAutogroupNice(nice: number, argv: string[]): string[] {
+  niceArgv(nice);
+  return ["sh", "-c", AUTOGROUP_NICE_SCRIPT, "zaphod-nice", String(nice), ...argv];
+}
+
+/** A running sandbox, as the agent found it (vm-confinement.ts vmSandbox). */
+export interface RunningSandbox {
+  /**
+   * bwrap's init there (PID 1 of the sandbox's pid namespace): a root process in every namespace
+   * of the sandbox, which the VM's user can neither signal, trace nor move to namespaces of its own
+   * (any process of the VM's uid could: unshare a user and mount namespace and mount its own
+   * /usr over the sandbox's, so root must never enter namespaces through one).
+   */
+  init: number;
+  user: RunAs;
+  cgroupProcs: string[];
+  nice: number;
+}
+
+/**
+ * The argv (run it as root) that runs `command` as the VM's user inside its running sandbox: in
+ * its cgroup(s) first, then in every namespace of bwrap's init (mount, net, ipc, uts, pid, cgroup),
+ * with the working directory resolved inside (`--wdns`: `--wd` would chdir to a host directory
+ * before entering, leaving the process a way out of the sandbox's mount tree), then setpriv as at
+ * the start. This is how the agent's own tmux clients and uml_mconsole run for a confined VM:
+ * nothing of the VM's uid runs outside its sandbox, so a tmux server the VM's user controls cannot
+ * make an agent's client execute a command on the host (tmux protocol: MSG_SHELL, MSG_EXEC).
+ */
+export function enterSandboxArgv(sandbox: RunningSandbox, cwd: string, command: string[]): string[] {
+  if (!Number.isSafeInteger(sandbox.init) || sandbox.init <= 1) throw new Error("bad sandbox pid");
+  assertAbsolute(cwd);
+  for (const file of sandbox.cgroupProcs) assertAbsolute(file);
+  return [
+    "sh",
+    "-c",
+    JOIN_CGROUPS_SCRIPT,
+    "zaphod-join",
+    String(sandbox.cgroupProcs.length),
+    ...sandbox.cgroupProcs,
+    ...niceArgv(sandbox.nice),
+    "nsenter",
+    `--target=${sandbox.init}`,
+    "--mount",
+    "--net",
+    "--ipc",
+    "--uts",
+    "--pid",
+    "--cgroup",
+    `--wdns=${cwd}`,
+    "--",
+    ...dropToVmUser(sandbox.user),
+    ...command,
+  ];
+}
+
+/** What identifies a VM's sandbox in bwrap's own argv: its hostname, read-write binds and user. */
+export function parseSandboxArgv(
+  argv: string[],
+): { hostname: string; writable: string[]; user: RunAs } | null {
+  if (argv[0] !== "bwrap") return null;
+  const end = argv.indexOf("--");
+  if (end < 0) return null;
+  const flags = argv.slice(1, end);
+  const at = flags.indexOf("--hostname");
+  const hostname = at >= 0 ? flags[at + 1] : undefined;
+  const writable: string[] = [];
+  for (let i = 0; i < flags.length; i++) if (flags[i] === "--bind") writable.push(flags[i + 1] as string);
+  const drop = argv.slice(end + 1);
+  const uid = Number(/^--reuid=(\d+)$/.exec(drop.find((a) => a.startsWith("--reuid=")) ?? "")?.[1]);
+  const gid = Number(/^--regid=(\d+)$/.exec(drop.find((a) => a.startsWith("--regid=")) ?? "")?.[1]);
+  if (drop[0] !== "setpriv" || !hostname || !(uid > 0) || !(gid > 0)) return null;
+  return { hostname, writable, user: { uid, gid } };
 }

@@ -2,20 +2,21 @@
  * The agent's side of VM confinement (issue 11 points 2 and 3), kept in one place so the rest of
  * the agent changes in a few lines: `prepareConfinement` at start-up (root only: builds the
  * initramfs, finds the cgroups, checks bwrap), `startConfinedHolder` in place of the plain tmux
- * start, `inVmNetns` for the host tools that must talk to a VM from inside its network namespace
- * (uml_mconsole), `killConfinedVm` / `removeVmConfinement` on power off and destroy.
+ * start, `asVmUser` for every tool the agent runs as the VM's user (tmux clients, uml_mconsole, the
+ * tty flush: inside the sandbox), `killConfinedVm` / `removeVmConfinement` on power off and destroy.
  *
  * The state is set once by main.ts (`setConfinement`); an agent that is not root, or runs with
  * ZAPHOD_CONFINE=off, has none and starts VMs as before.
  */
 import { createHash } from "node:crypto";
-import { access, readdir, readFile, rmdir, stat } from "node:fs/promises";
+import { access, readdir, readFile, readlink, rmdir, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { VmHostUse } from "../../protocol/agent";
 import type { AgentConfig } from "../config";
 import type { RunAs } from "../exec";
 import {
   type CgroupLayout,
+  cgroupPids,
   defaultLimits,
   detectCgroups,
   ensureVmCgroup,
@@ -28,13 +29,16 @@ import {
 } from "./cgroup";
 import { type ConfineVmOptions, confinedHolderArgv, confinedUmlArgv, spawnConfined } from "./confine-vm";
 import { buildInitramfs, umlKernelVersion } from "./initramfs";
-import { deleteNetns, ensureNetns, inNetnsArgv, netnsPath } from "./netns";
+import { deleteNetns, ensureNetns } from "./netns";
+import { enterSandboxArgv, parseSandboxArgv, type RunningSandbox, withAutogroupNice } from "./sandbox";
 
 export interface Confinement {
   initramfs: string;
   layout: CgroupLayout;
   cgroupParent: string;
   modules: string[];
+  /** The admin's CPU (nice) and block-I/O weights for every VM (config ZAPHOD_VM_NICE / _IO_WEIGHT). */
+  weights: { nice: number; ioWeight: number };
 }
 
 let current: Confinement | null = null;
@@ -80,7 +84,13 @@ export async function prepareConfinement(
       built.bytes / 1024,
     )} KiB, ${Math.round(performance.now() - t0)} ms)`,
   );
-  return { initramfs: built.path, layout, cgroupParent: cgroupParentFor(config), modules: built.modules };
+  return {
+    initramfs: built.path,
+    layout,
+    cgroupParent: cgroupParentFor(config),
+    modules: built.modules,
+    weights: config.vmWeights,
+  };
 }
 
 export interface ConfinedVm {
@@ -94,7 +104,13 @@ export interface ConfinedVm {
 }
 
 async function vmCgroup(c: Confinement, vm: { name: string; memoryMiB: number; limits?: Partial<VmLimits> }) {
-  return ensureVmCgroup(c.layout, c.cgroupParent, vm.name, defaultLimits(vm.memoryMiB, vm.limits));
+  return ensureVmCgroup(
+    c.layout,
+    c.cgroupParent,
+    vm.name,
+    defaultLimits(vm.memoryMiB, { ioWeight: c.weights.ioWeight, ...vm.limits }),
+    c.weights.ioWeight,
+  );
 }
 
 /**
@@ -121,6 +137,7 @@ export async function startConfinedHolder(
     initramfs: c.initramfs,
     netns,
     cgroupProcs: group.procs,
+    nice: c.weights.nice,
   };
   const start = tmuxArgs.indexOf("--");
   const end = start + 1 + umlArgv.length;
@@ -128,7 +145,7 @@ export async function startConfinedHolder(
     throw new Error("the holder's tmux arguments do not carry the UML argv after --");
   const confinedArgs = [
     ...tmuxArgs.slice(0, start + 1),
-    ...confinedUmlArgv(umlArgv, options),
+    ...withAutogroupNice(c.weights.nice, confinedUmlArgv(umlArgv, options)),
     ...tmuxArgs.slice(end),
   ];
   const spawned = await spawnConfined(
@@ -149,17 +166,17 @@ export async function startConfinedHolder(
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+  await niceAutogroups(group, c.weights.nice);
 }
 
-/** argv run inside the VM's network namespace when it has one (uml_mconsole: see netns.ts). */
-export async function inVmNetns(vmDir: string, argv: string[]): Promise<string[]> {
-  if (!current) return argv;
-  const path = netnsPath(vmNetnsName(vmDir));
-  const exists = await access(path).then(
-    () => true,
-    () => false,
-  );
-  return exists ? inNetnsArgv(path, argv) : argv;
+/**
+ * The autogroups of the sessions already in the VM's cgroup (bwrap's, the tmux server's) get the
+ * VM's nice (see withAutogroupNice for the pane's). Nothing to do where there are no autogroups.
+ */
+async function niceAutogroups(group: VmCgroup, nice: number): Promise<void> {
+  for (const pid of await cgroupPids(group)) {
+    await writeFile(`/proc/${pid}/autogroup`, String(nice)).catch(() => undefined);
+  }
 }
 
 async function existingGroup(c: Confinement, name: string): Promise<VmCgroup | null> {
@@ -199,20 +216,72 @@ export async function removeVmConfinement(name: string, vmDir: string): Promise<
 }
 
 /**
- * A process inside the VM's sandbox (any of UML's), for host work that must see the sandbox's own
- * files — its /dev/pts is a devpts of its own, so a pane's `/dev/pts/N` names another pty on the
- * host. Null when the VM does not run.
+ * The VM's running sandbox: bwrap's init in it, found by what only root can set — a process whose
+ * real, effective, saved and filesystem uids are all 0, named bwrap, with the VM's hostname and run
+ * directory in its argv, in a pid namespace other than the agent's (the outer bwrap is in ours).
+ * Never a process of the VM's uid (see RunningSandbox). Null when unconfined or not running.
  */
-export async function sandboxPid(runDir: string, uid: number): Promise<number | null> {
+export async function vmSandbox(vmDir: string): Promise<RunningSandbox | null> {
   if (!current) return null;
+  const name = basename(vmDir);
+  const runDir = join(vmDir, "run");
+  const ownPidNs = await readlink("/proc/self/ns/pid");
+  const cached = knownSandboxes.get(vmDir);
+  if (cached && (await sandboxInitAt(cached.init, name, runDir, ownPidNs))) return cached;
+  knownSandboxes.delete(vmDir);
   for (const entry of await readdir("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
-    const info = await stat(`/proc/${entry}`).catch(() => null);
-    if (info?.uid !== uid) continue;
-    const cmdline = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
-    if (cmdline.split("\0").includes(`uml_dir=${runDir}`)) return Number(entry);
+    const user = await sandboxInitAt(Number(entry), name, runDir, ownPidNs);
+    if (!user) continue;
+    const found = {
+      init: Number(entry),
+      user,
+      cgroupProcs: vmCgroupAt(current.layout, current.cgroupParent, name).procs,
+      nice: current.weights.nice,
+    };
+    knownSandboxes.set(vmDir, found);
+    return found;
   }
   return null;
+}
+
+const knownSandboxes = new Map<string, RunningSandbox>();
+
+/** The VM's user when `pid` is the init of the sandbox of VM `name` (see vmSandbox), else null. */
+async function sandboxInitAt(
+  pid: number,
+  name: string,
+  runDir: string,
+  ownPidNs: string,
+): Promise<RunAs | null> {
+  const comm = await readFile(`/proc/${pid}/comm`, "utf8").catch(() => "");
+  if (comm !== "bwrap\n") return null;
+  const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
+  if (!/^Uid:\s+0\s+0\s+0\s+0$/m.test(status)) return null;
+  const parsed = parseSandboxArgv(
+    (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0"),
+  );
+  if (parsed?.hostname !== name || !parsed.writable.includes(runDir)) return null;
+  const pidNs = await readlink(`/proc/${pid}/ns/pid`).catch(() => ownPidNs);
+  return pidNs === ownPidNs ? null : parsed.user;
+}
+
+/**
+ * How the agent runs a tool of the VM's user (tmux clients, uml_mconsole, the tty flush): inside
+ * the VM's sandbox and cgroup when it has one (as root through enterSandboxArgv, `as` null), else
+ * as the VM's user as before (unconfined, or no sandbox running: then no server of it runs either).
+ */
+export async function asVmUser(
+  vmDir: string,
+  as: RunAs | null,
+  cwd: string,
+  argv: string[],
+): Promise<{ argv: string[]; as: RunAs | null }> {
+  const sandbox = await vmSandbox(vmDir);
+  if (!sandbox) return { argv, as };
+  if (as && (as.uid !== sandbox.user.uid || as.gid !== sandbox.user.gid))
+    throw new Error(`the sandbox of ${basename(vmDir)} runs as another user`);
+  return { argv: enterSandboxArgv(sandbox, cwd, argv), as: null };
 }
 
 /**

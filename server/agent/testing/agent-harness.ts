@@ -49,8 +49,8 @@ export async function createHarness(options: { confine?: boolean } = {}): Promis
     ZAPHOD_SOCKET_GROUP: group,
     ZAPHOD_HOST_USER_PREFIX: prefix,
     ZAPHOD_AUTOSTART_CONCURRENCY: "2",
-    // Confinement is opt-in (agent config): a harness asks for it, or ZAPHOD_CONFINE=on for all.
-    ZAPHOD_CONFINE: (options.confine ?? process.env.ZAPHOD_CONFINE === "on") ? "on" : "off",
+    // The agent's default (confined when root) unless a harness asks, or ZAPHOD_CONFINE=off for all.
+    ZAPHOD_CONFINE: (options.confine ?? process.env.ZAPHOD_CONFINE !== "off") ? "on" : "off",
   };
   await buildBusyboxImage({ imagesDir: join(dataDir, "images"), name: image, log: () => undefined });
 

@@ -42,15 +42,24 @@ async function victimDir(name: string): Promise<string> {
   return dir;
 }
 
-/** Starts argv as the owner's host user (a member who escaped their guest); resolves once it is in place. */
-async function asMember(owner: string, argv: string[], readyLine = true): Promise<ChildProcess> {
+/**
+ * Starts argv as the owner's host user (a member who escaped their guest), with `dir` as the
+ * attacker's ATTACK_DIR (never on its command line); resolves once it is in place.
+ */
+async function asMember(
+  owner: string,
+  argv: string[],
+  dir: string | null = null,
+  waitReady = dir !== null,
+): Promise<ChildProcess> {
   const { uid, gid } = await uidOf(owner);
   const child = spawn("setpriv", [`--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", "--", ...argv], {
     cwd: "/",
+    env: { PATH: "/usr/bin:/bin", ...(dir ? { ATTACK_DIR: dir } : {}) } as unknown as NodeJS.ProcessEnv,
     stdio: ["ignore", "pipe", "inherit"],
   });
   started.push(child);
-  if (readyLine) {
+  if (waitReady) {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${argv.join(" ")} did not get ready`)), 30_000);
       child.stdout?.setEncoding("utf8");
@@ -77,6 +86,14 @@ async function gone(child: ChildProcess, timeoutMs = 5000): Promise<boolean> {
 
 async function createVm(name: string, owner: string) {
   return h.client.run("vm.create", { name, owner, image: h.image, memoryMiB: 48, storageGiB: 1, swapMiB: 0 });
+}
+
+/** The destroy task's end: "succeeded", or "failed: <why>". */
+function destroyOutcome(name: string): Promise<string> {
+  return h.client.run("vm.destroy", { name, confirm: name }).then(
+    (t) => t.state,
+    (e: Error) => `failed: ${e.message}`,
+  );
 }
 
 beforeAll(async () => {
@@ -145,10 +162,7 @@ describe("destroy against a hostile VM user (real agent, root)", () => {
       "16",
     ]);
     await new Promise((r) => setTimeout(r, 300)); // let it build its pairs
-    const outcome = await h.client.run("vm.destroy", { name: "ds-swap", confirm: "ds-swap" }).then(
-      (t) => t.state,
-      (e: Error) => `failed: ${e.message}`,
-    );
+    const outcome = await destroyOutcome("ds-swap");
     const left = (await readdir(victim)).length;
     expect(left, `files left in the root-owned victim dir (destroy: ${outcome})`).toBe(200);
     expect(outcome).toBe("succeeded");
@@ -160,10 +174,12 @@ describe("destroy against a hostile VM user (real agent, root)", () => {
     const victim = await victimDir("victim-create");
     await createVm("cr-keep", "gina"); // the host user exists, so the attacker can be waiting
     const { uid } = await uidOf("gina");
-    const bystander = await asMember("gina", ["sleep", "600"], false);
+    const bystander = await asMember("gina", ["sleep", "600"]);
+    // Started before the VM exists: it waits for the disk dir (so no "ready" to wait for here).
     const attacker = await asMember(
       "gina",
-      [attackerBin, "swap", join(vmDir("cr-new"), "disk"), victim, "16", "storage.img"],
+      [attackerBin, "swap", victim, "16", "storage.img"],
+      join(vmDir("cr-new"), "disk"),
       false,
     );
     const outcome = await createVm("cr-new", "gina").then(
@@ -187,26 +203,38 @@ describe("destroy against a hostile VM user (real agent, root)", () => {
     bystander.kill("SIGKILL");
   }, 180_000);
 
-  it("check 41: a VM-uid process that keeps creating files in the VM's disk dir cannot block destroy: it is ended, the owner's other VM stays", async () => {
-    await createVm("fl-a", "hank");
-    await createVm("fl-b", "hank");
-    const bystander = await asMember("hank", ["sleep", "600"], false);
-    const filler = await asMember("hank", [attackerBin, "fill", join(vmDir("fl-a"), "disk")]);
-    await new Promise((r) => setTimeout(r, 300));
-    const outcome = await h.client.run("vm.destroy", { name: "fl-a", confirm: "fl-a" }).then(
-      (t) => t.state,
-      (e: Error) => `failed: ${e.message}`,
-    );
-    expect(outcome).toBe("succeeded");
-    expect(await exists(vmDir("fl-a"))).toBe(false);
-    expect(await gone(filler), "the filler was ended").toBe(true);
-    expect(
-      bystander.pid && isAlive(bystander.pid),
-      "the uid's process outside this VM's tree was left alone",
-    ).toBe(true);
-    expect((await h.client.call("vm.status", { name: "fl-b" })).state).toBe("stopped");
-    bystander.kill("SIGKILL");
-  }, 180_000);
+  for (const { what, prefix, argv } of [
+    {
+      what: "keeps creating files in the VM's disk dir (one made unreadable to a plain find)",
+      prefix: "fl",
+      argv: ["fill"],
+    },
+    {
+      what: "fills the disk dir from a user and mount namespace of its own through a bind mount (its paths never name the VM's directory)",
+      prefix: "ns",
+      argv: ["nsfill", "/mnt"],
+    },
+  ]) {
+    it(`check 41: a VM-uid process that ${what} cannot block destroy of one of two VMs: it is ended, a bystander process of the uid and the other VM stay`, async () => {
+      const [a, b] = [`${prefix}-a`, `${prefix}-b`];
+      const owner = `${prefix}owner`;
+      await createVm(a, owner);
+      await createVm(b, owner);
+      const bystander = await asMember(owner, ["sleep", "600"]);
+      const filler = await asMember(owner, [attackerBin, ...argv], join(vmDir(a), "disk"));
+      await new Promise((r) => setTimeout(r, 300));
+      const outcome = await destroyOutcome(a);
+      expect(outcome).toBe("succeeded");
+      expect(await exists(vmDir(a))).toBe(false);
+      expect(await gone(filler), "the filler was ended").toBe(true);
+      expect(
+        bystander.pid && isAlive(bystander.pid),
+        "the uid's process outside this VM's tree was left alone",
+      ).toBe(true);
+      expect((await h.client.call("vm.status", { name: b })).state).toBe("stopped");
+      bystander.kill("SIGKILL");
+    }, 180_000);
+  }
 
   it("a destroy killed half-way (agent kill -9) leaves the VM 'destroying': start refused, a second destroy finishes it", async () => {
     await createVm("half", "ivan");

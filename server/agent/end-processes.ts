@@ -15,7 +15,7 @@
  * could be reused between the check and the signal, but only within the same scan-and-kill
  * instant, by a process the kernel starts then — accepted, as everywhere pids are signalled.
  */
-import { readdir, readFile, readlink } from "node:fs/promises";
+import { readdir, readFile, readlink, realpath } from "node:fs/promises";
 
 export interface VmProcessScope {
   uid: number;
@@ -42,7 +42,43 @@ async function idsOf(pid: string): Promise<{ uids: number[]; zombie: boolean } |
   return { uids, zombie: /^State:\s+Z/m.test(status) };
 }
 
-async function belongsToVm(pid: string, scope: VmProcessScope, narrow: boolean): Promise<boolean> {
+/** mountinfo's fields 3 and 4 (device, the mount's root within its filesystem), octal escapes decoded. */
+function mountFields(line: string): { dev: string; root: string; at: string } | null {
+  const f = line.split(" ");
+  if (f.length < 5) return null;
+  const decode = (x: string) =>
+    x.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+  return { dev: f[2] as string, root: decode(f[3] as string), at: decode(f[4] as string) };
+}
+
+/** The VM directory as a mount of it would name it: its filesystem's device and its path within it. */
+async function mountKeyOf(dir: string): Promise<{ dev: string; root: string } | null> {
+  const real = await realpath(dir).catch(() => dir);
+  let best: { dev: string; root: string; at: string } | null = null;
+  for (const line of (await readFile("/proc/self/mountinfo", "utf8")).split("\n")) {
+    const m = mountFields(line);
+    if (!m || !(m.at === "/" || inside(real, m.at))) continue;
+    if (!best || m.at.length > best.at.length) best = m;
+  }
+  if (!best) return null;
+  const rest = best.at === "/" ? real : real.slice(best.at.length);
+  return { dev: best.dev, root: `${best.root === "/" ? "" : best.root}${rest}` };
+}
+
+async function mountsVmDir(pid: string, key: { dev: string; root: string }): Promise<boolean> {
+  const info = await readFile(`/proc/${pid}/mountinfo`, "utf8").catch(() => "");
+  return info.split("\n").some((line) => {
+    const m = mountFields(line);
+    return m !== null && m.dev === key.dev && inside(m.root, key.root);
+  });
+}
+
+async function belongsToVm(
+  pid: string,
+  scope: VmProcessScope,
+  narrow: boolean,
+  key: { dev: string; root: string } | null,
+): Promise<boolean> {
   const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
   if (cmdline.split("\0").some((arg) => arg.includes(`${scope.vmDir}/`) || arg === scope.vmDir)) return true;
   if (scope.cgroup) {
@@ -61,7 +97,7 @@ async function belongsToVm(pid: string, scope: VmProcessScope, narrow: boolean):
     const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => "");
     if (target && inside(target, scope.vmDir)) return true;
   }
-  return false;
+  return key !== null && (await mountsVmDir(pid, key));
 }
 
 /** The live (not zombie) processes of the scope, this agent excluded. */
@@ -69,12 +105,13 @@ export async function vmProcesses(scope: VmProcessScope): Promise<number[]> {
   const whole = scope.wholeUid && scope.uid !== 0 && scope.uid !== ownUid();
   // An unprivileged agent runs VMs as its own user: only what names the VM (never a shell cd'd there).
   const narrow = scope.uid === ownUid();
+  const key = whole || narrow ? null : await mountKeyOf(scope.vmDir);
   const out: number[] = [];
   for (const entry of await readdir("/proc")) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     const ids = await idsOf(entry);
     if (!ids || ids.zombie || !ids.uids.includes(scope.uid)) continue;
-    if (whole || (await belongsToVm(entry, scope, narrow))) out.push(Number(entry));
+    if (whole || (await belongsToVm(entry, scope, narrow, key))) out.push(Number(entry));
   }
   return out;
 }

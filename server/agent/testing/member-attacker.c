@@ -3,14 +3,20 @@
  * during vm.destroy and the create-failure cleanup (destroy.itest.ts, security checks 25 and 41).
  * Compiled by the test with gcc; run as the VM's uid through setpriv with an argument array.
  * Every path is relative to the directory it enters, so it keeps working after the directory's
- * ancestors are closed to it. Errors are ignored: it retries until killed.
+ * ancestors are closed to it. Errors are ignored: it retries until killed. The directory comes in
+ * the environment (ATTACK_DIR=<dir>), not the command line, as a real attacker's would not name it
+ * there (the agent recognises a VM's own processes by their command line).
  *
- *   member-attacker swap <dir> <victim> <pairs> [<plant>]
+ *   member-attacker swap <victim> <pairs> [<plant>]
  *       waits until it can enter <dir>, creates <plant> there as a directory when given (so a
  *       vm.create fails and its cleanup runs), then forever: per pair i a directory a<i> (with a
  *       file inside) and a symlink s<i> -> <victim>, swapped with renameat2(RENAME_EXCHANGE), so a
  *       path-based walker that lstat'ed a<i> as a directory then reads the victim through it.
- *   member-attacker fill <dir>
+ *   member-attacker nsfill <mountpoint>
+ *       as fill, but first enters a user and mount namespace of its own and bind-mounts <dir>
+ *       on <mountpoint> there, then works through the bind: its working directory and
+ *       descriptors name <mountpoint>, never <dir>.
+ *   member-attacker fill
  *       waits until it can enter <dir>, makes a directory with contents unreadable (mode 000),
  *       then forever creates directories with files in them.
  *
@@ -21,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -42,11 +50,16 @@ static void touch(const char *path) {
 
 int main(int argc, char **argv) {
   char a[64], s[64], f[96];
-  if (argc >= 5 && strcmp(argv[1], "swap") == 0) {
-    const char *victim = argv[3];
-    int pairs = atoi(argv[4]);
-    enter(argv[2]);
-    if (argc >= 6) mkdir(argv[5], 0700);
+  const char *dir = getenv("ATTACK_DIR");
+  if (!dir) {
+    fputs("ATTACK_DIR is not set\n", stderr);
+    return 2;
+  }
+  if (argc >= 4 && strcmp(argv[1], "swap") == 0) {
+    const char *victim = argv[2];
+    int pairs = atoi(argv[3]);
+    enter(dir);
+    if (argc >= 5) mkdir(argv[4], 0700);
     for (;;) {
       for (int i = 0; i < pairs; i++) {
         snprintf(a, sizeof a, "a%d", i);
@@ -59,8 +72,24 @@ int main(int argc, char **argv) {
       }
     }
   }
-  if (argc >= 3 && strcmp(argv[1], "fill") == 0) {
-    enter(argv[2]);
+  int ns = argc >= 3 && strcmp(argv[1], "nsfill") == 0;
+  if (ns) {
+    char map[64];
+    unsigned uid = getuid(), gid = getgid();
+    while (access(dir, X_OK) != 0) usleep(200);
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) { perror("unshare"); return 1; }
+    int fd = open("/proc/self/setgroups", O_WRONLY);
+    if (fd >= 0) { write(fd, "deny", 4); close(fd); }
+    snprintf(map, sizeof map, "0 %u 1", uid);
+    fd = open("/proc/self/uid_map", O_WRONLY); write(fd, map, strlen(map)); close(fd);
+    snprintf(map, sizeof map, "0 %u 1", gid);
+    fd = open("/proc/self/gid_map", O_WRONLY); write(fd, map, strlen(map)); close(fd);
+    if (mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) { perror("mount private"); return 1; }
+    if (mount(dir, argv[2], NULL, MS_BIND, NULL) != 0) { perror("mount bind"); return 1; }
+    dir = argv[2];
+  }
+  if (ns || (argc >= 2 && strcmp(argv[1], "fill") == 0)) {
+    enter(dir);
     /* A directory with contents that the owner made unreadable, so a plain find -delete cannot empty it. */
     mkdir("locked", 0700);
     mkdir("locked/inner", 0700);
@@ -76,6 +105,6 @@ int main(int argc, char **argv) {
       touch(f);
     }
   }
-  fputs("usage: member-attacker swap <dir> <victim> <pairs> [<plant>] | fill <dir>\n", stderr);
+  fputs("usage: ATTACK_DIR=<dir> member-attacker swap <victim> <pairs> [<plant>] | fill | nsfill <mountpoint>\n", stderr);
   return 2;
 }

@@ -15,6 +15,7 @@ import { TestConsole } from "../testing/console-client";
 
 let h: Harness;
 const VM = "vm-boxed";
+const VM_B = "vm-other";
 let umlPid = 0;
 let user = { uid: -1, gid: -1 };
 let runDir = "";
@@ -225,10 +226,39 @@ s.once("connect", () => done("connected")); s.once("error", (e) => done(e.code))
     expect(outside, `outside the sandbox: ${outside.join("; ")}`).toEqual([]);
   }, 60_000);
 
-  it("powers off and destroys the confined VM", async () => {
-    const off = await h.client.run("vm.poweroff", { name: VM });
-    expect(off.state).toBe("succeeded");
-    const destroyed = await h.client.run("vm.destroy", { name: VM, confirm: VM });
-    expect(destroyed.state).toBe("succeeded");
+  it("check 29: UML process confinement: a link the VM's user puts at its mconsole socket does not make the agent halt another VM", async () => {
+    // The VM's user (after a guest escape) swaps its mconsole socket for a link to VM B's. The
+    // agent's uml_mconsole for A must resolve that path where only A's own files are: before, root
+    // resolved it on the host, and A's clean shut down sent `sysrq e` and `halt` to B.
+    const created = await h.client.run("vm.create", {
+      name: VM_B,
+      owner: "carol",
+      image: h.image,
+      memoryMiB: 64,
+      storageGiB: 1,
+      swapMiB: 0,
+    });
+    expect(created.state).toBe("succeeded");
+    expect((await h.client.run("vm.start", { name: VM_B })).state).toBe("succeeded");
+    const bPid = (await h.client.call("vm.status", { name: VM_B })).pid;
+    const mine = join(runDir, VM, "mconsole");
+    await run(asEscapedVmUser(["mv", "--", mine, `${mine}.real`]));
+    await run(
+      asEscapedVmUser(["ln", "-s", "--", join(h.dataDir, "vms", VM_B, "run", VM_B, "mconsole"), mine]),
+    );
+    await h.client.run("vm.shutdown", { name: VM });
+    const b = await h.client.call("vm.status", { name: VM_B });
+    expect(b.state).toBe("running");
+    expect(b.pid).toBe(bPid);
+  }, 120_000);
+
+  it("powers off and destroys the confined VMs", async () => {
+    for (const name of [VM, VM_B]) {
+      const status = await h.client.call("vm.status", { name });
+      if (status.state === "running")
+        expect((await h.client.run("vm.poweroff", { name })).state).toBe("succeeded");
+      const destroyed = await h.client.run("vm.destroy", { name, confirm: name });
+      expect(destroyed.state).toBe("succeeded");
+    }
   }, 120_000);
 });

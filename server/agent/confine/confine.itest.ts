@@ -400,7 +400,7 @@ describe("confined (initramfs, sandbox, netns, cgroup, RAM tmpfs)", () => {
     if (vm) await stopVm(vm);
   });
 
-  it("turns module loading off before the guest's init: insmod fails with EPERM", async () => {
+  it("check 29: UML process confinement: module loading is off before the guest's init, insmod fails with EPERM", async () => {
     expect((await guest(vm, "cat /proc/sys/kernel/modules_disabled")).out.trim()).toBe("1");
     const insmod = await guest(vm, "insmod /data/tools/dummy.ko");
     expect(insmod.code).not.toBe(0);
@@ -424,7 +424,7 @@ describe("confined (initramfs, sandbox, netns, cgroup, RAM tmpfs)", () => {
     expect((await guest(vm, `${nft} add table inet zaphod`)).out).toMatch(/Operation not supported/);
   });
 
-  it("shows nothing through hostfs", async () => {
+  it("check 28: hostfs absent (nearest: Debian's UML compiles it in, so hostfs= is an empty directory): a hostfs mount shows nothing", async () => {
     const empty = await guest(
       vm,
       "mkdir -p /mnt/h && mount -t hostfs none /mnt/h && ls -A /mnt/h | wc -l; umount /mnt/h",
@@ -437,7 +437,7 @@ describe("confined (initramfs, sandbox, netns, cgroup, RAM tmpfs)", () => {
     expect(etc.out).not.toMatch(/^[1-9]/m);
   });
 
-  it("runs UML as the VM's uid with no capabilities and no_new_privs", async () => {
+  it("check 29: UML process confinement: UML runs as the VM's uid with no capabilities and no_new_privs", async () => {
     const status = await readFile(`/proc/${pid}/status`, "utf8");
     expect(status).toMatch(
       new RegExp(`^Uid:\\s+${user.uid}\\s+${user.uid}\\s+${user.uid}\\s+${user.uid}$`, "m"),
@@ -447,7 +447,7 @@ describe("confined (initramfs, sandbox, netns, cgroup, RAM tmpfs)", () => {
     expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
   });
 
-  it("the VM's host user inside the sandbox sees only its own tree and reaches nothing on the host", async () => {
+  it("check 46: VM → host services: the VM's host user inside the sandbox sees only its own tree and reaches nothing on the host", async () => {
     const seen = await probe([...intoSandbox(pid), ...dropToUser()], other);
     expect(seen).toEqual({
       shadow: "ENOENT",
@@ -460,7 +460,7 @@ describe("confined (initramfs, sandbox, netns, cgroup, RAM tmpfs)", () => {
     expect((await probe(dropToUser(), other)).tcp).toBe("connected");
   });
 
-  it("puts every process of the VM's uid — tmux server included — in the VM's cgroup", async () => {
+  it("check 30: resource containment: every process of the VM's uid — tmux server included — is in the VM's cgroup", async () => {
     const group = vm.cgroup as VmCgroup;
     const inGroup = new Set(await cgroupPids(group));
     const mine = await userPids();
@@ -469,7 +469,7 @@ describe("confined (initramfs, sandbox, netns, cgroup, RAM tmpfs)", () => {
     for (const p of mine) expect(inGroup.has(p)).toBe(true);
   });
 
-  it("keeps guest RAM on the sandbox's own tmpfs (memory + 16 MiB), charged to the VM's cgroup", async () => {
+  it("check 30: resource containment: guest RAM is on the sandbox's own tmpfs (memory + 16 MiB), charged to the VM's cgroup", async () => {
     const maps = await readFile(`/proc/${pid}/maps`, "utf8");
     expect(maps).toContain(`${vm.ramDir}/`);
     const mounts = await readFile(`/proc/${pid}/mountinfo`, "utf8");
@@ -500,7 +500,7 @@ describe("confined (initramfs, sandbox, netns, cgroup, RAM tmpfs)", () => {
     await guest(vm, "rm /mnt/t/fill; umount /mnt/t");
   });
 
-  it("refuses processes beyond pids.max: 200 over the cap fail", async () => {
+  it("check 30: resource containment: processes beyond pids.max are refused, 200 over the cap fail", async () => {
     const group = vm.cgroup as VmCgroup;
     const tries = PIDS_MAX + 200;
     const result = await guest(vm, `/data/tools/forkn ${tries}`, 120_000);

@@ -117,6 +117,25 @@ async function tmuxServerPid(vm: string): Promise<number | undefined> {
   return undefined;
 }
 
+/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat; 0 when it is gone. */
+async function cpuSeconds(pid: number | undefined): Promise<number> {
+  if (!pid) return 0;
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100; // utime, stime in USER_HZ ticks
+}
+
+/** The host processes of a VM's UML (its cmdline names `umid=<vm>`). */
+async function umlPids(vm: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
+    if (cmdline.includes("linux.uml") && cmdline.split("\0").includes(`umid=${vm}`)) pids.push(Number(entry));
+  }
+  return pids;
+}
+
 /** Bytes the agent logged as dropped input for `vm` in its log lines from `from` on. */
 function droppedInputBytes(vm: string, from: number): number {
   const text = ((stack as PanelStack).harness.agentLog.slice(from) ?? []).join("");
@@ -258,6 +277,17 @@ async function panelPhase(rep: number, flood: boolean, cookies: { a: string; b: 
       await sleep(100);
     }
   })();
+  // CPU seconds of each part during the flood: where the flood's cost lands.
+  const parts = async () => {
+    const uml = await Promise.all((await umlPids(A.vm)).map(cpuSeconds));
+    return {
+      agent: await cpuSeconds(s.harness.agent?.pid),
+      web: await cpuSeconds(s.web.pid),
+      tmuxA: await cpuSeconds(tmuxA),
+      umlA: uml.reduce((a, b) => a + b, 0),
+    };
+  };
+  const cpu0 = flood ? await parts() : undefined;
   const flooder = flood ? await startFlood(cookies.a) : null;
   const t0 = performance.now();
   // The same time box with and without a flood: B's echo in the first 60 %, then its page.
@@ -267,6 +297,7 @@ async function panelPhase(rep: number, flood: boolean, cookies: { a: string; b: 
   const page = await pageLatencies(cookies.b, t0 + windowMs);
   b.close();
   const figures = flooder ? await flooder.done : undefined;
+  const cpu1 = flood ? await parts() : undefined;
   sampling = false;
   await sampler;
   const sample: Sample = {
@@ -292,6 +323,10 @@ async function panelPhase(rep: number, flood: boolean, cookies: { a: string; b: 
       tmuxAMax: Math.max(...rss.tmuxA.filter(Number.isFinite)),
     };
     sample.flooder = { ...figures, agentDroppedBytes: droppedInputBytes(A.vm, logFrom) };
+    if (cpu0 && cpu1 && figures)
+      sample.flooder.cpuSeconds = Object.fromEntries(
+        Object.entries(cpu1).map(([k, v]) => [k, Math.round((v - cpu0[k as keyof typeof cpu0]) * 100) / 100]),
+      );
   }
   return sample;
 }
@@ -418,6 +453,14 @@ function report(samples: Sample[], loads: number[][]) {
     console.log(
       `         A typed ${mb(f.sentBytes)} MB in ${fmt(Number(f.floodMs) / 1000, 1)} s (agent dropped ${mb(f.agentDroppedBytes)} MB, ${f.droppedNotices ?? "—"} notices), got ${mb(f.outputBytes)} MB of output; A's Ctrl-C → shell ${f.ctrlCBackMs == null ? `not within 60 s (powered off and on through the panel: ${fmt(Number(f.powerCycledMs) / 1000, 1)} s)` : `${fmt(Number(f.ctrlCBackMs), 0)} ms`}; B measured ${s.keys} keys, ${s.pagesDone} pages`,
     );
+    if (f.cpuSeconds)
+      console.log(
+        `         CPU s from the flood's start to A's shell answering (or 60 s): ${Object.entries(
+          f.cpuSeconds as Record<string, number>,
+        )
+          .map(([k, v]) => `${k} ${fmt(v)}`)
+          .join(", ")}`,
+      );
   }
   if (args.json)
     writeFileSync(args.json, JSON.stringify({ at: new Date().toISOString(), loads, samples }, null, 2));

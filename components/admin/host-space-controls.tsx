@@ -13,7 +13,7 @@ export type SetDiskReserve = (input: {
 export type ResumeVm = (input: { name: string }) => Promise<ActionResult<unknown>>;
 
 const input =
-  "min-h-10 w-28 rounded-lg border border-stone-300 bg-white px-3 text-sm outline-none focus-visible:ring-4 focus-visible:ring-teal-600/30 dark:border-stone-700 dark:bg-stone-950";
+  "min-h-10 rounded-lg border border-stone-300 bg-white px-3 text-sm outline-none focus-visible:ring-4 focus-visible:ring-teal-600/30 dark:border-stone-700 dark:bg-stone-950";
 
 /** The free-space reserve: a share of the data disk or a fixed size. */
 export function DiskReserveForm({
@@ -45,7 +45,7 @@ export function DiskReserveForm({
       <div className="flex flex-wrap items-center gap-2">
         <input
           id="disk-reserve-value"
-          className={input}
+          className={`${input} w-28`}
           inputMode="decimal"
           value={value}
           onChange={(e) => setValue(e.target.value)}
@@ -56,7 +56,7 @@ export function DiskReserveForm({
           value={kind}
           onChange={(e) => setKind(e.target.value === "gib" ? "gib" : "percent")}
         >
-          <option value="percent">% of the disk</option>
+          <option value="percent">% of disk</option>
           <option value="gib">GiB</option>
         </select>
         <Button type="submit" variant="secondary" pending={pending}>

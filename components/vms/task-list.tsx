@@ -1,7 +1,8 @@
 import type { TaskView } from "@/server/web/dal/tasks";
 import { actorText, type TaskOutcomeTone, taskOutcome, taskTitle } from "./words";
 
-const timeFmt = new Intl.DateTimeFormat("en-GB", {
+/** Times on the VM page: the same text on the server and in any browser (no hydration mismatch). */
+export const timeFmt = new Intl.DateTimeFormat("en-GB", {
   dateStyle: "medium",
   timeStyle: "medium",
   timeZone: "UTC",

@@ -9,7 +9,7 @@ import type { PowerAction } from "@/server/web/vms/service";
 import type { VmSnapshot } from "@/server/web/vms/stream-events";
 import type { VmLive } from "@/server/web/vms/views";
 import { MemoryFigure } from "./memory-figure";
-import { TaskList } from "./task-list";
+import { TaskList, timeFmt } from "./task-list";
 import { formatUptime, useUptime, useVmEvents } from "./use-vm-events";
 import { VmStateBadge } from "./vm-state-badge";
 import { applyVmEvent, currentTask, type VmView } from "./vm-view";
@@ -133,7 +133,7 @@ export function VmPanel({
             <p className="font-medium">Paused: the host&apos;s disk is nearly full.</p>
             <p className="mt-1">
               This VM was writing to its disks when the host&apos;s free space fell below its reserve, so the
-              host paused it (since {new Date(live.pausedForSpace.since).toLocaleString()}). Nothing was
+              host paused it (since {timeFmt.format(new Date(live.pausedForSpace.since))} UTC). Nothing was
               deleted and nothing is lost: it carries on by itself once space is freed on the host, or when an
               admin resumes it. The admins have been told.
             </p>

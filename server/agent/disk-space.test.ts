@@ -1,4 +1,6 @@
+import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { AgentRequest } from "../protocol/agent";
 import { parseDiskReserve } from "./config";
 import { needsSample, reserveBytesOf, resumeMarginOf, SPACE_CHECK_MS, spaceDecision } from "./disk-space";
 
@@ -61,5 +63,20 @@ describe("the check's pace", () => {
     expect(needsSample({ ...at, freeBytes: 400 * MiB })).toBe(false);
     expect(needsSample({ ...at, freeBytes: 400 * MiB, pausedCount: 1 })).toBe(true);
     expect(needsSample({ ...at, freeBytes: 400 * MiB, sinceSampleMs: 2000 })).toBe(true);
+  });
+});
+
+describe("the reserve on the wire", () => {
+  const req = (args: unknown, extra: Record<string, unknown> = {}) =>
+    AgentRequest.safeParse({ v: 1, id: randomUUID(), op: "host.setDiskReserve", args, ...extra }).success;
+  it("is a share up to 50% or a size, exactly one, and carries no actor (not a VM verb)", () => {
+    expect(req({ reserve: { percent: 5 } })).toBe(true);
+    expect(req({ reserve: { bytes: 10 * 1024 ** 3 } })).toBe(true);
+    expect(req({ reserve: { percent: 60 } })).toBe(false);
+    expect(req({ reserve: { percent: 5, bytes: 1 } })).toBe(false);
+    expect(req({ reserve: { bytes: -1 } })).toBe(false);
+    expect(
+      req({ reserve: { percent: 5 } }, { actor: { userId: "u1", username: "ada", basis: "admin" } }),
+    ).toBe(false);
   });
 });

@@ -14,6 +14,7 @@ import { ensureDir, lstatOrNull, readSmallFileNoFollow } from "./safe-fs";
 import type { StepFn } from "./tasks";
 import { holderInfo, killHolder, startConsoleHolder, switchConsoleLog, TMUX_CONF } from "./tmux";
 import type { Runtime, VmManager } from "./vm-manager";
+import { refreshSeed } from "./vm-seed";
 import { sleep, waitFor } from "./wait";
 
 export const BOOT_WAIT_MS = 180_000;
@@ -76,6 +77,7 @@ export class Lifecycle {
     const log = await nextBootLog(runtime);
     await writeFile(runtime.paths.tmuxConf, TMUX_CONF, { mode: 0o644 });
     await chmod(runtime.paths.tmuxConf, 0o644);
+    await refreshSeed(runtime, this.vms.config.privileged);
     await startConsoleHolder({
       paths: runtime.paths,
       as: runtime.user,
@@ -88,6 +90,7 @@ export class Lifecycle {
         memoryMiB: runtime.config.memoryMiB,
         readOnly: [
           imagePath(this.vms.config.imagesDir, runtime.config.image),
+          runtime.paths.seedDisk,
           ...(this.vms.config.umlPreload ? [this.vms.config.umlPreload] : []),
         ],
       },
@@ -260,6 +263,8 @@ export class Lifecycle {
     if (config.swapMiB > 0) argv.push(`ubd1=${paths.swap}`);
     argv.push(
       `ubd2=${paths.storage}`,
+      // The seed disk (vm-seed.ts), read-only: the guest's /dev/ubdd.
+      `ubd3r=${paths.seedDisk}`,
       `umid=${config.name}`,
       `uml_dir=${paths.runDir}`,
       "con0=fd:0,fd:1",

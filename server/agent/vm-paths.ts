@@ -4,6 +4,8 @@
  *   <data>/vms/<name>/            root-owned 0755 (the VM user cannot rename what is inside)
  *     vm.json                     the VM's config, root-owned 0644
  *     destroying.json             while a destroy runs or was interrupted (root 0600): state `destroying`
+ *     seed.iso                    the seed disk (cloud-init NoCloud), root:<VM group> 0640, /dev/ubdd read-only
+ *     host-keys/                  the VM's SSH host keys, root 0700 (vm-seed.ts)
  *     disk/  root.cow swap.img storage.img        VM user, 0700
  *     run/   tmux.sock  <name>/{mconsole,pid}     VM user, 0700 (uml_dir; mconsole only for it and root)
  *     ram/                        VM user, 0700: TMPDIR for guest RAM (not the shared /dev/shm)
@@ -18,6 +20,8 @@ export interface VmPaths {
   configFile: string;
   /** The destroy marker: written first by vm.destroy, gone with the directory (provision.ts). */
   destroyMarker: string;
+  seedDisk: string;
+  hostKeysDir: string;
   diskDir: string;
   cow: string;
   swap: string;
@@ -41,6 +45,8 @@ export function vmPaths(config: AgentConfig, name: string): VmPaths {
     dir,
     configFile: join(dir, "vm.json"),
     destroyMarker: join(dir, "destroying.json"),
+    seedDisk: join(dir, "seed.iso"),
+    hostKeysDir: join(dir, "host-keys"),
     diskDir,
     cow: join(diskDir, "root.cow"),
     swap: join(diskDir, "swap.img"),

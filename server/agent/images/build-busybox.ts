@@ -7,7 +7,7 @@
  */
 
 import { realpathSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -38,6 +38,7 @@ done
 hostname "\${hn:-zaphod}"
 mount -o remount,rw /
 swapon -a
+/etc/init.d/seed
 if ! mount -a -t noswap; then
   echo
   echo "mount failed: check /etc/fstab"
@@ -45,6 +46,48 @@ if ! mount -a -t noswap; then
   echo "(or press Control-D to continue):"
   setsid cttyhack /bin/sh -l
 fi
+`;
+
+// The VM's seed disk (cloud-init's NoCloud format, label cidata), which the agent attaches as the
+// fourth disk: this image reads the plain files under zaphod/ (one value each) instead of
+// cloud-init's YAML. Hostname, root's password hash and SSH keys, the VM's SSH host keys, eth0's
+// addresses, routes and DNS; then dropbear, keys only (-s: no password logins over the network).
+const SEED = `#!/bin/sh
+seed=/run/seed
+[ -b /dev/ubdd ] || exit 0
+mkdir -p $seed
+# A confined VM's initramfs has loaded isofs (and then turned module loading off); unconfined, load it here.
+grep -qw iso9660 /proc/filesystems || { insmod /lib/modules/cdrom.ko; insmod /lib/modules/isofs.ko; } 2>/dev/null
+mount -t iso9660 -o ro /dev/ubdd $seed || { echo "seed: /dev/ubdd is not a seed disk"; exit 0; }
+z=$seed/zaphod
+[ -f $z/hostname ] && hostname "$(cat $z/hostname)"
+if [ -f $z/root-hash ]; then
+  echo "root:$(cat $z/root-hash):20000:0:99999:7:::" > /etc/shadow
+  chmod 600 /etc/shadow
+  sed -i 's#^root:[^:]*:#root:x:#' /etc/passwd
+  echo "zaphod busybox (root's password is the one set in the panel)" > /etc/issue
+  echo >> /etc/issue
+fi
+mkdir -p /root/.ssh
+chmod 700 /root/.ssh
+cp $z/authorized_keys /root/.ssh/authorized_keys 2>/dev/null && chmod 600 /root/.ssh/authorized_keys
+if [ -f $z/ipv4 ] || [ -f $z/ipv6 ]; then
+  ip link set lo up
+  ip link set eth0 up
+  [ -f $z/ipv4 ] && ip addr add "$(cat $z/ipv4)" dev eth0
+  [ -f $z/gateway4 ] && ip route add default via "$(cat $z/gateway4)"
+  [ -f $z/ipv6 ] && ip -6 addr add "$(cat $z/ipv6)" dev eth0
+  [ -f $z/gateway6 ] && ip -6 route add default via "$(cat $z/gateway6)"
+  [ -f $z/dns ] && sed 's/^/nameserver /' $z/dns > /etc/resolv.conf
+fi
+keys=
+mkdir -p /etc/dropbear
+for t in ed25519 ecdsa rsa; do
+  [ -f $z/ssh_host_\${t}_key ] || continue
+  dropbearconvert openssh dropbear $z/ssh_host_\${t}_key /etc/dropbear/dropbear_\${t}_host_key >/dev/null 2>&1 &&
+    keys="$keys -r /etc/dropbear/dropbear_\${t}_host_key"
+done
+[ -n "$keys" ] && dropbear -s $keys && echo "seed: ssh (dropbear) listening on port 22"
 `;
 
 const FSTAB = `# device  mountpoint  type  options  dump  pass
@@ -56,6 +99,7 @@ proc       /proc  proc  defaults  0 0
 const FILES: Record<string, { text: string; mode: number }> = {
   "etc/inittab": { text: INITTAB, mode: 0o644 },
   "etc/init.d/rcS": { text: RCS, mode: 0o755 },
+  "etc/init.d/seed": { text: SEED, mode: 0o755 },
   "etc/fstab": { text: FSTAB, mode: 0o644 },
   "etc/passwd": { text: "root::0:0:root:/root:/bin/sh\n", mode: 0o644 },
   "etc/group": { text: "root:x:0:\n", mode: 0o644 },
@@ -64,6 +108,32 @@ const FILES: Record<string, { text: string; mode: number }> = {
   "etc/profile": { text: 'export PS1="\\h:\\w# "\nexport PATH=/sbin:/usr/sbin:/bin:/usr/bin\n', mode: 0o644 },
   "etc/shells": { text: "/bin/sh\n/bin/ash\n", mode: 0o644 },
 };
+
+const DROPBEAR = ["/usr/sbin/dropbear", "/usr/bin/dropbearconvert"];
+
+/** Copies a dynamically linked host program into the image with every library `ldd` names. */
+async function copyProgram(root: string, program: string): Promise<void> {
+  const { stdout } = await run(["ldd", "--", program], { allowFailure: true });
+  if (!stdout.includes("libc.so"))
+    throw new Error(`${program} is missing or not a program (install Debian's dropbear-bin)`);
+  const libs = [...stdout.matchAll(/(?:=> )?(\/[^\s]+) \(0x[0-9a-f]+\)/g)].map((m) => m[1] as string);
+  for (const file of [program, ...libs]) {
+    await mkdir(join(root, dirname(file)), { recursive: true });
+    await run(["cp", "-L", "--", file, join(root, file)]);
+  }
+}
+
+/** The UML kernel's isofs module and its one dependency, for an unconfined VM to read its seed disk. */
+async function copyIsofsModules(root: string): Promise<void> {
+  const versions = await readdir("/usr/lib/uml/modules").catch(() => [] as string[]);
+  const dir = versions.length === 1 ? join("/usr/lib/uml/modules", versions[0] as string, "kernel") : null;
+  if (!dir) return;
+  await mkdir(join(root, "lib/modules"), { recursive: true });
+  for (const ko of ["drivers/cdrom/cdrom.ko", "fs/isofs/isofs.ko"])
+    await run(["cp", "--", join(dir, ko), join(root, "lib/modules", ko.slice(ko.lastIndexOf("/") + 1))], {
+      allowFailure: true,
+    });
+}
 
 export interface BuildBusyboxOptions {
   imagesDir: string;
@@ -102,6 +172,9 @@ export async function buildBusyboxImage(options: BuildBusyboxOptions): Promise<s
       await mkdir(join(root, dirname(entry)), { recursive: true });
       await symlink("/bin/busybox", join(root, entry)).catch(() => undefined);
     }
+    // Dropbear (Debian's dropbear-bin) and its converter, with the libraries they link.
+    for (const program of DROPBEAR) await copyProgram(root, program);
+    await copyIsofsModules(root);
     for (const [path, { text, mode }] of Object.entries(FILES)) {
       await writeFile(join(root, path), text, { mode });
       await chmod(join(root, path), mode);

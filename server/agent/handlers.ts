@@ -74,6 +74,8 @@ export function createHandlers({ manager: m, snapshots, droppingInput }: Handler
     }),
     "vm.setAutostart": (args) => m.manage.setAutostart(args.name, args.autostart),
     "vm.setMemory": (args) => m.manage.setMemory(args.name, args.memoryMiB),
+    "vm.setAccess": (args) => m.manage.setAccess(args.name, args.access),
+    "vm.access": (args) => m.manage.access(args.name),
     "vm.growStorage": async (args, { id }) => ({ task: await m.manage.growStorage(id, args) }),
     "vm.setOwner": async (args, { id }) => ({ task: await m.manage.setOwner(id, args) }),
     "owner.remove": (args) => m.provisioning.removeOwner(args.owner),

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sha512Crypt } from "../web/auth/sha512-crypt";
 import { run } from "./exec";
 import { createHarness, type Harness } from "./testing/agent-harness";
 import { TestConsole } from "./testing/console-client";
@@ -88,4 +89,50 @@ describe("the seed disk", () => {
     const out = await inGuest("md5sum /etc/dropbear/dropbear_ed25519_host_key");
     expect(out).toContain(want);
   }, 120_000);
+
+  it("root's keys and password set by the panel reach the guest at its next boot, not before", async () => {
+    const keyFile = join(h.root, "member-key");
+    await run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "sam@laptop", "-f", keyFile]);
+    const line = (await readFile(`${keyFile}.pub`, "utf8")).trim();
+    const hash = sha512Crypt("guest-root-password-1");
+    const set = await h.client.call("vm.setAccess", {
+      name: VM,
+      access: { sshAuthorizedKeys: [line], rootPasswordHash: hash },
+    });
+    expect(set).toMatchObject({ sshKeyCount: 1, rootPasswordSet: true, appliesAtNextBoot: true });
+    expect(set.hostKeys.map((k) => k.type)).toEqual(["ed25519", "ecdsa"]);
+    // Root's only: vm.json is world-readable, the hash is not.
+    const info = await stat(join(h.dataDir, "vms", VM, "access.json"));
+    expect([info.uid, info.mode & 0o777]).toEqual([0, 0o600]);
+    // A key with options or a password in clear is refused by the agent too.
+    for (const access of [
+      { sshAuthorizedKeys: [`command="sh" ${line}`], rootPasswordHash: null },
+      { sshAuthorizedKeys: [], rootPasswordHash: "guest-root-password-1" },
+    ])
+      await expect(h.client.call("vm.setAccess", { name: VM, access } as never)).rejects.toMatchObject({
+        code: "invalid-request",
+      });
+
+    await h.client.run("vm.poweroff", { name: VM });
+    expect((await h.client.run("vm.start", { name: VM })).result?.stage).toBe("up");
+    expect((await h.client.call("vm.access", { name: VM })).appliesAtNextBoot).toBe(false);
+    const c = await TestConsole.open(h.client.openConsole(VM));
+    try {
+      await c.replayed();
+      c.type("\r");
+      await c.waitFor(/login: $/m, 30_000);
+      let mark = c.text.length;
+      c.type("root\r");
+      await c.waitFor(/Password: $/m, 20_000, mark);
+      mark = c.text.length;
+      c.type("guest-root-password-1\r");
+      await c.waitFor(/# $/m, 20_000, mark);
+      mark = c.text.length;
+      c.type("cat /root/.ssh/authorized_keys; echo keys-$((6*7))\r");
+      await c.waitFor(/^keys-42/m, 20_000, mark);
+      expect(c.text.slice(mark)).toContain(line);
+    } finally {
+      c.close();
+    }
+  }, 180_000);
 });

@@ -5,7 +5,7 @@
 import { constants } from "node:fs";
 import { mkdir, open, rename } from "node:fs/promises";
 import { join } from "node:path";
-import type { Op, ParsedArgsOf, TaskInfo, VmConfig } from "../protocol/agent";
+import type { GuestAccess, Op, ParsedArgsOf, TaskInfo, VmAccessInfo, VmConfig } from "../protocol/agent";
 import { AgentFailure } from "./errors";
 import { run } from "./exec";
 import { deleteHostUser, ensureHostUser, type HostUser } from "./host-users";
@@ -15,6 +15,7 @@ import { lstatOrNull } from "./safe-fs";
 import { copySparse, openDiskNoFollow } from "./snapshot-copy";
 import { killHolder } from "./tmux";
 import type { Runtime, VmManager } from "./vm-manager";
+import { accessInfo, setAccess } from "./vm-seed";
 
 export class VmManage {
   constructor(private vms: VmManager) {}
@@ -29,6 +30,22 @@ export class VmManage {
     } finally {
       unlock();
     }
+  }
+
+  /** Root's SSH keys and password hash for the guest's next boot (its seed disk; vm-seed.ts). */
+  async setAccess(name: string, access: GuestAccess): Promise<VmAccessInfo> {
+    const unlock = this.vms.tasks.lock(name, "vm.setAccess");
+    try {
+      const runtime = await this.vms.load(name);
+      return await setAccess(runtime, access, Boolean(await this.vms.mainProcess(runtime)));
+    } finally {
+      unlock();
+    }
+  }
+
+  async access(name: string): Promise<VmAccessInfo> {
+    const runtime = await this.vms.load(name);
+    return accessInfo(runtime, Boolean(await this.vms.mainProcess(runtime)));
   }
 
   /** Memory for the next boot: the running UML keeps what it booted with. */

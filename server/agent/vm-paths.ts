@@ -6,6 +6,8 @@
  *     destroying.json             while a destroy runs or was interrupted (root 0600): state `destroying`
  *     seed.iso                    the seed disk (cloud-init NoCloud), root:<VM group> 0640, /dev/ubdd read-only
  *     host-keys/                  the VM's SSH host keys, root 0700 (vm-seed.ts)
+ *     access.json                 root's SSH keys and password hash for the guest, root 0600
+ *     seed-booted                 the seed's instance-id the running boot got, root 0644
  *     disk/  root.cow swap.img storage.img        VM user, 0700
  *     run/   tmux.sock  <name>/{mconsole,pid}     VM user, 0700 (uml_dir; mconsole only for it and root)
  *     ram/                        VM user, 0700: TMPDIR for guest RAM (not the shared /dev/shm)
@@ -22,6 +24,8 @@ export interface VmPaths {
   destroyMarker: string;
   seedDisk: string;
   hostKeysDir: string;
+  accessFile: string;
+  seedBooted: string;
   diskDir: string;
   cow: string;
   swap: string;
@@ -47,6 +51,8 @@ export function vmPaths(config: AgentConfig, name: string): VmPaths {
     destroyMarker: join(dir, "destroying.json"),
     seedDisk: join(dir, "seed.iso"),
     hostKeysDir: join(dir, "host-keys"),
+    accessFile: join(dir, "access.json"),
+    seedBooted: join(dir, "seed-booted"),
     diskDir,
     cow: join(diskDir, "root.cow"),
     swap: join(diskDir, "swap.img"),

@@ -106,6 +106,24 @@ export const DiskReserveSetting = z.union([
 ]);
 export type DiskReserveSetting = z.infer<typeof DiskReserveSetting>;
 
+/**
+ * What a guest gets at boot through its seed disk (issue 12 point 4): root's SSH keys (each one
+ * authorized_keys line, already parsed and re-encoded by the web tier: no options, no line
+ * breaks) and root's password as a SHA-512 crypt hash (null: as the image has it).
+ */
+export const SSH_KEY_LINE =
+  /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,2}( [\x20-\x7e]{1,200})?$/;
+export const GuestAccess = z
+  .object({
+    sshAuthorizedKeys: z.array(z.string().max(16_384).regex(SSH_KEY_LINE)).max(64),
+    rootPasswordHash: z
+      .string()
+      .regex(/^\$6\$[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}$/)
+      .nullable(),
+  })
+  .strict();
+export type GuestAccess = z.infer<typeof GuestAccess>;
+
 const snapshotRef = z.object({ name: VmName, id: z.uuid() }).strict();
 
 /** Every verb with its arguments. Adding a verb = adding a line here (and to README.md). */
@@ -144,6 +162,10 @@ const verbs = {
   /** Offline: the VM must be stopped; grows the storage disk and its ext4 (never shrinks). */
   "vm.growStorage": z.object({ name: VmName, storageGiB: StorageGiB }).strict(),
   /** Offline: the VM's files move to the new owner's host user (fresh copies, see agent README). */
+  /** Root's SSH keys and password hash for the guest, applied by its seed disk at the next boot. */
+  "vm.setAccess": z.object({ name: VmName, access: GuestAccess }).strict(),
+  /** The VM's SSH host keys and whether its access changed since it booted. */
+  "vm.access": vm,
   "vm.setOwner": z.object({ name: VmName, owner: OwnerName }).strict(),
   /** Removes an owner's host user; refused while the owner has a VM. */
   "owner.remove": z.object({ owner: OwnerName }).strict(),
@@ -222,6 +244,8 @@ export const VM_OPS = [
   "vm.setMemory",
   "vm.growStorage",
   "vm.setOwner",
+  "vm.setAccess",
+  "vm.access",
   "snapshot.create",
   "snapshot.list",
   "snapshot.restore",
@@ -258,6 +282,8 @@ export const AgentRequest = z.discriminatedUnion("op", [
   request("vm.setMemory"),
   request("vm.growStorage"),
   request("vm.setOwner"),
+  request("vm.setAccess"),
+  request("vm.access"),
   request("owner.remove"),
   request("snapshot.create"),
   request("snapshot.list"),
@@ -463,6 +489,15 @@ export interface SnapshotUsage {
   freeBytes: number;
 }
 
+/** A VM's SSH host keys (made once by the agent) and where its guest access stands. */
+export interface VmAccessInfo {
+  hostKeys: { type: "ed25519" | "ecdsa" | "rsa"; fingerprint: string; publicKey: string }[];
+  sshKeyCount: number;
+  rootPasswordSet: boolean;
+  /** The seed the guest gets at its next boot differs from the one it booted with (or it is stopped). */
+  appliesAtNextBoot: boolean;
+}
+
 export interface TaskAccepted {
   task: TaskInfo;
 }
@@ -484,6 +519,8 @@ export interface ResultOf {
   "vm.setMemory": VmConfig;
   "vm.growStorage": TaskAccepted;
   "vm.setOwner": TaskAccepted;
+  "vm.setAccess": VmAccessInfo;
+  "vm.access": VmAccessInfo;
   "owner.remove": { owner: string; removed: boolean };
   "snapshot.create": TaskAccepted;
   "snapshot.list": { snapshots: SnapshotInfo[] };

@@ -476,8 +476,9 @@ describe("host agent with real UML VMs", () => {
         ?.split(":")[2],
     );
     expect(uid).toBe(userUid);
-    // Unconfined (the default; confinement is opt-in): no cgroup figures (confine/agent-confined.itest.ts).
-    expect(status.hostUse ?? null).toBeNull();
+    // Confined (a root agent's default; confine/agent-confined.itest.ts): the cgroup's figures.
+    if (h.env.ZAPHOD_CONFINE === "on") expect(status.hostUse?.pidsMax).toBe(512);
+    else expect(status.hostUse ?? null).toBeNull();
     // Guest RAM lives in the VM's own directory, not the shared /dev/shm.
     const environ = await readFile(`/proc/${status.pid}/environ`, "utf8");
     expect(environ).toContain(`TMPDIR=${join(h.dataDir, "vms", VM, "ram")}`);

@@ -168,6 +168,7 @@ describe("enterSandboxArgv", () => {
       "--",
     ]);
     expect(argv).not.toContain("--wd");
+    expect(argv.slice(setpriv, -4)).toContain("--pdeathsig=KILL");
     expect(argv.slice(setpriv, setpriv + 8)).toContain("--no-new-privs");
     expect(argv.slice(-4)).toEqual(["tmux", "-S", "/v/run/tmux.sock", "kill-server"]);
   });

@@ -130,7 +130,7 @@ function niceArgv(nice: number): string[] {
 }
 
 /** setpriv to the VM's uid and gid: no groups, no capabilities (bounding set emptied), no_new_privs. */
-function dropToVmUser(user: RunAs): string[] {
+function dropToVmUser(user: RunAs, extra: string[] = []): string[] {
   const { uid, gid } = user;
   if (!Number.isSafeInteger(uid) || uid <= 0 || !Number.isSafeInteger(gid) || gid <= 0)
     throw new Error("a sandbox never runs as root");
@@ -142,6 +142,7 @@ function dropToVmUser(user: RunAs): string[] {
     "--inh-caps=-all",
     "--bounding-set=-all",
     "--no-new-privs",
+    ...extra,
     "--",
   ];
 }
@@ -241,7 +242,9 @@ export function enterSandboxArgv(sandbox: RunningSandbox, cwd: string, command: 
     "--cgroup",
     `--wdns=${cwd}`,
     "--",
-    ...dropToVmUser(sandbox.user),
+    // nsenter forks for the pid namespace: its child must end with it (a timeout or kill of the
+    // agent's child reaches nsenter only; a tty flush left running ate the next boot's typing).
+    ...dropToVmUser(sandbox.user, ["--pdeathsig=KILL"]),
     ...command,
   ];
 }

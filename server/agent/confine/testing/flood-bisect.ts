@@ -16,14 +16,7 @@ import { join } from "node:path";
 import { baseEnv, type RunAs, run } from "../../exec";
 import { buildBusyboxImage } from "../../images/build-busybox";
 import { TMUX_CONF } from "../../tmux";
-import {
-  type CgroupLayout,
-  defaultLimits,
-  detectCgroups,
-  ensureVmCgroup,
-  killVmCgroup,
-  removeVmCgroup,
-} from "../cgroup";
+import { type CgroupLayout, defaultLimits, detectCgroups, ensureVmCgroup, killVmCgroup } from "../cgroup";
 import { type ConfineVmOptions, confinedHolderArgv, confinedUmlArgv, spawnConfined } from "../confine-vm";
 import { buildInitramfs, umlKernelVersion } from "../initramfs";
 import { deleteNetns, ensureNetns } from "../netns";
@@ -273,10 +266,7 @@ async function fileSize(path: string): Promise<number> {
 }
 
 async function stop(vm: Vm): Promise<void> {
-  if (vm.cgroup) {
-    await killVmCgroup(vm.cgroup);
-    await removeVmCgroup(vm.cgroup).catch(() => undefined);
-  }
+  if (vm.cgroup) await killVmCgroup(vm.cgroup);
   for (let round = 0; round < 100; round++) {
     const pids = await userPids();
     if (pids.length === 0) break;
@@ -286,6 +276,19 @@ async function stop(vm: Vm): Promise<void> {
       } catch {}
     }
     await sleep(50);
+  }
+  // Each directory on its own (a group still busy with a zombie must not keep the others).
+  for (const dir of vm.cgroup?.dirs ?? []) {
+    for (
+      let round = 0;
+      round < 40 &&
+      (await rmdir(dir).then(
+        () => false,
+        (e) => e.code !== "ENOENT",
+      ));
+      round++
+    )
+      await sleep(50);
   }
   if (vm.netns) await deleteNetns(vm.netns.split("/").at(-1) as string).catch(() => undefined);
 }

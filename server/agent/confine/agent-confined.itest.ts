@@ -130,6 +130,13 @@ describe("agent with confinement on (the default)", () => {
     expect(proc).toMatch(/^CapEff:\s+0+$/m);
     const cgroups = await readFile(`/proc/${umlPid}/cgroup`, "utf8");
     expect(cgroups).toContain(`/${VM}`);
+    // No cpu controller (it stalled the host under a console flood): the CPU weight is the nice
+    // value, on UML and on its session's autogroup (README § Confinement).
+    expect(cgroups).not.toMatch(new RegExp(`^\\d+:[^:]*\\bcpu\\b[^:]*:.*/${VM}$`, "m"));
+    const nice = Number((await readFile(`/proc/${umlPid}/stat`, "utf8")).split(") ")[1]?.split(" ")[16]);
+    expect(nice).toBe(3);
+    const autogroup = await readFile(`/proc/${umlPid}/autogroup`, "utf8").catch(() => null);
+    if (autogroup !== null) expect(autogroup).toMatch(/ nice 3$/m);
   }, 180_000);
 
   it("check 46: VM → host services: a tmux server of the VM's user cannot make the agent's tmux client run its program outside the sandbox", async () => {

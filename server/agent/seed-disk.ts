@@ -12,7 +12,8 @@
  * address makes the guest apply it at the next boot, and an unchanged seed changes nothing.
  */
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { lstat, mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { run } from "./exec";
 
@@ -45,6 +46,9 @@ const KEY_LINE_RE =
 const HASH_RE = /^\$(6|5|y|2[abxy]?)\$[./A-Za-z0-9$,=]{8,200}$/;
 const PUBLIC_HOST_KEY_RE =
   /^(ssh-ed25519|ecdsa-sha2-nistp256|ssh-rsa) [A-Za-z0-9+/]+={0,2}( [\x20-\x7e]{0,100})?$/;
+
+/** Every seed disk has this size (the guest's ubd device keeps the size it opened with). */
+export const SEED_DISK_BYTES = 2 * 1024 * 1024;
 
 export class SeedError extends Error {
   override name = "SeedError";
@@ -142,9 +146,12 @@ export function instanceIdOf(files: Record<string, string>): string {
 }
 
 /**
- * Writes the ISO 9660 image (Rock Ridge and Joliet names, volume id `cidata`) at `target`,
- * atomically: built in a fresh directory beside it (the agent's own directory, which nobody else
- * can write), then renamed over the old one. The caller sets the owner and mode.
+ * Writes the ISO 9660 image (Rock Ridge and Joliet names, volume id `cidata`) at `target`, built
+ * in a fresh directory beside it (the agent's own directory, which nobody else can write) and
+ * padded to a fixed size. The first time it is renamed into place; after that it is written over
+ * the same file: a running UML keeps its disk open across a reboot from inside the guest (and a
+ * confined one sees the file through a bind mount of that inode), so only the same inode, at the
+ * same size, reaches its next boot. The caller sets the owner and mode.
  */
 export async function writeSeedDisk(target: string, spec: SeedSpec): Promise<{ instanceId: string }> {
   const files = seedFiles(spec);
@@ -160,7 +167,24 @@ export async function writeSeedDisk(target: string, spec: SeedSpec): Promise<{ i
     await run(["genisoimage", "-quiet", "-output", iso, "-volid", "cidata", "-joliet", "-rock", tree], {
       timeoutMs: 30_000,
     });
-    await rename(iso, target);
+    const image = await readFile(iso);
+    if (image.length > SEED_DISK_BYTES)
+      throw new SeedError(`the seed disk is ${image.length} bytes, over ${SEED_DISK_BYTES}`);
+    const padded = Buffer.alloc(SEED_DISK_BYTES);
+    image.copy(padded);
+    const existing = await lstat(target).catch(() => null);
+    if (existing?.isFile() && existing.size === SEED_DISK_BYTES) {
+      const fd = await open(target, constants.O_WRONLY | constants.O_NOFOLLOW);
+      try {
+        await fd.write(padded, 0, padded.length, 0);
+        await fd.sync();
+      } finally {
+        await fd.close();
+      }
+    } else {
+      await writeFile(iso, padded);
+      await rename(iso, target);
+    }
     return { instanceId: instanceIdOf(files) };
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -113,8 +113,8 @@ describe("the seed disk", () => {
         code: "invalid-request",
       });
 
-    await h.client.run("vm.poweroff", { name: VM });
-    expect((await h.client.run("vm.start", { name: VM })).result?.stage).toBe("up");
+    // A graceful reboot (Ctrl-Alt-Del: the guest reboots itself, the same UML process) applies it.
+    expect((await h.client.run("vm.reboot", { name: VM })).result?.stage).toBe("up");
     expect((await h.client.call("vm.access", { name: VM })).appliesAtNextBoot).toBe(false);
     const c = await TestConsole.open(h.client.openConsole(VM));
     try {

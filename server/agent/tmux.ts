@@ -145,17 +145,21 @@ const FLUSH_TTY_PERL =
   "my ($t, $n) = @ARGV; sysopen(my $f, $t, 2 | 256) or exit 1; for (1 .. $n) { ioctl($f, 0x540B, 0); select(undef, undef, undef, 0.005) }";
 
 export async function flushConsoleInput(paths: VmPaths, as: RunAs, ms: number): Promise<void> {
+  // By the clock, not by the loop's count: on a loaded host 5 ms sleeps last longer, and a flush
+  // still running after the next boot's login prompt ate what the member typed there.
+  const until = Date.now() + ms;
   const { stdout } = await tmux(paths, as, ["display-message", "-p", "-t", SESSION, "#{pane_tty}"], 5000);
   const tty = stdout.trim();
-  if (!/^\/dev\/pts\/[0-9]{1,6}$/.test(tty)) return;
-  const perl = ["perl", "-e", FLUSH_TTY_PERL, "--", tty, String(Math.ceil(ms / 5))];
+  const left = until - Date.now();
+  if (!/^\/dev\/pts\/[0-9]{1,6}$/.test(tty) || left <= 0) return;
+  const perl = ["perl", "-e", FLUSH_TTY_PERL, "--", tty, String(Math.ceil(left / 5))];
   // A confined VM's pane tty is in its sandbox's own devpts: open it there (as the VM's user).
   const flush = await asVmUser(paths.dir, as, paths.runDir, perl);
   await run(flush.argv, {
     as: flush.as,
     env: baseEnv({}),
     cwd: flush.as ? paths.runDir : "/",
-    timeoutMs: ms + 5000,
+    timeoutMs: left,
     allowFailure: true,
   });
 }

@@ -37,7 +37,8 @@ export class VmManage {
     const unlock = this.vms.tasks.lock(name, "vm.setAccess");
     try {
       const runtime = await this.vms.load(name);
-      return await setAccess(runtime, access, Boolean(await this.vms.mainProcess(runtime)));
+      const running = Boolean(await this.vms.mainProcess(runtime));
+      return await setAccess(runtime, access, running, this.vms.config.privileged);
     } finally {
       unlock();
     }

@@ -10,7 +10,8 @@
  */
 import { chmod, chown, mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { GuestAccess, type VmAccessInfo } from "../protocol/agent";
-import { readSmallFileNoFollow } from "./safe-fs";
+import { currentBootLog } from "./boot-log";
+import { readSmallFileNoFollow, readTail } from "./safe-fs";
 import {
   ensureHostKeys,
   hostKeyFingerprint,
@@ -44,35 +45,61 @@ async function specOf(runtime: Runtime): Promise<SeedSpec> {
   };
 }
 
-/** Writes the VM's seed disk for the boot about to start and records its instance-id. */
-export async function refreshSeed(runtime: Runtime, privileged: boolean): Promise<{ instanceId: string }> {
+async function writeSeed(runtime: Runtime, privileged: boolean): Promise<string> {
   const { paths, user } = runtime;
   const { instanceId } = await writeSeedDisk(paths.seedDisk, await specOf(runtime));
   if (privileged) {
     await chown(paths.seedDisk, 0, user.gid);
     await chmod(paths.seedDisk, 0o640);
   } else await chmod(paths.seedDisk, 0o600);
-  await writeRootFile(paths.seedBooted, `${instanceId}\n`, 0o644);
+  return instanceId;
+}
+
+/** Writes the VM's seed disk for the boot about to start and records its instance-id. */
+export async function refreshSeed(runtime: Runtime, privileged: boolean): Promise<{ instanceId: string }> {
+  const instanceId = await writeSeed(runtime, privileged);
+  await writeRootFile(runtime.paths.seedBooted, `${instanceId}\n`, 0o644);
   return { instanceId };
 }
 
-/** Keeps what the guest gets at its next boot (the caller holds the VM's lock). */
+/**
+ * Keeps what the guest gets at its next boot (the caller holds the VM's lock) and rewrites the
+ * seed disk at once, so a reboot from inside the guest applies it too, not only a start by the
+ * agent.
+ */
 export async function setAccess(
   runtime: Runtime,
   access: GuestAccess,
   running: boolean,
+  privileged: boolean,
 ): Promise<VmAccessInfo> {
   await writeRootFile(runtime.paths.accessFile, `${JSON.stringify(GuestAccess.parse(access))}\n`, 0o600);
+  await writeSeed(runtime, privileged);
   return accessInfo(runtime, running);
+}
+
+/**
+ * The seed the running boot applied: the last `seed: instance-id …` line the guest printed on
+ * the current boot's console (the busybox image prints it; a reboot from inside the guest
+ * continues the same log), else what the agent gave the boot it started.
+ */
+async function bootedInstanceId(runtime: Runtime): Promise<string | null> {
+  const log = await currentBootLog(runtime);
+  if (log) {
+    const tail = (await readTail(log.file, 1024 * 1024).catch(() => Buffer.alloc(0))).toString("latin1");
+    const seen = [...tail.matchAll(/seed: instance-id (zaphod-[0-9a-f]{16})/g)].at(-1)?.[1];
+    if (seen) return seen;
+  }
+  return readSmallFileNoFollow(runtime.paths.seedBooted).then(
+    (t) => t.trim(),
+    () => null,
+  );
 }
 
 export async function accessInfo(runtime: Runtime, running: boolean): Promise<VmAccessInfo> {
   const spec = await specOf(runtime);
   const next = instanceIdOf(seedFiles(spec));
-  const booted = await readSmallFileNoFollow(runtime.paths.seedBooted).then(
-    (t) => t.trim(),
-    () => null,
-  );
+  const booted = running ? await bootedInstanceId(runtime) : null;
   return {
     hostKeys: spec.hostKeys.map((k) => ({
       type: k.type,

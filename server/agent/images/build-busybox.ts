@@ -60,6 +60,8 @@ mkdir -p $seed
 grep -qw iso9660 /proc/filesystems || { insmod /lib/modules/cdrom.ko; insmod /lib/modules/isofs.ko; } 2>/dev/null
 mount -t iso9660 -o ro /dev/ubdd $seed || { echo "seed: /dev/ubdd is not a seed disk"; exit 0; }
 z=$seed/zaphod
+# The agent reads this line back from the boot's console: the seed this boot applied.
+echo "seed: instance-id $(cat $z/instance-id)"
 [ -f $z/hostname ] && hostname "$(cat $z/hostname)"
 if [ -f $z/root-hash ]; then
   echo "root:$(cat $z/root-hash):20000:0:99999:7:::" > /etc/shadow

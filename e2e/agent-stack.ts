@@ -9,7 +9,7 @@
  *   tsx e2e/agent-stack.ts cleanup
  */
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { readdir, readFile, rm } from "node:fs/promises";
 import { connect } from "node:net";
@@ -31,6 +31,14 @@ import {
 type State = { pid: number | null; prefix: string; group: string; dataDir: string; webUser: string | null };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function readFileOr(file: string): string | null {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return null;
+  }
+}
 
 function readState(): State | null {
   try {
@@ -64,12 +72,18 @@ export async function startAgent(): Promise<State> {
   mkdirSync(AGENT_DATA_DIR, { recursive: true, mode: 0o755 });
   // Written first: a failure from here on is still cleaned up.
   writeFileSync(AGENT_STATE_FILE, JSON.stringify(state));
-  if (!existsSync(path.join(AGENT_DATA_DIR, "images", `${E2E_IMAGE}.ext4`))) {
-    await buildBusyboxImage({
-      imagesDir: path.join(AGENT_DATA_DIR, "images"),
-      name: E2E_IMAGE,
-      log: () => undefined,
-    });
+  // The image is kept between runs of a checkout, and made again when its builder changed.
+  const imagesDir = path.join(AGENT_DATA_DIR, "images");
+  const builder = createHash("sha256")
+    .update(readFileSync("server/agent/images/build-busybox.ts"))
+    .digest("hex");
+  const stamp = path.join(imagesDir, `.${E2E_IMAGE}.builder`);
+  const current = existsSync(path.join(imagesDir, `${E2E_IMAGE}.ext4`)) && readFileOr(stamp) === builder;
+  if (!current) {
+    for (const ext of ["ext4", "json"])
+      await rm(path.join(imagesDir, `${E2E_IMAGE}.${ext}`), { force: true });
+    await buildBusyboxImage({ imagesDir, name: E2E_IMAGE, log: () => undefined });
+    writeFileSync(stamp, builder);
   }
   mkdirSync(".data/e2e", { recursive: true });
   const logFd = openSync(".data/e2e/agent.log", "a");

@@ -128,6 +128,9 @@ export const AuditActions = [
   "snapshot.quota",
   "vm.resume",
   "host.disk_reserve",
+  "account.ssh_key_add",
+  "account.ssh_key_remove",
+  "vm.root_password",
 ] as const;
 export const AuditAction = z.enum(AuditActions);
 export type AuditAction = z.infer<typeof AuditAction>;

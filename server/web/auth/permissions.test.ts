@@ -5,6 +5,8 @@ describe("permission table", () => {
   it("members act on their own VMs and nothing else", () => {
     expect([...ROLE_PERMISSIONS.member].sort()).toEqual([
       "account.password",
+      "account.sshKeys",
+      "vm.access",
       "vm.console",
       "vm.power",
       "vm.read",
@@ -22,6 +24,7 @@ describe("permission table", () => {
       "vm.console.any",
       "vm.power.any",
       "vm.snapshot.any",
+      "vm.access.any",
       "vm.destroy",
       "vm.configure",
       "snapshots.approve",

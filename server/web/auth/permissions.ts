@@ -31,6 +31,11 @@ export const PERMISSIONS = [
   "accounts.reset",
   /** Change one's own password (/account). */
   "account.password",
+  /** One's own SSH public keys (/account): root's keys in one's VMs. */
+  "account.sshKeys",
+  /** A VM's root password (the guest's, applied at its next boot): one's own VM, or any. */
+  "vm.access",
+  "vm.access.any",
   "audit.read",
   "host.read",
   /** The host's free-space reserve, and resuming a VM the host paused for disk space. */
@@ -43,7 +48,9 @@ const member: readonly Permission[] = [
   "vm.power",
   "vm.console",
   "vm.snapshot",
+  "vm.access",
   "account.password",
+  "account.sshKeys",
 ];
 
 export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
@@ -56,6 +63,8 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
     // Admins act on every VM (issue 4): power actions and Ctrl-Alt-Del on members' consoles.
     "vm.power.any",
     "vm.snapshot.any",
+    // Issue 12 point 4: reset a member's VM root password (rescue; audited, the member sees it).
+    "vm.access.any",
     // Issue 9 point 8: destroy, and memory / storage / owner / autostart changes.
     "vm.destroy",
     "vm.configure",

@@ -8,7 +8,7 @@
 import { can, type Permission } from "../auth/permissions";
 import type { Role, UserStatus } from "../domain";
 
-export const VM_CAPABILITIES = ["read", "power", "console", "snapshot"] as const;
+export const VM_CAPABILITIES = ["read", "power", "console", "snapshot", "access"] as const;
 export type VmCapability = (typeof VM_CAPABILITIES)[number];
 
 const OWN: Record<VmCapability, Permission> = {
@@ -16,12 +16,14 @@ const OWN: Record<VmCapability, Permission> = {
   power: "vm.power",
   console: "vm.console",
   snapshot: "vm.snapshot",
+  access: "vm.access",
 };
 const ANY: Record<VmCapability, Permission> = {
   read: "vm.read.any",
   power: "vm.power.any",
   console: "vm.console.any",
   snapshot: "vm.snapshot.any",
+  access: "vm.access.any",
 };
 
 export type AccessCaller = { id: string; role: Role; status: UserStatus };

@@ -2,10 +2,12 @@ import type { Metadata } from "next";
 import Link from "next/link";
 import { notFound } from "next/navigation";
 import { signOutAction } from "@/app/actions/auth";
+import { setRootPasswordAction } from "@/app/actions/guest-access";
 import { deleteSnapshotAction, restoreSnapshotAction, takeSnapshotAction } from "@/app/actions/snapshots";
 import { vmPowerAction } from "@/app/actions/vms";
 import { PageShell } from "@/components/page-shell";
 import { SnapshotsSection } from "@/components/snapshots/snapshots-section";
+import { GuestAccessPanel } from "@/components/vms/guest-access-panel";
 import { VmPanel } from "@/components/vms/vm-panel";
 import { historyText } from "@/components/vms/words";
 import { can } from "@/server/web/auth/permissions";
@@ -15,6 +17,7 @@ import { getVmForCaller, type VmRow } from "@/server/web/dal/vms";
 import { ActionFailure } from "@/server/web/errors";
 import { ensureTaskPipeline } from "@/server/web/tasks/pipeline";
 import { mayActOn } from "@/server/web/vms/access";
+import { vmGuestAccess } from "@/server/web/vms/guest-access";
 import { readLive } from "@/server/web/vms/hub";
 
 export const metadata: Metadata = { title: "VM" };
@@ -37,10 +40,11 @@ export default async function VmPage({ params }: { params: Promise<{ name: strin
     throw e;
   }
   await ensureTaskPipeline();
-  const [live, tasks, audit] = await Promise.all([
+  const [live, tasks, audit, access] = await Promise.all([
     readLive(vm.name),
     listTasksForVm(caller, vm.id, 20),
     listVmAudit(caller, vm.id, 20),
+    vmGuestAccess(caller, vm.name),
   ]);
   return (
     <PageShell
@@ -89,6 +93,13 @@ export default async function VmPage({ params }: { params: Promise<{ name: strin
           actions={{ take: takeSnapshotAction, restore: restoreSnapshotAction, remove: deleteSnapshotAction }}
         />
       </VmPanel>
+      <GuestAccessPanel
+        vm={vm.name}
+        info={access}
+        isOwner={vm.ownerId === caller.id}
+        canSetPassword={mayActOn(caller, vm, "access")}
+        setPassword={setRootPasswordAction}
+      />
       <section aria-labelledby="history-heading" className="mt-8">
         <h2 id="history-heading" className="text-lg font-medium">
           History

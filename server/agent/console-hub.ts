@@ -184,6 +184,11 @@ export class ConsoleHub {
     return dropped;
   }
 
+  /** The power verb's task ended (the next boot is at its prompt): input is taken again. */
+  endHold(): void {
+    this.refuseInputUntil = 0;
+  }
+
   /** The window size reaches the guest through UML's winch helper (uml.md §1.3). */
   resize(cols: number, rows: number): void {
     this.command(`resize-window -t ${SESSION} -x ${Math.trunc(cols)} -y ${Math.trunc(rows)}`);

@@ -15,6 +15,8 @@ export interface RunOptions {
   env?: Record<string, string>;
   cwd?: string;
   timeoutMs?: number;
+  /** Aborting kills the command (SIGKILL) as its timeout would. */
+  signal?: AbortSignal;
   input?: string | Uint8Array;
   /** Resolve with the output even when the exit status is not 0. */
   allowFailure?: boolean;
@@ -62,6 +64,7 @@ export function run(argv: string[], options: RunOptions = {}): Promise<RunResult
         env: (options.env ?? baseEnv()) as NodeJS.ProcessEnv,
         cwd: options.cwd ?? "/",
         timeout: options.timeoutMs ?? 30_000,
+        signal: options.signal,
         killSignal: "SIGKILL",
         maxBuffer: 8 * 1024 * 1024,
         encoding: "utf8",

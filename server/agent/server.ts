@@ -184,19 +184,36 @@ export class AgentServer {
     return dispatch(this.handlers, request.op, request.args, { id: request.id, actor });
   }
 
-  /** A power verb was accepted: keys still queued for the old boot are not typed into the next. */
+  /**
+   * A power verb was accepted: keys still queued for the old boot are not typed into the next.
+   * The hold lasts until the verb's task ends, at most POWER_INPUT_HOLD_MS: a reset that is back
+   * at the login prompt sooner takes what the member types there (measured: a fixed 3 s hold
+   * refused the 'root' typed at the prompt of a 2 s hard reset on a quiet host).
+   */
   private droppingInput(name: string, task: TaskInfo): TaskInfo {
-    this.holdInput(name);
+    const stop = new AbortController();
+    this.holdInput(name, stop.signal);
+    const end = () => {
+      off();
+      clearTimeout(timer);
+      stop.abort();
+      this.hubs.get(name)?.endHold();
+    };
+    const off = this.manager.events.subscribe((event) => {
+      if (event.type === "task.done" && event.task.id === task.id) end();
+    });
+    const timer = setTimeout(end, POWER_INPUT_HOLD_MS);
+    if (task.state !== "running") end();
     return task;
   }
 
-  private holdInput(name: string): void {
+  private holdInput(name: string, signal?: AbortSignal): void {
     const dropped = this.hubs.get(name)?.dropInput(POWER_INPUT_HOLD_MS) ?? 0;
     if (dropped > 0) this.log(`console input vm=${name} dropped=${dropped} reason=power`);
     // What tmux already took (its pane buffer) is dropped at the guest's tty during the hold.
     void (async () => {
       const runtime = await this.manager.runtimeOrNull(name);
-      if (runtime) await flushConsoleInput(runtime.paths, runtime.user, POWER_INPUT_HOLD_MS);
+      if (runtime) await flushConsoleInput(runtime.paths, runtime.user, POWER_INPUT_HOLD_MS, signal);
     })().catch(() => undefined);
   }
 

@@ -144,14 +144,19 @@ export async function ensurePiping(paths: VmPaths, as: RunAs, logFile: string): 
 const FLUSH_TTY_PERL =
   "my ($t, $n) = @ARGV; sysopen(my $f, $t, 2 | 256) or exit 1; for (1 .. $n) { ioctl($f, 0x540B, 0); select(undef, undef, undef, 0.005) }";
 
-export async function flushConsoleInput(paths: VmPaths, as: RunAs, ms: number): Promise<void> {
+export async function flushConsoleInput(
+  paths: VmPaths,
+  as: RunAs,
+  ms: number,
+  signal?: AbortSignal,
+): Promise<void> {
   // By the clock, not by the loop's count: on a loaded host 5 ms sleeps last longer, and a flush
   // still running after the next boot's login prompt ate what the member typed there.
   const until = Date.now() + ms;
   const { stdout } = await tmux(paths, as, ["display-message", "-p", "-t", SESSION, "#{pane_tty}"], 5000);
   const tty = stdout.trim();
   const left = until - Date.now();
-  if (!/^\/dev\/pts\/[0-9]{1,6}$/.test(tty) || left <= 0) return;
+  if (!/^\/dev\/pts\/[0-9]{1,6}$/.test(tty) || left <= 0 || signal?.aborted) return;
   const perl = ["perl", "-e", FLUSH_TTY_PERL, "--", tty, String(Math.ceil(left / 5))];
   // A confined VM's pane tty is in its sandbox's own devpts: open it there (as the VM's user).
   const flush = await asVmUser(paths.dir, as, paths.runDir, perl);
@@ -160,6 +165,7 @@ export async function flushConsoleInput(paths: VmPaths, as: RunAs, ms: number): 
     env: baseEnv({}),
     cwd: flush.as ? paths.runDir : "/",
     timeoutMs: left,
+    signal,
     allowFailure: true,
   });
 }

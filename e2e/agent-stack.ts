@@ -14,6 +14,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync
 import { readdir, readFile, rm } from "node:fs/promises";
 import { connect } from "node:net";
 import path from "node:path";
+import { removeConfinementOf } from "../server/agent/confine/vm-confinement";
 import { baseEnv, run } from "../server/agent/exec";
 import { processesOfVm, scanUmlProcesses } from "../server/agent/host-procs";
 import { buildBusyboxImage } from "../server/agent/images/build-busybox";
@@ -211,6 +212,8 @@ export async function cleanupAgent(): Promise<void> {
     }
   }
   await sleep(300);
+  // Confined VMs' cgroups and network namespaces outlive their processes: removed with the VMs.
+  await removeConfinementOf(state.dataDir, names);
   const passwd = await readFile("/etc/passwd", "utf8");
   if (state.webUser) await killProcessesOf(state.webUser);
   await rm(WEB_STATE_DIR, { recursive: true, force: true });

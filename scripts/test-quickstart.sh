@@ -41,6 +41,8 @@ cleanup() {
     done
   fi
   if [[ -d $clone ]]; then (cd "$clone" && bash scripts/down.sh --vms >/dev/null 2>&1); fi
+  # The VMs' cgroups and network namespaces (confinement) outlive their processes.
+  for d in /var/lib/zaphod-"$tag"* "$base/agent-data"; do [[ -d $d ]] && node --import tsx scripts/remove-confinement.ts "$d"; done
   # Whatever still runs from the run's install or state (a failed start), by pid.
   for pid in $(pgrep -f -- "zaphod-$tag" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
   # The run's users: the web user, the sudoer, the plain user and every VM host user (prefix $tag).

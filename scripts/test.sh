@@ -34,7 +34,8 @@ step types npx tsc --noEmit
 step wrappers npm run -s check:wrappers
 step layers npm run -s check:layers
 # Installed packages against security/advisories.json, and npm audit where the registry answers.
-step advisories npx tsx scripts/check-advisories.ts
+# --no-cache: as root, tsx would keep its compile cache in world-writable /tmp.
+step advisories npx tsx --no-cache scripts/check-advisories.ts
 step db-schema npm run -s db:check
 # shellcheck disable=SC2046
 step unit npx vitest run --project unit $(vitest_json unit)

@@ -92,7 +92,23 @@ export function createHandlers({ manager: m, snapshots, droppingInput }: Handler
       await m.space.setReserve(args.reserve);
       return m.info.hostFigures();
     },
+    ...notYet([
+      "host.network",
+      "host.setNetwork",
+      "vm.setNetwork",
+      "vm.network",
+      "forward.add",
+      "forward.remove",
+    ]),
   };
+}
+
+/** Verbs the protocol has and this agent does not carry out yet: refused with a sentence. */
+function notYet<O extends Op>(ops: O[]): Pick<AgentHandlers, O> {
+  const refuse = async () => {
+    throw new AgentFailure("invalid-request", "networking is not built into this agent yet");
+  };
+  return Object.fromEntries(ops.map((op) => [op, refuse])) as unknown as Pick<AgentHandlers, O>;
 }
 
 /** Calls the verb's handler (the request was validated against the protocol's union). */

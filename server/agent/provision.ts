@@ -15,6 +15,7 @@ import { createHash } from "node:crypto";
 import { chmod, writeFile } from "node:fs/promises";
 import { basename } from "node:path";
 import type { ParsedArgsOf, TaskInfo, VmConfig } from "../protocol/agent";
+import { macFromIPv4 } from "../protocol/net";
 import { cgroupParentFor, confinement, killConfinedVm, removeVmConfinement } from "./confine/vm-confinement";
 import { readDestroyMarker, writeDestroyMarker } from "./destroy-marker";
 import { endVmProcesses, type VmProcessScope } from "./end-processes";
@@ -94,7 +95,9 @@ export class Provisioning {
             memoryMiB: args.memoryMiB,
             storageGiB: args.storageGiB,
             swapMiB: args.swapMiB,
-            mac: args.mac ?? stableMac(args.name),
+            mac: args.mac ?? (args.ipv4 ? macFromIPv4(args.ipv4) : stableMac(args.name)),
+            ipv4: args.ipv4 ?? null,
+            rateLimitKbit: null,
             autostart: args.autostart,
             createdAt: new Date().toISOString(),
           };

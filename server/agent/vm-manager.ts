@@ -96,7 +96,12 @@ export class VmManager {
     const paths = vmPaths(this.config, name);
     let config: VmConfig;
     try {
-      config = JSON.parse(await readSmallFileNoFollow(paths.configFile)) as VmConfig;
+      // vm.json from before networking has neither field: no address, no limit.
+      config = {
+        ipv4: null,
+        rateLimitKbit: null,
+        ...JSON.parse(await readSmallFileNoFollow(paths.configFile)),
+      };
     } catch {
       throw new AgentFailure("not-found", `no VM named ${name}`);
     }

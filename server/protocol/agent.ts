@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { ImageName, MacAddress, OwnerName, VmName } from "./names";
+import { ipv4Schema } from "./net";
 
 export const PROTOCOL_VERSION = 1 as const;
 
@@ -81,6 +82,8 @@ export const CreateVmArgs = z
     storageGiB: StorageGiB,
     swapMiB: z.number().int().min(AGENT_LIMITS.swapMiB.min).max(AGENT_LIMITS.swapMiB.max),
     mac: MacAddress.optional(),
+    /** The VM's address from the host network's pool (issue 12); the MAC is then made from it. */
+    ipv4: ipv4Schema.optional(),
     autostart: z.boolean().default(false),
   })
   .strict();
@@ -123,6 +126,46 @@ export const GuestAccess = z
   })
   .strict();
 export type GuestAccess = z.infer<typeof GuestAccess>;
+
+/**
+ * The host network (issue 12 point 1), kept by the agent (`<data>/network.json`, defaults from its
+ * configuration): one bridge with the VMs' subnet and the host as gateway. `isolated`: no route
+ * out (the quick start's; VMs reach each other, the gateway's resolver and forwarded ports);
+ * `nat`: outbound NAT through the host's default route; `routed`: the subnet is a block of public
+ * addresses routed to the host. `dns`: the resolvers VMs are told; empty = a resolver on the
+ * gateway address (nat and isolated; routed needs the upstream's).
+ */
+export const NETWORK_MODES = ["isolated", "nat", "routed"] as const;
+export const HostNetworkSettings = z
+  .object({
+    mode: z.enum(NETWORK_MODES),
+    ipv4Subnet: z.string().max(18),
+    gateway: ipv4Schema,
+    poolFirst: ipv4Schema,
+    poolLast: ipv4Schema,
+    /** A /64 written as `fd00:77::/64`; null: no IPv6. Each VM's address is the prefix + EUI-64 of its MAC. */
+    ipv6Prefix: z.string().max(43).nullable(),
+    dns: z.array(ipv4Schema).max(3),
+    /** VM-to-VM traffic on the bridge (the VMs of one community often serve each other). */
+    vmToVm: z.boolean(),
+    /** Outbound TCP port 25 (the seed's worry about spam); 587/465 are never blocked. */
+    outboundSmtp: z.boolean(),
+  })
+  .strict();
+export type HostNetworkSettings = z.infer<typeof HostNetworkSettings>;
+
+/** A host port forwarded to a VM's port (issue 12 point 6); TCP only. */
+export const PortForward = z
+  .object({
+    hostPort: z.number().int().min(1).max(65535),
+    name: VmName,
+    vmPort: z.number().int().min(1).max(65535),
+  })
+  .strict();
+export type PortForward = z.infer<typeof PortForward>;
+
+/** A per-VM rate limit in kbit/s on both directions (null: none). */
+const RateLimitKbit = z.number().int().min(64).max(10_000_000).nullable();
 
 const snapshotRef = z.object({ name: VmName, id: z.uuid() }).strict();
 
@@ -181,6 +224,30 @@ const verbs = {
   "snapshot.usage": z.object({ name: VmName.optional() }).strict(),
   /** Sets the free-space reserve (persisted by the agent); the reply is the host's figures. */
   "host.setDiskReserve": z.object({ reserve: DiskReserveSetting }).strict(),
+  /** The host network's settings, its state and every VM's address and forwards. */
+  "host.network": none,
+  /**
+   * Changes the host network (applied now: bridge address, NAT/routes, the VM-to-VM and SMTP
+   * rules); a subnet or pool that leaves out an address a VM has is refused (`conflict`).
+   */
+  "host.setNetwork": z.object({ settings: HostNetworkSettings }).strict(),
+  /**
+   * A VM's address (next boot; the MAC follows it, the IPv6 address follows the MAC) and rate
+   * limit (now when it runs). `ipv4: null` takes the VM off the network. An address outside the
+   * pool, the gateway or another VM's is refused (`conflict` / `invalid-request`) with the reason.
+   */
+  "vm.setNetwork": z
+    .object({ name: VmName, ipv4: ipv4Schema.nullable(), rateLimitKbit: RateLimitKbit })
+    .strict(),
+  /** A VM's addresses, MAC, counters and forwards. */
+  "vm.network": vm,
+  /**
+   * Adds a forward: `hostPort` on the host's forward address (127.0.0.1 in the quick start) to the
+   * VM's address. Refused: a port below 1024, one already forwarded or in use on the host, a VM
+   * without an address (`conflict` / `invalid-request`, the message says which).
+   */
+  "forward.add": PortForward,
+  "forward.remove": z.object({ hostPort: z.number().int().min(1).max(65535) }).strict(),
 } as const;
 type Verbs = typeof verbs;
 export type Op = keyof Verbs;
@@ -246,6 +313,8 @@ export const VM_OPS = [
   "vm.setOwner",
   "vm.setAccess",
   "vm.access",
+  "vm.setNetwork",
+  "vm.network",
   "snapshot.create",
   "snapshot.list",
   "snapshot.restore",
@@ -291,6 +360,12 @@ export const AgentRequest = z.discriminatedUnion("op", [
   request("snapshot.delete"),
   request("snapshot.usage"),
   request("host.setDiskReserve"),
+  request("host.network"),
+  request("host.setNetwork"),
+  request("vm.setNetwork"),
+  request("vm.network"),
+  request("forward.add"),
+  request("forward.remove"),
 ]);
 export type AgentRequest = z.infer<typeof AgentRequest>;
 
@@ -322,6 +397,9 @@ export interface VmConfig {
   storageGiB: number;
   swapMiB: number;
   mac: string;
+  /** The VM's IPv4 address (issue 12); null: no network device. */
+  ipv4: string | null;
+  rateLimitKbit: number | null;
   autostart: boolean;
   createdAt: string;
 }
@@ -498,6 +576,47 @@ export interface VmAccessInfo {
   appliesAtNextBoot: boolean;
 }
 
+/** Bytes and packets through a VM's network device since it started (the host's view: rx = from the VM). */
+export interface TrafficCounters {
+  rxBytes: number;
+  txBytes: number;
+  rxPackets: number;
+  txPackets: number;
+}
+
+/** A VM's place on the host network (issue 12 point 2). */
+export interface VmNetworkInfo {
+  name: string;
+  /** Null: the VM has no address (no network device at its next boot). */
+  ipv4: string | null;
+  ipv6: string | null;
+  mac: string;
+  gateway: string | null;
+  dns: string[];
+  rateLimitKbit: number | null;
+  /** While it runs. */
+  counters: TrafficCounters | null;
+  /** The address it booted with differs from its address now (running). */
+  appliesAtNextBoot: boolean;
+  forwards: PortForward[];
+}
+
+export interface HostNetworkInfo {
+  settings: HostNetworkSettings;
+  /** The network namespace the bridge and the VMs' uplinks live in (null: the host's own). */
+  netns: string | null;
+  bridge: string;
+  /** Where forwarded ports listen (e.g. 127.0.0.1 in the quick start, 0.0.0.0 in production). */
+  forwardAddress: string;
+  /** How forwards are carried: relayed by the agent in userspace, or nftables DNAT. */
+  forwardMode: "relay" | "nat";
+  forwards: PortForward[];
+  vms: { name: string; ipv4: string | null; mac: string }[];
+  /** Addresses in the pool and how many VMs hold one. */
+  poolSize: number;
+  poolUsed: number;
+}
+
 export interface TaskAccepted {
   task: TaskInfo;
 }
@@ -529,6 +648,12 @@ export interface ResultOf {
   "snapshot.usage": SnapshotUsage;
   "vm.resume": VmStatus;
   "host.setDiskReserve": HostResources;
+  "host.network": HostNetworkInfo;
+  "host.setNetwork": HostNetworkInfo;
+  "vm.setNetwork": VmNetworkInfo;
+  "vm.network": VmNetworkInfo;
+  "forward.add": HostNetworkInfo;
+  "forward.remove": HostNetworkInfo;
 }
 
 export interface AgentError {

@@ -11,6 +11,8 @@ function status(name: string, over: Partial<VmStatus>): VmStatus {
     storageGiB: 1,
     swapMiB: 0,
     mac: "02:00:00:00:00:01",
+    ipv4: null,
+    rateLimitKbit: null,
     autostart: false,
     createdAt: "2026-12-01T00:00:00.000Z",
     state: "stopped",

@@ -192,7 +192,17 @@ test_state_dir() {
   if [[ $(id -u) -eq 0 ]]; then ZAPHOD_TEST_STATE=/var/tmp/zaphod-test-$h
   else ZAPHOD_TEST_STATE=${XDG_CACHE_HOME:-$HOME/.cache}/zaphod-test-$h; fi
   install -d -m 0711 "$ZAPHOD_TEST_STATE"
+  # A directory someone else made first (its path is predictable) is not root's to trust.
+  if [[ $(stat -c %u "$ZAPHOD_TEST_STATE") != $(id -u) || -L $ZAPHOD_TEST_STATE ]]; then
+    echo "error: $ZAPHOD_TEST_STATE is not owned by $(id -un): remove it and run again" >&2
+    return 1
+  fi
   export ZAPHOD_TEST_STATE
+  # Compile caches of the TypeScript loaders: Playwright's sits in /tmp/playwright-transform-cache-<uid>
+  # and tsx's in /tmp/tsx-<uid>, where any local user could plant code before root's first run.
+  export PLAYWRIGHT_TRANSFORM_CACHE_DIR=$ZAPHOD_TEST_STATE/playwright-transform-cache
+  [[ $(id -u) -eq 0 ]] && export TSX_DISABLE_CACHE=1
+  return 0
 }
 
 # install_test_release — as root, the build installed as a release in the test state directory

@@ -9,6 +9,7 @@
 #   scripts/test-quickstart.sh        (REPORT=file.json adds a vitest-style count for test.sh)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 [[ $(id -u) -eq 0 ]] || die "quickstart: run as root (it installs the production shape under its own names)"
+export TSX_DISABLE_CACHE=1 # root: no compile cache in world-writable /tmp
 [[ -f .next/BUILD_ID && -f dist/web.mjs ]] || die "quickstart: build first (scripts/test.sh build)"
 # Each check counts on its own: a failing one must not end the run before the cleanup.
 set +e

@@ -10,6 +10,7 @@ import { unsafeDeleteSnapshotRow, unsafeSetSnapshotStatus, unsafeSettleSnapshotR
 import type { TaskDetail, TaskKind } from "../dal/tasks";
 import { getDb } from "../db/client";
 import { formatBytes } from "../snapshots/policy";
+import { unsafePushVmAccess } from "../vms/guest-access";
 import { getHub } from "../vms/hub";
 import { auditVm, logTask } from "./records";
 import type { TaskKindSpec, TaskRef } from "./task-kind";
@@ -177,6 +178,8 @@ export const TASK_KIND_SPECS: Readonly<Record<TaskKind, TaskKindSpec>> = {
     firstStep: "creating disks and host user",
     waitMs: vmWait,
     progressOf: byStep,
+    // Before its first boot: the owner's SSH keys, so the member can log in over the network at once.
+    afterFirst: (ref) => unsafePushVmAccess(ref.vm.name),
     next: (ref) =>
       ref.data.startNow === true
         ? {

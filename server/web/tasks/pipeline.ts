@@ -150,7 +150,16 @@ async function runTask(
     known && known.state !== "running"
       ? await mirrorLast(spec, ref, known)
       : await follow(spec, ref, agentTaskId, known);
-  const next = task.state === "succeeded" && task.op === spec.op ? spec.next?.(ref, task) : null;
+  const firstSucceeded = task.state === "succeeded" && task.op === spec.op;
+  if (firstSucceeded && spec.afterFirst) {
+    try {
+      await spec.afterFirst(ref);
+    } catch (error) {
+      await endTask(ref, "failed", toActionFailure(error, spec.op).message, "error", { step: "failed" });
+      return task;
+    }
+  }
+  const next = firstSucceeded ? spec.next?.(ref, task) : null;
   if (next) {
     const id = randomUUID();
     await unsafeUpdateTask(ref.taskId, {

@@ -40,6 +40,11 @@ export type TaskKindSpec = {
   onUpdate?: (ref: TaskRef, task: TaskInfo, before: TaskDetail) => Promise<void>;
   /** The agent refused the request: undo what was prepared for it. */
   onRefused?: (ref: TaskRef) => Promise<void>;
+  /**
+   * When the first verb succeeded, before anything follows it: what the VM must get from the web
+   * tier before it first runs (a new VM: its owner's SSH keys). A throw fails the task with its message.
+   */
+  afterFirst?: (ref: TaskRef) => Promise<void>;
   /** When the first verb succeeded, the next one of the same task (or null: the task ends). */
   next?: (ref: TaskRef, task: TaskInfo) => FollowOn | null;
   /** Before the row ends: what the page shows with the end (snapshot rows, the VM row). */

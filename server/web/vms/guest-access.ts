@@ -13,7 +13,7 @@ import type { VmAccessInfo } from "../../protocol/agent";
 import { getAgent } from "../agent/instance";
 import { sha512Crypt } from "../auth/sha512-crypt";
 import { assertPermission } from "../dal/assert-permission";
-import type { Caller } from "../dal/caller";
+import type { Actor, Caller } from "../dal/caller";
 import { recordAuditEvent } from "../dal/record-audit-event";
 import { getVmForCaller } from "../dal/vms";
 import { getDb } from "../db/client";
@@ -162,7 +162,12 @@ async function pushOwnersAccess(caller: Caller, ownerId: string): Promise<void> 
   );
 }
 
-async function pushAccess(caller: Caller, names: string[]): Promise<VmAccessInfo[]> {
+/** A new VM's guest access (its owner's keys), sent by the provisioning task before it first starts. */
+export async function unsafePushVmAccess(name: string): Promise<void> {
+  await pushAccess("system", [name]);
+}
+
+async function pushAccess(caller: Actor, names: string[]): Promise<VmAccessInfo[]> {
   const out: VmAccessInfo[] = [];
   for (const name of names) {
     const vm = await getDb().vm.findUnique({

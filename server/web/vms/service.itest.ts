@@ -111,6 +111,13 @@ class FakeAgent {
         case "vm.growStorage":
         case "vm.setOwner":
           return { task: structuredClone(this.begin(id, op as TaskOp, args.name)) };
+        case "vm.setAccess":
+          return {
+            hostKeys: [],
+            sshKeyCount: args.access.sshAuthorizedKeys.length,
+            rootPasswordSet: args.access.rootPasswordHash !== null,
+            appliesAtNextBoot: false,
+          };
         default:
           throw new Error(`fake agent: ${op}`);
       }
@@ -327,6 +334,45 @@ describe("VM service: the access rule", () => {
     // In the owner's history, acted by the admin.
     expect(row).toMatchObject({ ownerId: bob.id, actorId: admin.id });
     agent.finish(taskId);
+    await until(taskId, (r) => r.status === "succeeded");
+  });
+});
+
+describe("VM service: provisioning", () => {
+  it("a new VM gets its owner's SSH keys after its disks are made and before it first starts", async () => {
+    const key =
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEqCEdcEYNMVT4NNzwpFaw7PcMFq3ja8WNXtlFDKGuz6 alice@laptop";
+    await t.db.sshKey.create({
+      data: {
+        id: randomUUID(),
+        userId: alice.id,
+        label: "laptop",
+        type: "ssh-ed25519",
+        publicKey: key,
+        fingerprint: "SHA256:x",
+      },
+    });
+    const { taskId } = await provisionVm(admin, {
+      ownerId: alice.id,
+      name: "alice-new",
+      image: "img",
+      memoryMiB: 64,
+      storageGiB: 1,
+      swapMiB: 0,
+      autostart: false,
+      startNow: true,
+    });
+    agent.finish(taskId);
+    for (let i = 0; i < 100 && !agent.calls.some((c) => c.op === "vm.start"); i++)
+      await new Promise((r) => setTimeout(r, 30));
+    const ops = agent.calls.map((c) => c.op).filter((op) => op.startsWith("vm."));
+    expect(ops.slice(ops.indexOf("vm.create"))).toEqual(["vm.create", "vm.setAccess", "vm.start"]);
+    expect(agent.calls.find((c) => c.op === "vm.setAccess")?.args).toEqual({
+      name: "alice-new",
+      access: { sshAuthorizedKeys: [key], rootPasswordHash: null },
+    });
+    const start = agent.calls.find((c) => c.op === "vm.start");
+    agent.finish(start?.id ?? "");
     await until(taskId, (r) => r.status === "succeeded");
   });
 });

@@ -8,6 +8,7 @@
 // scripts/services.test.ts checks that both say the same thing.
 //
 // The layout comes from the environment up.sh exports (see scripts/lib.sh `resolve_layout`).
+import { createHash } from "node:crypto";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -17,6 +18,12 @@ const SAFE_PATH = /^\/[A-Za-z0-9._/+-]*$/;
 /**
  * @param {Record<string, string | undefined>} env
  */
+/** `zaphod-net` for the installed state directory, `zaphod-net-<hash>` for any other. */
+function netnsFor(stateDir) {
+  if (stateDir === "/var/lib/zaphod") return "zaphod-net";
+  return `zaphod-net-${createHash("sha256").update(stateDir).digest("hex").slice(0, 8)}`;
+}
+
 export function layoutFromEnv(env) {
   const need = (name) => {
     const v = env[name];
@@ -38,6 +45,14 @@ export function layoutFromEnv(env) {
     origins: need("ZAPHOD_ORIGINS"),
     tlsCert: env.ZAPHOD_TLS_CERT || "",
     tlsKey: env.ZAPHOD_TLS_KEY || "",
+    // The VMs' network (issue 12): by default a namespace of its own with no route out (the
+    // quick start's, safe on any machine), named after the state directory so two installs do
+    // not share one; `host` (the operator's choice) puts the bridge in the host's own namespace.
+    // Every other ZAPHOD_NET_* setting passes through to the agent.
+    netns: env.ZAPHOD_NET_NETNS || netnsFor(env.ZAPHOD_STATE_DIR || ""),
+    netSettings: Object.fromEntries(
+      Object.entries(env).filter(([k, v]) => k.startsWith("ZAPHOD_NET_") && k !== "ZAPHOD_NET_NETNS" && v),
+    ),
   };
   // State paths reach UML's command line and the units; the release only the units (the
   // detached start of a clone in a path with spaces passes it as one argument).
@@ -71,6 +86,8 @@ export function describeServices(l) {
     ZAPHOD_AGENT_SOCKET: l.agentSocket,
     ...(l.hostUserPrefix ? { ZAPHOD_HOST_USER_PREFIX: l.hostUserPrefix } : {}),
     ...(l.socketGroup ? { ZAPHOD_SOCKET_GROUP: l.socketGroup } : {}),
+    ZAPHOD_NET_NETNS: l.netns,
+    ...l.netSettings,
     PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
   };
   const webEnv = {

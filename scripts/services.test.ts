@@ -83,6 +83,18 @@ describe("service description", () => {
     });
   });
 
+  it("puts the VMs' network in a namespace of its own unless the operator chooses the host's", () => {
+    expect(services.agent.environment.ZAPHOD_NET_NETNS).toBe("zaphod-net");
+    const other = describeServices(layoutFromEnv({ ...env, ZAPHOD_STATE_DIR: "/var/lib/zaphod-zq1" }));
+    expect(other.agent.environment.ZAPHOD_NET_NETNS).toMatch(/^zaphod-net-[0-9a-f]{8}$/);
+    const host = describeServices(
+      layoutFromEnv({ ...env, ZAPHOD_NET_NETNS: "host", ZAPHOD_NET_MODE: "nat", ZAPHOD_NET_SUBNET: "" }),
+    );
+    expect(host.agent.environment).toMatchObject({ ZAPHOD_NET_NETNS: "host", ZAPHOD_NET_MODE: "nat" });
+    expect(host.agent.environment).not.toHaveProperty("ZAPHOD_NET_SUBNET");
+    expect(services.web.environment).not.toHaveProperty("ZAPHOD_NET_NETNS");
+  });
+
   it("runs the web tier unprivileged and sandboxed, writing only its state", () => {
     const unit = parseUnit(renderUnit(services.web));
     expect(unit.user).toBe("zaphod");

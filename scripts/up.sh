@@ -26,7 +26,8 @@ if [[ $(id -u) -ne 0 && ${ZAPHOD_UNPRIVILEGED:-0} != 1 ]] && command -v sudo >/d
   pass=()
   for v in PORT ZAPHOD_LISTEN ZAPHOD_ORIGINS ZAPHOD_TLS_CERT ZAPHOD_TLS_KEY ZAPHOD_INSTALL_DIR ZAPHOD_STATE_DIR \
     ZAPHOD_LOG_DIR ZAPHOD_RUN_DIR ZAPHOD_AGENT_SOCKET ZAPHOD_HOST_USER_PREFIX ZAPHOD_SOCKET_GROUP ZAPHOD_WEB_USER \
-    ZAPHOD_SYSTEMD ZAPHOD_DEMO_PASSWORDS; do
+    ZAPHOD_SYSTEMD ZAPHOD_DEMO_PASSWORDS ZAPHOD_NET_NETNS ZAPHOD_NET_MODE ZAPHOD_NET_SUBNET ZAPHOD_NET_GATEWAY \
+    ZAPHOD_NET_IPV6_PREFIX ZAPHOD_NET_BRIDGE ZAPHOD_NET_FORWARD_ADDRESS; do
     [[ -n ${!v:-} ]] && pass+=("$v=${!v}")
   done
   exec sudo env "${pass[@]}" bash "$ROOT/scripts/up.sh" --built
@@ -179,8 +180,26 @@ if [[ ! -s $PASSWORDS ]]; then
 fi
 ADMIN_PW=$(awk '$1=="admin"{print $2}' "$PASSWORDS")
 MEMBER_PW=$(awk '$1=="demo"{print $2}' "$PASSWORDS")
+# SSH into the demo VM (a forward on 127.0.0.1 that the agent relays into the VMs' namespace): a
+# demo key made here, and the public keys of whoever ran this, as the demo member's keys.
+SSH_PORT=${ZAPHOD_DEMO_SSH_PORT:-2201}
+DEMO_KEY=$STATE/demo-ssh-key
+if [[ ! -s $DEMO_KEY ]] && command -v ssh-keygen >/dev/null; then
+  (umask 077; ssh-keygen -q -t ed25519 -N '' -C "zaphod-demo@$(hostname)" -f "$DEMO_KEY")
+fi
+keys=()
+[[ -s $DEMO_KEY.pub ]] && keys+=("$(head -n 1 "$DEMO_KEY.pub")")
+# Yours are read as you (root does not follow paths in your home).
+me=${SUDO_USER:-$(id -un)}
+as_me=(); [[ $me != "$(id -un)" ]] && as_me=(runuser -u "$me" --)
+for f in "$(getent passwd "$me" | cut -d: -f6)"/.ssh/id_{ed25519,ecdsa,rsa}.pub; do
+  k=$("${as_me[@]}" head -c 16384 -- "$f" 2>/dev/null | head -n 1) && [[ -n $k ]] && keys+=("$k")
+done
 say "demo accounts and the demo VM"
-printf '%s\n%s\n' "$ADMIN_PW" "$MEMBER_PW" | cli demo-setup
+demo_out=$(printf '%s\n' "$ADMIN_PW" "$MEMBER_PW" "${keys[@]}" | cli demo-setup --ssh-port "$SSH_PORT") ||
+  { printf '%s\n' "$demo_out"; die "the demo setup failed"; }
+printf '%s\n' "$demo_out"
+ssh_line=$(grep -m1 '^SSH to demo: ' <<<"$demo_out" | sed 's/^SSH to demo: //')
 
 if [[ $MODE == user ]]; then
   boot="VMs run as $(id -un), unconfined (no root): see /admin/host."
@@ -195,6 +214,8 @@ cat <<MSG
 
   Sign in as the demo admin:   admin / $ADMIN_PW
   Sign in as the demo member:  demo  / $MEMBER_PW   (owns the running VM "demo")
+
+  SSH into the demo VM:        ${ssh_line:-no network (see /admin/network)}${ssh_line:+   (or: $ssh_line -i $DEMO_KEY)}
 
   Logs: $LOGS   State: $STATE   Stop: scripts/down.sh   Demo passwords: $PASSWORDS
   $boot

@@ -9,7 +9,7 @@
  *   zaphod approve <username>
  *   zaphod reset-link <username>
  *   zaphod provision <owner> <vm-name> [--image I] [--memory MiB] [--storage GiB] [--swap MiB] [--autostart] [--no-start]
- *   zaphod demo-setup   (stdin: the admin password, then the member password, one per line)
+ *   zaphod demo-setup [--ssh-port P]   (stdin: the admin password, the member password, then SSH public keys for the demo member, one per line)
  */
 import { parseArgs } from "node:util";
 import { migrate } from "../../../prisma/migrate";
@@ -33,7 +33,7 @@ const USAGE = `usage:
     prints a one-time password reset link (valid 30 minutes) to give to the member
   zaphod provision <owner> <vm-name> [--image <image>] [--memory <MiB>] [--storage <GiB>] [--swap <MiB>] [--autostart] [--no-start]
     provisions a VM through the agent (ZAPHOD_AGENT_SOCKET), starts it and waits until it is up
-  zaphod demo-setup   (stdin: admin password, then member password, one per line)
+  zaphod demo-setup [--ssh-port P]   (stdin: admin password, member password, then the demo member's SSH public keys, one per line)
     idempotent: admin "admin", member "demo", VM "demo" from the busybox image, started; waits until up`;
 
 const cliMeta = { ip: "", userAgent: "zaphod-cli" };
@@ -64,6 +64,7 @@ async function main(argv: string[]): Promise<number> {
       swap: { type: "string" },
       autostart: { type: "boolean" },
       "no-start": { type: "boolean" },
+      "ssh-port": { type: "string" },
       help: { type: "boolean" },
     },
   });
@@ -167,14 +168,17 @@ async function main(argv: string[]): Promise<number> {
     }
     case "demo-setup": {
       const lines = (await readPassword()).split(/\r?\n/);
-      const [adminPassword, memberPassword] = lines;
+      const [adminPassword, memberPassword, ...keys] = lines;
       if (!adminPassword || !memberPassword) {
         console.error(
           "zaphod demo-setup: give the admin password, then the member password, one per line on stdin",
         );
         return 2;
       }
-      await cliDemoSetup(adminPassword, memberPassword, (l) => console.log(l));
+      await cliDemoSetup(adminPassword, memberPassword, (l) => console.log(l), {
+        sshKeys: keys.filter((k) => k.trim() !== ""),
+        sshPort: values["ssh-port"] ? Number.parseInt(values["ssh-port"], 10) : undefined,
+      });
       return 0;
     }
     default:

@@ -2,15 +2,18 @@
  * CLI commands that reach the agent: `provision` and `demo-setup` (used by scripts/up.sh). They go
  * through the VM service like the panel does (Task rows, audit with the actor "cli").
  */
-import type { VmStatus } from "../../protocol/agent";
+import type { HostNetworkInfo, VmStatus } from "../../protocol/agent";
 import { getAgent } from "../agent/instance";
+import { type Caller, callerSelect } from "../dal/caller";
 import { unsafeGetTaskView } from "../dal/tasks";
 import { unsafeCreateUser, unsafeFindUserByUsername } from "../dal/unsafe-create-user";
 import { unsafeGetVmByName } from "../dal/vms";
 import { getDb } from "../db/client";
 import { newId } from "../db/ids";
 import { skipTaskRecoveryInThisProcess } from "../tasks/pipeline";
+import { addSshKey, listOwnSshKeys } from "../vms/guest-access";
 import { unsafePowerAction, unsafeProvisionVm } from "../vms/service";
+import { parseSshPublicKey } from "../vms/ssh-keys";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -81,7 +84,12 @@ export async function cliProvision(owner: string, name: string, o: ProvisionOpti
  * Idempotent demo: admin `admin` and member `demo` (active) if missing, the VM `demo` for `demo`
  * from a busybox image if missing, started if stopped; returns when it is running.
  */
-export async function cliDemoSetup(adminPassword: string, memberPassword: string, log: (l: string) => void) {
+export async function cliDemoSetup(
+  adminPassword: string,
+  memberPassword: string,
+  log: (l: string) => void,
+  options: { sshKeys?: string[]; sshPort?: number } = {},
+) {
   skipTaskRecoveryInThisProcess();
   if (!(await unsafeFindUserByUsername("admin"))) {
     await unsafeCreateUser("cli", {
@@ -107,6 +115,8 @@ export async function cliDemoSetup(adminPassword: string, memberPassword: string
   }
   const demo = await unsafeFindUserByUsername("demo");
   if (!demo) throw new Error("the demo member is missing");
+  // Before the VM is made, so its first boot has them (up.sh passes its demo key and yours).
+  await addDemoKeys(demo.id, options.sshKeys ?? [], log);
   const onHost = await statusOrNull("demo");
   let row = await unsafeGetVmByName("demo");
   if (!row && onHost) {
@@ -149,9 +159,59 @@ export async function cliDemoSetup(adminPassword: string, memberPassword: string
     const s = await statusOrNull("demo");
     if (s?.state === "running" && s.stage && s.stage !== "booting") {
       log(`VM demo is running (${s.stage})`);
+      if (options.sshPort) await forwardDemoSsh(options.sshPort, log);
       return;
     }
     if (Date.now() > until) throw new Error(`VM demo is not up (state ${s?.state ?? "missing"})`);
     await sleep(500);
+  }
+}
+
+/** The demo member's SSH keys: each one not on the account yet is added (it reaches the VM at its next boot). */
+async function addDemoKeys(userId: string, keys: string[], log: (l: string) => void): Promise<void> {
+  const user = await getDb().user.findUnique({ where: { id: userId }, select: callerSelect });
+  if (!user) return;
+  const caller: Caller = {
+    ...user,
+    role: user.role as Caller["role"],
+    status: user.status as Caller["status"],
+  };
+  const have = new Set((await listOwnSshKeys(caller)).map((k) => k.fingerprint));
+  for (const [i, publicKey] of keys.entries()) {
+    let fingerprint: string;
+    try {
+      fingerprint = parseSshPublicKey(publicKey).fingerprint;
+    } catch (error) {
+      log(`SSH key ${i + 1} skipped: ${(error as Error).message}`);
+      continue;
+    }
+    if (have.has(fingerprint)) continue;
+    const comment = publicKey.trim().split(/\s+/)[2] ?? "";
+    const label = (comment || `key ${i + 1}`).slice(0, 60);
+    await addSshKey(caller, { label, publicKey });
+    have.add(fingerprint);
+    log(`added SSH key ${fingerprint} (${label}) for demo`);
+  }
+}
+
+/** `ssh -p PORT root@<forward address>` reaches the demo VM (issue 12 point 7): a forward to its port 22. */
+async function forwardDemoSsh(port: number, log: (l: string) => void): Promise<void> {
+  let net: HostNetworkInfo;
+  try {
+    net = await getAgent().call("host.network", {});
+  } catch (error) {
+    log(`no SSH forward for demo: ${(error as Error).message}`);
+    return;
+  }
+  const existing = net.forwards.find((f) => f.name === "demo" && f.vmPort === 22);
+  if (existing) {
+    log(`SSH to demo: ssh -p ${existing.hostPort} root@${net.forwardAddress}`);
+    return;
+  }
+  try {
+    const after = await getAgent().call("forward.add", { hostPort: port, name: "demo", vmPort: 22 });
+    log(`SSH to demo: ssh -p ${port} root@${after.forwardAddress}`);
+  } catch (error) {
+    log(`no SSH forward for demo on port ${port}: ${(error as Error).message}`);
   }
 }

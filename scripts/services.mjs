@@ -86,8 +86,8 @@ export function describeServices(l) {
     ZAPHOD_AGENT_SOCKET: l.agentSocket,
     ...(l.hostUserPrefix ? { ZAPHOD_HOST_USER_PREFIX: l.hostUserPrefix } : {}),
     ...(l.socketGroup ? { ZAPHOD_SOCKET_GROUP: l.socketGroup } : {}),
-    ZAPHOD_NET_NETNS: l.netns,
-    ...l.netSettings,
+    // Networking needs root (bridges, taps, namespaces): an agent run as a plain user has none.
+    ...(l.agentUser === "root" ? { ZAPHOD_NET_NETNS: l.netns, ...l.netSettings } : {}),
     PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
   };
   const webEnv = {

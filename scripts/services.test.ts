@@ -93,6 +93,8 @@ describe("service description", () => {
     expect(host.agent.environment).toMatchObject({ ZAPHOD_NET_NETNS: "host", ZAPHOD_NET_MODE: "nat" });
     expect(host.agent.environment).not.toHaveProperty("ZAPHOD_NET_SUBNET");
     expect(services.web.environment).not.toHaveProperty("ZAPHOD_NET_NETNS");
+    const plain = describeServices(layoutFromEnv({ ...env, ZAPHOD_AGENT_USER: "alice" }));
+    expect(plain.agent.environment).not.toHaveProperty("ZAPHOD_NET_NETNS");
   });
 
   it("runs the web tier unprivileged and sandboxed, writing only its state", () => {

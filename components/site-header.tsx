@@ -16,6 +16,7 @@ export function SiteHeader({ caller, signOut }: { caller: Caller; signOut: SignO
     { href: "/admin/vms", label: "VMs", show: active && can(caller.role, "vm.provision") },
     { href: "/admin/snapshots", label: "Snapshots", show: active && can(caller.role, "snapshots.approve") },
     { href: "/admin/host", label: "Host", show: active && can(caller.role, "host.read") },
+    { href: "/admin/network", label: "Network", show: active && can(caller.role, "network.admin") },
     { href: "/admin/audit", label: "Audit log", show: active && can(caller.role, "audit.read") },
   ].filter((l) => l.show);
   const fits = links.length <= INLINE_MAX;

@@ -29,6 +29,7 @@ test.describe("admin", () => {
       "VMs",
       "Snapshots",
       "Host",
+      "Network",
       "Audit log",
     ]);
     for (const link of await main.getByRole("link").all()) {
@@ -46,6 +47,7 @@ test.describe("admin", () => {
       "/admin/vms",
       "/admin/snapshots",
       "/admin/host",
+      "/admin/network",
       "/admin/audit",
       "/account",
     ]) {

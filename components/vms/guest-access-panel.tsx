@@ -62,8 +62,7 @@ export function GuestAccessPanel({
               "(the owner's keys)"
             )}
             ; its console login{" "}
-            {info.rootPasswordSet ? "asks for the root password set here" : "is as the image has it"}. No
-            network address yet: the console is the way in.
+            {info.rootPasswordSet ? "asks for the root password set here" : "is as the image has it"}.
           </p>
           <div>
             <p className="text-stone-600 dark:text-stone-400">

@@ -131,6 +131,10 @@ export const AuditActions = [
   "account.ssh_key_add",
   "account.ssh_key_remove",
   "vm.root_password",
+  "vm.network",
+  "network.settings",
+  "network.forward_add",
+  "network.forward_remove",
 ] as const;
 export const AuditAction = z.enum(AuditActions);
 export type AuditAction = z.infer<typeof AuditAction>;

@@ -8,6 +8,7 @@ import { VmStateBadge } from "@/components/vms/vm-state-badge";
 import { requireAdmin } from "@/server/web/dal/get-session";
 import { listVmsForCaller } from "@/server/web/dal/vms";
 import { getHostFigures } from "@/server/web/vms/host-figures";
+import { getHostNetwork } from "@/server/web/vms/network";
 import { gib, overcommitWarnings } from "@/server/web/vms/overcommit";
 
 export const metadata: Metadata = { title: "Host" };
@@ -48,7 +49,7 @@ function duration(s: number): string {
 
 export default async function HostPage() {
   const caller = await requireAdmin();
-  const figures = await getHostFigures(caller);
+  const [figures, network] = await Promise.all([getHostFigures(caller), getHostNetwork(caller)]);
   const rows = await listVmsForCaller(caller, { all: true }); // every VM the caller may see: the owners
   const ownerOf = new Map(rows.map((r) => [r.name, r.ownerUsername]));
   const { health, overcommit } = figures;
@@ -166,6 +167,32 @@ export default async function HostPage() {
               <Row label="VM disks, provisioned" value={`${gib(overcommit.diskProvisionedBytes)} GiB`} />
               <Row label="VM disks, allocated" value={`${gib(overcommit.diskAllocatedBytes)} GiB`} />
               <DiskReserveForm reserve={health.host.dataDiskReserve} save={setDiskReserveAction} />
+            </Card>
+            <Card title="Network">
+              {network.state === "on" ? (
+                <>
+                  <Row label="Mode" value={network.info.settings.mode} />
+                  <Row
+                    label="Pool in use"
+                    value={`${network.info.poolUsed} of ${network.info.poolSize}`}
+                    testId="host-pool-use"
+                  />
+                  <Row label="Subnet" value={network.info.settings.ipv4Subnet} />
+                  <Row label="Forwards" value={network.info.forwards.length} />
+                </>
+              ) : (
+                <p className="text-stone-600 dark:text-stone-400" data-testid="host-pool-use">
+                  {network.state === "off" ? "Off: VMs get no network device." : "The agent did not answer."}
+                </p>
+              )}
+              <p>
+                <a
+                  href="/admin/network"
+                  className="text-teal-800 underline-offset-4 hover:underline dark:text-teal-300"
+                >
+                  Network settings
+                </a>
+              </p>
             </Card>
           </div>
         </>

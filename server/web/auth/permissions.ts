@@ -36,6 +36,11 @@ export const PERMISSIONS = [
   /** A VM's root password (the guest's, applied at its next boot): one's own VM, or any. */
   "vm.access",
   "vm.access.any",
+  /** A VM's place on the host network (issue 12): addresses, MAC, how to reach it, counters. */
+  "vm.network",
+  "vm.network.any",
+  /** The host network's settings, port forwards, a VM's address and rate limit. */
+  "network.admin",
   "audit.read",
   "host.read",
   /** The host's free-space reserve, and resuming a VM the host paused for disk space. */
@@ -49,6 +54,7 @@ const member: readonly Permission[] = [
   "vm.console",
   "vm.snapshot",
   "vm.access",
+  "vm.network",
   "account.password",
   "account.sshKeys",
 ];
@@ -65,6 +71,9 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
     "vm.snapshot.any",
     // Issue 12 point 4: reset a member's VM root password (rescue; audited, the member sees it).
     "vm.access.any",
+    // Issue 12: every VM's network section, and the host network itself.
+    "vm.network.any",
+    "network.admin",
     // Issue 9 point 8: destroy, and memory / storage / owner / autostart changes.
     "vm.destroy",
     "vm.configure",

@@ -8,7 +8,7 @@
 import { can, type Permission } from "../auth/permissions";
 import type { Role, UserStatus } from "../domain";
 
-export const VM_CAPABILITIES = ["read", "power", "console", "snapshot", "access"] as const;
+export const VM_CAPABILITIES = ["read", "power", "console", "snapshot", "access", "network"] as const;
 export type VmCapability = (typeof VM_CAPABILITIES)[number];
 
 const OWN: Record<VmCapability, Permission> = {
@@ -17,6 +17,7 @@ const OWN: Record<VmCapability, Permission> = {
   console: "vm.console",
   snapshot: "vm.snapshot",
   access: "vm.access",
+  network: "vm.network",
 };
 const ANY: Record<VmCapability, Permission> = {
   read: "vm.read.any",
@@ -24,6 +25,7 @@ const ANY: Record<VmCapability, Permission> = {
   console: "vm.console.any",
   snapshot: "vm.snapshot.any",
   access: "vm.access.any",
+  network: "vm.network.any",
 };
 
 export type AccessCaller = { id: string; role: Role; status: UserStatus };

@@ -8,7 +8,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { AgentEvent, RebootProgress, TaskInfo, TaskOp } from "../../protocol/agent";
+import type { AgentEvent, HostNetworkInfo, RebootProgress, TaskInfo, TaskOp } from "../../protocol/agent";
 import { AgentCallError, type AgentClient } from "../agent/client";
 import { setAgentForTests } from "../agent/instance";
 import type { Caller } from "../dal/caller";
@@ -29,6 +29,8 @@ type Call = { op: string; args: Record<string, unknown>; id?: string; actor?: { 
 class FakeAgent {
   calls: Call[] = [];
   tasks = new Map<string, TaskInfo>();
+  /** The host network `host.network` answers; null: networking is off (as an agent without it says). */
+  network: HostNetworkInfo | null = null;
   /** The next call of this op is refused with this agent error code. */
   refuse = new Map<string, AgentCallError["code"]>();
   private listeners = new Set<(e: AgentEvent) => void>();
@@ -91,6 +93,9 @@ class FakeAgent {
       switch (op) {
         case "vm.status":
           throw new AgentCallError("internal", "not needed", "vm.status");
+        case "host.network":
+          if (!this.network) throw new AgentCallError("invalid-request", "networking is off", "host.network");
+          return structuredClone(this.network);
         case "task.get": {
           const task = this.tasks.get(args.id);
           if (!task) throw new AgentCallError("not-found", "no such task", "task.get");
@@ -374,6 +379,66 @@ describe("VM service: provisioning", () => {
     const start = agent.calls.find((c) => c.op === "vm.start");
     agent.finish(start?.id ?? "");
     await until(taskId, (r) => r.status === "succeeded");
+    // The agent has no network: no address asked for, none kept.
+    expect(agent.calls.find((c) => c.op === "vm.create")?.args).not.toHaveProperty("ipv4");
+    expect((await t.db.vm.findUnique({ where: { name: "alice-new" } }))?.ip).toBeNull();
+  });
+
+  it("with a host network, a new VM gets the pool's lowest free address (the agent's VMs and the panel's rows both hold theirs); a full pool is refused", async () => {
+    agent.network = {
+      settings: {
+        mode: "isolated",
+        ipv4Subnet: "10.77.0.0/29",
+        gateway: "10.77.0.1",
+        poolFirst: "10.77.0.2",
+        poolLast: "10.77.0.5",
+        ipv6Prefix: null,
+        dns: [],
+        vmToVm: true,
+        outboundSmtp: false,
+      },
+      netns: "zt-net",
+      bridge: "zbr0",
+      forwardAddress: "127.0.0.1",
+      forwardMode: "relay",
+      forwards: [],
+      // .2 is held by a VM the agent knows; .3 by a row of the panel's (provisioning, say).
+      vms: [{ name: "not-in-panel", ipv4: "10.77.0.2", mac: "fe:fd:0a:4d:00:02" }],
+      poolSize: 4,
+      poolUsed: 1,
+    };
+    await t.db.vm.update({ where: { name: "bob-vm" }, data: { ip: "10.77.0.3" } });
+    const spec = {
+      image: "img",
+      memoryMiB: 64,
+      storageGiB: 1,
+      swapMiB: 0,
+      autostart: false,
+      startNow: false,
+    };
+    try {
+      const made: string[] = [];
+      for (const name of ["net-one", "net-two"]) {
+        const { taskId } = await provisionVm(admin, { ownerId: alice.id, name, ...spec });
+        agent.finish(taskId);
+        await until(taskId, (r) => r.status === "succeeded");
+        const create = agent.calls.find((c) => c.op === "vm.create" && c.args.name === name);
+        made.push(String(create?.args.ipv4));
+        expect((await t.db.vm.findUnique({ where: { name } }))?.ip).toBe(create?.args.ipv4);
+      }
+      expect(made).toEqual(["10.77.0.4", "10.77.0.5"]);
+      const full = await provisionVm(admin, { ownerId: alice.id, name: "net-three", ...spec }).catch(
+        (e) => e,
+      );
+      expect(full).toBeInstanceOf(ActionFailure);
+      expect((full as ActionFailure).message).toMatch(
+        /Every address of the VM pool \(10\.77\.0\.2–10\.77\.0\.5\) is taken/,
+      );
+      expect(await t.db.vm.findUnique({ where: { name: "net-three" } })).toBeNull();
+    } finally {
+      agent.network = null;
+      await t.db.vm.update({ where: { name: "bob-vm" }, data: { ip: null } });
+    }
   });
 });
 

@@ -29,6 +29,7 @@ import { agentActor } from "./agent-actor";
 import { toActionFailure } from "./agent-errors";
 import { unsafeReadProvisionFigures } from "./host-figures";
 import { getHub } from "./hub";
+import { unsafeAllocateVmAddress } from "./network";
 import { provisionRefusal } from "./overcommit";
 
 export const POWER_ACTIONS = ["start", "reboot", "reset", "shutdown", "poweroff"] as const;
@@ -203,14 +204,15 @@ async function provision(actor: Actor, input: ProvisionInput, meta: RequestMeta 
     autostart: input.autostart,
   };
   const vm = { id: newId(), name: input.name, ownerId: owner.id };
-  await db.vm.create({ data: { ...vm, ...spec } });
+  const ipv4 = await createVmRowWithAddress(vm, spec);
   getHub().forgetOwner(vm.name);
+  const address = ipv4 === null ? {} : { ipv4 };
   const { taskId } = await startTask({
     kind: "provision",
     vm,
     actor,
-    args: { name: vm.name, owner: owner.username, ...spec },
-    audit: { action: "vm.provision", detail: { owner: owner.username, ...spec }, meta },
+    args: { name: vm.name, owner: owner.username, ...spec, ...address },
+    audit: { action: "vm.provision", detail: { owner: owner.username, ...spec, ...address }, meta },
     acceptedText: `${actorLabel(actor)} provisions ${vm.name} for ${owner.username}.`,
     data: { startNow: input.startNow },
     refusal: (failure, error) =>
@@ -219,6 +221,28 @@ async function provision(actor: Actor, input: ProvisionInput, meta: RequestMeta 
         : failure,
   });
   return { taskId, name: vm.name };
+}
+
+/**
+ * The VM's row with the lowest free address of the host network's pool (none when the host has no
+ * network). `Vm.ip` is unique: a provisioning that took the same address at the same moment makes
+ * this one pick again.
+ */
+async function createVmRowWithAddress(
+  vm: { id: string; name: string; ownerId: string },
+  spec: { image: string; memoryMiB: number; storageGiB: number; swapMiB: number; autostart: boolean },
+): Promise<string | null> {
+  for (let attempt = 1; ; attempt++) {
+    const ip = await unsafeAllocateVmAddress();
+    try {
+      await getDb().vm.create({ data: { ...vm, ...spec, ip } });
+      return ip;
+    } catch (error) {
+      const target = JSON.stringify((error as { meta?: unknown }).meta ?? "");
+      const ipTaken = (error as { code?: unknown }).code === "P2002" && target.includes("ip");
+      if (!ipTaken || attempt >= 5) throw error;
+    }
+  }
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Metadata } from "next";
+import { headers } from "next/headers";
 import Link from "next/link";
 import { notFound } from "next/navigation";
 import { signOutAction } from "@/app/actions/auth";
@@ -8,6 +9,8 @@ import { vmPowerAction } from "@/app/actions/vms";
 import { PageShell } from "@/components/page-shell";
 import { SnapshotsSection } from "@/components/snapshots/snapshots-section";
 import { GuestAccessPanel } from "@/components/vms/guest-access-panel";
+import { NetworkPanel } from "@/components/vms/network-panel";
+import { hostNameOf } from "@/components/vms/network-view";
 import { VmPanel } from "@/components/vms/vm-panel";
 import { historyText } from "@/components/vms/words";
 import { can } from "@/server/web/auth/permissions";
@@ -19,6 +22,7 @@ import { ensureTaskPipeline } from "@/server/web/tasks/pipeline";
 import { mayActOn } from "@/server/web/vms/access";
 import { vmGuestAccess } from "@/server/web/vms/guest-access";
 import { readLive } from "@/server/web/vms/hub";
+import { getVmNetwork } from "@/server/web/vms/network";
 
 export const metadata: Metadata = { title: "VM" };
 
@@ -40,12 +44,15 @@ export default async function VmPage({ params }: { params: Promise<{ name: strin
     throw e;
   }
   await ensureTaskPipeline();
-  const [live, tasks, audit, access] = await Promise.all([
+  const [live, tasks, audit, access, network] = await Promise.all([
     readLive(vm.name),
     listTasksForVm(caller, vm.id, 20),
     listVmAudit(caller, vm.id, 20),
     vmGuestAccess(caller, vm.name),
+    getVmNetwork(caller, vm.name),
   ]);
+  // The host as the member's browser reached the panel: where forwards on every address listen.
+  const hostName = hostNameOf((await headers()).get("host"));
   return (
     <PageShell
       caller={caller}
@@ -93,6 +100,7 @@ export default async function VmPage({ params }: { params: Promise<{ name: strin
           actions={{ take: takeSnapshotAction, restore: restoreSnapshotAction, remove: deleteSnapshotAction }}
         />
       </VmPanel>
+      <NetworkPanel data={network} hostKeys={access?.hostKeys ?? null} hostName={hostName} />
       <GuestAccessPanel
         vm={vm.name}
         info={access}

@@ -2,6 +2,7 @@ import type { Metadata } from "next";
 import Link from "next/link";
 import { notFound } from "next/navigation";
 import { signOutAction } from "@/app/actions/auth";
+import { setVmNetworkAction } from "@/app/actions/network";
 import {
   changeVmOwnerAction,
   destroyVmAction,
@@ -9,6 +10,7 @@ import {
   setVmAutostartAction,
   setVmMemoryAction,
 } from "@/app/actions/vms";
+import { VmNetworkForm } from "@/components/admin/network-controls";
 import { VmManage } from "@/components/admin/vm-manage";
 import { PageShell } from "@/components/page-shell";
 import { countVmSnapshots } from "@/server/web/dal/count-vm-snapshots";
@@ -17,6 +19,7 @@ import { getVmForCaller, listProvisionableOwners, type VmRow } from "@/server/we
 import { ActionFailure } from "@/server/web/errors";
 import { ensureTaskPipeline } from "@/server/web/tasks/pipeline";
 import { readLive } from "@/server/web/vms/hub";
+import { getVmNetwork } from "@/server/web/vms/network";
 
 export async function generateMetadata({ params }: { params: Promise<{ name: string }> }): Promise<Metadata> {
   const { name } = await params;
@@ -34,10 +37,11 @@ export default async function ManageVmPage({ params }: { params: Promise<{ name:
     throw e;
   }
   await ensureTaskPipeline();
-  const [live, owners, snapshotCount] = await Promise.all([
+  const [live, owners, snapshotCount, network] = await Promise.all([
     readLive(vm.name),
     listProvisionableOwners(caller),
     countVmSnapshots(caller, vm.name),
+    getVmNetwork(caller, vm.name),
   ]);
   return (
     <PageShell
@@ -74,6 +78,28 @@ export default async function ManageVmPage({ params }: { params: Promise<{ name:
           destroy: destroyVmAction,
         }}
       />
+      <section aria-labelledby="vm-network-heading" className="mt-10">
+        <h2 id="vm-network-heading" className="text-lg font-medium">
+          Network
+        </h2>
+        {network.state === "on" ? (
+          <div className="mt-3 rounded-xl border border-stone-200 bg-white p-4 dark:border-stone-800 dark:bg-stone-900">
+            <VmNetworkForm
+              name={vm.name}
+              ipv4={network.vm.ipv4}
+              rateLimitKbit={network.vm.rateLimitKbit}
+              pool={`${network.pool.first}–${network.pool.last}`}
+              save={setVmNetworkAction}
+            />
+          </div>
+        ) : (
+          <p className="mt-3 text-sm text-stone-600 dark:text-stone-400" data-testid="vm-network-off">
+            {network.state === "off"
+              ? "Networking is off on this host: the VM has no network address."
+              : "The host did not answer; try again soon."}
+          </p>
+        )}
+      </section>
     </PageShell>
   );
 }

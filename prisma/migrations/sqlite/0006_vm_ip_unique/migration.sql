@@ -1,0 +1,2 @@
+-- CreateIndex
+CREATE UNIQUE INDEX "Vm_ip_key" ON "Vm"("ip");

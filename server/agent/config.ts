@@ -3,7 +3,8 @@ import { existsSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import type { DiskReserveSetting } from "../protocol/agent";
+import { type DiskReserveSetting, type HostNetworkSettings, NETWORK_MODES } from "../protocol/agent";
+import { AddressError, formatIPv4, makePool, parseCidr, parseIPv4, parseIPv6Prefix } from "../protocol/net";
 import { DEFAULT_IO_WEIGHT } from "./confine/cgroup";
 import { DEFAULT_VM_NICE } from "./confine/sandbox";
 import { LOG_FILE_DEFAULTS } from "./log-file";
@@ -60,6 +61,27 @@ const Env = z.object({
     .regex(/^(\d{1,2}(\.\d{1,2})?%|\d{1,7}[KMGT]?)$/, "must be a share such as 5% or a size such as 10G")
     .optional(),
   /**
+   * The host network (issue 12; net/network.ts). Unset: networking off, VMs get no network device.
+   * `host`: the bridge lives in the host's own namespace (production); any other name: a network
+   * namespace of that name (made with `ip netns add` when missing) holds the bridge and every VM's
+   * uplink, nothing of it in the host's own (the quick start's and the tests').
+   */
+  ZAPHOD_NET_NETNS: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,31}$/, "must be `host` or a network namespace name (a-z, 0-9, '-')")
+    .optional(),
+  ZAPHOD_NET_MODE: z.enum(NETWORK_MODES).optional(),
+  ZAPHOD_NET_SUBNET: z.string().max(18).optional(),
+  ZAPHOD_NET_GATEWAY: z.string().max(15).optional(),
+  /** A /64 (`fd00:77::/64`), or `none` for no IPv6. */
+  ZAPHOD_NET_IPV6_PREFIX: z.string().max(43).optional(),
+  ZAPHOD_NET_BRIDGE: z
+    .string()
+    .regex(/^[a-z][a-z0-9]{0,14}$/, "must be an interface name of 1 to 15 chars a-z, 0-9")
+    .optional(),
+  /** Where forwarded host ports listen: 127.0.0.1 for a named namespace, 0.0.0.0 for `host`. */
+  ZAPHOD_NET_FORWARD_ADDRESS: z.string().max(15).optional(),
+  /**
    * TEST ONLY: pause at a named point of a snapshot or a destroy (e.g. `snapshot:after-stop`,
    * `destroy:after-disks`) until a file appears (see snapshot-test-hook.ts), so a test can kill -9
    * the agent exactly there.
@@ -96,8 +118,19 @@ export interface AgentConfig {
   diskReserve: DiskReserveSetting;
   /** TEST ONLY (ZAPHOD_TEST_PAUSE_AT): a snapshot pause point, null in production. */
   testPauseAt: string | null;
+  /** The host network (ZAPHOD_NET_*); null: networking off. */
+  network: NetworkConfig | null;
   /** ZAPHOD_LOG_FILE: everything the agent prints goes there, size-capped and rotated; null: stderr. */
   logFile: { path: string; maxBytes: number; keep: number } | null;
+}
+
+export interface NetworkConfig {
+  /** The bridge's network namespace; null: the host's own (`ZAPHOD_NET_NETNS=host`). */
+  netns: string | null;
+  bridge: string;
+  forwardAddress: string;
+  /** The settings until the admin changes them (then `<data>/network.json` holds them). */
+  defaults: HostNetworkSettings;
 }
 
 export class ConfigError extends Error {
@@ -139,6 +172,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
     },
     diskReserve: parseDiskReserve(e.ZAPHOD_DISK_RESERVE ?? "5%"),
     testPauseAt: e.ZAPHOD_TEST_PAUSE_AT ?? null,
+    network: parseNetworkConfig(e),
     logFile: e.ZAPHOD_LOG_FILE
       ? {
           path: resolve(e.ZAPHOD_LOG_FILE),
@@ -146,6 +180,51 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
           keep: e.ZAPHOD_LOG_KEEP ?? LOG_FILE_DEFAULTS.keep,
         }
       : null,
+  };
+}
+
+/** ZAPHOD_NET_*: null when ZAPHOD_NET_NETNS is unset; every value checked with a sentence. */
+function parseNetworkConfig(e: z.infer<typeof Env>): NetworkConfig | null {
+  if (!e.ZAPHOD_NET_NETNS) {
+    const stray = Object.keys(e).filter((k) => k.startsWith("ZAPHOD_NET_"));
+    if (stray.length > 0)
+      throw new ConfigError(
+        `${stray.join(", ")} set without ZAPHOD_NET_NETNS (networking is off without it)`,
+      );
+    return null;
+  }
+  const host = e.ZAPHOD_NET_NETNS === "host";
+  const check = <T>(variable: string, f: () => T): T => {
+    try {
+      return f();
+    } catch (error) {
+      if (error instanceof AddressError) throw new ConfigError(`${variable}: ${error.message}`);
+      throw error;
+    }
+  };
+  const subnetText = e.ZAPHOD_NET_SUBNET ?? "10.77.0.0/24";
+  const subnet = check("ZAPHOD_NET_SUBNET", () => parseCidr(subnetText));
+  const gateway = e.ZAPHOD_NET_GATEWAY ?? formatIPv4(subnet.network + 1);
+  const pool = check("ZAPHOD_NET_GATEWAY", () => makePool(subnetText, gateway));
+  const ipv6 = e.ZAPHOD_NET_IPV6_PREFIX ?? "fd00:77::/64";
+  if (ipv6 !== "none") check("ZAPHOD_NET_IPV6_PREFIX", () => parseIPv6Prefix(ipv6));
+  const forwardAddress = e.ZAPHOD_NET_FORWARD_ADDRESS ?? (host ? "0.0.0.0" : "127.0.0.1");
+  check("ZAPHOD_NET_FORWARD_ADDRESS", () => parseIPv4(forwardAddress));
+  return {
+    netns: host ? null : e.ZAPHOD_NET_NETNS,
+    bridge: e.ZAPHOD_NET_BRIDGE ?? "zbr0",
+    forwardAddress,
+    defaults: {
+      mode: e.ZAPHOD_NET_MODE ?? (host ? "nat" : "isolated"),
+      ipv4Subnet: subnetText,
+      gateway,
+      poolFirst: formatIPv4(pool.first),
+      poolLast: formatIPv4(pool.last),
+      ipv6Prefix: ipv6 === "none" ? null : ipv6,
+      dns: [],
+      vmToVm: true,
+      outboundSmtp: false,
+    },
   };
 }
 

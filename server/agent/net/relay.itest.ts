@@ -6,12 +6,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, stat } from "node:fs/promises";
-import { createConnection, createServer, type Server } from "node:net";
+import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../exec";
 import { Forwards } from "./forwards";
+import { Relay } from "./relay";
 
 const NS = `zt-fw-${randomBytes(3).toString("hex")}`;
 const NETNS = `/run/netns/${NS}`;
@@ -174,4 +175,82 @@ function directClient(bytes: number): string {
   return `const s=require("node:net").createConnection({host:"${VM_IP}",port:${ECHO_PORT},allowHalfOpen:true});
 let n=0;const t=Date.now();s.on("data",c=>n+=c.length);s.on("end",()=>{console.log(n+" bytes in "+(Date.now()-t)+" ms");s.end()});
 s.on("connect",()=>s.end(Buffer.alloc(${bytes})));`;
+}
+
+describe("the relay itself", () => {
+  it("ends live connections when closed, closes one to a port nobody listens on, bounds its connections", async () => {
+    const relay = await Relay.listen({
+      address: "127.0.0.1",
+      port: BASE_PORT + 4,
+      netns: NETNS,
+      target: async () => ({ ipv4: VM_IP, port: ECHO_PORT }),
+      maxConnections: 2,
+      log: (line) => logs.push(line),
+    });
+    const closedPort = await Relay.listen({
+      address: "127.0.0.1",
+      port: BASE_PORT + 5,
+      netns: NETNS,
+      target: async () => ({ ipv4: VM_IP, port: ECHO_PORT + 1 }),
+      log: (line) => logs.push(line),
+    });
+    try {
+      // Connect-to-first-echo time through the relay (a process per connection) against direct.
+      const t0 = performance.now();
+      expect((await roundTrip(BASE_PORT + 4, Buffer.from("ping"))).toString()).toBe("ping");
+      console.log(
+        `relay: a connection's round trip (nsenter + nc started) ${(performance.now() - t0).toFixed(1)} ms`,
+      );
+
+      expect(await refusedOrEmpty(BASE_PORT + 5)).toBe(true);
+
+      const open = await Promise.all([openSocket(BASE_PORT + 4), openSocket(BASE_PORT + 4)]);
+      expect(await refusedOrEmpty(BASE_PORT + 4)).toBe(true);
+      expect(logs.some((l) => l.includes("2 connections already"))).toBe(true);
+      const ended = open.map((s) => new Promise((resolve) => s.once("close", resolve)));
+      await relay.close();
+      await Promise.all(ended);
+    } finally {
+      await relay.close();
+      await closedPort.close();
+    }
+  });
+
+  it("connects directly when the target is in the agent's own namespace (netns null)", async () => {
+    const server = createServer((s) => s.pipe(s));
+    await new Promise<void>((resolve) => server.listen(BASE_PORT + 6, "127.0.0.1", resolve));
+    const relay = await Relay.listen({
+      address: "127.0.0.1",
+      port: BASE_PORT + 7,
+      netns: null,
+      target: async () => ({ ipv4: "127.0.0.1", port: BASE_PORT + 6 }),
+      log: (line) => logs.push(line),
+    });
+    try {
+      const big = randomBytes(4 * 1024 * 1024);
+      expect((await roundTrip(BASE_PORT + 7, big)).equals(big)).toBe(true);
+    } finally {
+      await relay.close();
+      server.close();
+    }
+  });
+});
+
+/** A connection through the relay that has carried one echo and stays open. */
+function openSocket(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host: "127.0.0.1", port });
+    socket.once("error", reject);
+    socket.once("data", () => resolve(socket));
+    socket.once("connect", () => socket.write("open"));
+  });
+}
+
+/** A connection that is closed with no byte back (an orderly end or a reset: what was sent went nowhere). */
+async function refusedOrEmpty(port: number): Promise<boolean> {
+  try {
+    return (await roundTrip(port, Buffer.from("x"))).length === 0;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ECONNRESET";
+  }
 }

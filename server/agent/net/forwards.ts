@@ -170,7 +170,13 @@ export class Forwards {
       if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
       throw error;
     }
-    const parsed = ForwardsFile.safeParse(JSON.parse(text));
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = null;
+    }
+    const parsed = ForwardsFile.safeParse(json);
     if (!parsed.success) {
       this.options.log(`${this.file} is not a list of forwards; ignored`);
       return [];

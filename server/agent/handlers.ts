@@ -92,14 +92,11 @@ export function createHandlers({ manager: m, snapshots, droppingInput }: Handler
       await m.space.setReserve(args.reserve);
       return m.info.hostFigures();
     },
-    ...notYet([
-      "host.network",
-      "host.setNetwork",
-      "vm.setNetwork",
-      "vm.network",
-      "forward.add",
-      "forward.remove",
-    ]),
+    "host.network": () => m.network.hostInfo(),
+    "host.setNetwork": (args) => m.network.setHost(args.settings),
+    "vm.network": (args) => m.network.vmInfo(args.name),
+    "vm.setNetwork": (args) => m.network.setVm(args.name, args.ipv4, args.rateLimitKbit),
+    ...notYet(["forward.add", "forward.remove"]),
   };
 }
 

@@ -97,6 +97,10 @@ export async function startAgent(config: AgentConfig) {
 
   const events = new EventBus();
   const manager = new VmManager(config, events, log);
+  if (manager.network.host) {
+    await manager.network.host.ensureBridge();
+    log(`network: bridge ${config.network?.bridge} up in ${config.network?.netns ?? "the host's namespace"}`);
+  }
   await manager.space.load();
   await manager.watcher.rescan();
   // Before the socket opens: a reboot the agent was stopped in is reported interrupted.

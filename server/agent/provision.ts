@@ -54,6 +54,8 @@ export class Provisioning {
           if (!imageStat?.isFile()) throw new AgentFailure("not-found", `no image named ${args.image}`);
           if (await lstatOrNull(paths.dir))
             throw new AgentFailure("conflict", `a VM named ${args.name} exists`);
+          // An address outside the pool, the gateway or another VM's is refused (net/network.ts).
+          if (args.ipv4) await this.vms.network.checkAddress(args.name, args.ipv4);
           // Sparse disks: each may grow to its full size (the COW to the image's), so all of it counts.
           await this.vms.space.assertRoom(
             imageStat.size + args.swapMiB * 1024 ** 2 + args.storageGiB * 1024 ** 3,

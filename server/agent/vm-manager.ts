@@ -25,6 +25,7 @@ import type { EventBus } from "./event-bus";
 import { mainProcessOfVm, scanUmlProcesses, type UmlProcess } from "./host-procs";
 import { type HostUser, lookupHostUser } from "./host-users";
 import { Lifecycle } from "./lifecycle";
+import { Networking } from "./net/network";
 import { Provisioning } from "./provision";
 import { Reboots } from "./reboot";
 import { readSmallFileNoFollow } from "./safe-fs";
@@ -53,6 +54,8 @@ export class VmManager {
   readonly provisioning: Provisioning;
   readonly manage: VmManage;
   readonly space: DiskSpaceGuard;
+  /** The host network's verbs and checks (net/network.ts); its `host` is null when networking is off. */
+  readonly network: Networking;
   /** Set by the socket server: drops console input queued for the old boot (a power action). */
   holdConsoleInput: ((vm: string) => void) | null = null;
   /** The snapshot store (snapshots.ts registers itself): destroy keeps or discards a VM's snapshots. */
@@ -80,6 +83,7 @@ export class VmManager {
     this.provisioning = new Provisioning(this);
     this.manage = new VmManage(this);
     this.space = new DiskSpaceGuard(this, log);
+    this.network = new Networking(this);
   }
 
   // ── registry ──────────────────────────────────────────────────────────────────────────────

@@ -78,10 +78,12 @@ export class Lifecycle {
     await writeFile(runtime.paths.tmuxConf, TMUX_CONF, { mode: 0o644 });
     await chmod(runtime.paths.tmuxConf, 0o644);
     await refreshSeed(runtime, this.vms.config.privileged);
+    // Its network link (net/vm-link.ts): with an address, networking on and confined; else none.
+    const link = await this.vms.network.linkUp(runtime);
     await startConsoleHolder({
       paths: runtime.paths,
       as: runtime.user,
-      argv: this.umlArgv(runtime),
+      argv: this.umlArgv(runtime, link !== null),
       logFile: log.file,
       cols: 80,
       rows: 24,
@@ -93,6 +95,7 @@ export class Lifecycle {
           runtime.paths.seedDisk,
           ...(this.vms.config.umlPreload ? [this.vms.config.umlPreload] : []),
         ],
+        devices: link ? [{ source: link.tunNode, target: "/dev/net/tun" }] : [],
       },
     });
     const main = await waitFor(async () => this.vms.mainProcess(runtime), 15_000);
@@ -210,7 +213,7 @@ export class Lifecycle {
     if (!(await this.waitGone(main.pid, 10_000))) {
       this.log(`vm ${name}: halt did not stop pid ${main.pid}; killing`);
       await this.killVm(runtime);
-    }
+    } else await this.vms.network.linkDown(runtime).catch(() => undefined);
   }
 
   /** Force off: kill the UML processes (no guest shutdown, like pulling the plug). */
@@ -244,13 +247,14 @@ export class Lifecycle {
     for (const p of procs) await this.waitGone(p.pid, 5000);
     await killHolder(runtime.paths, runtime.user);
     await killConfinedVm(runtime.config.name);
+    await this.vms.network.linkDown(runtime).catch(() => undefined);
   }
 
   private async waitGone(pid: number, timeoutMs: number): Promise<boolean> {
     return Boolean(await waitFor(async () => (isAlive(pid) ? null : true), timeoutMs, 100));
   }
 
-  private umlArgv(runtime: Runtime): string[] {
+  private umlArgv(runtime: Runtime, network = false): string[] {
     const { config, paths } = runtime;
     const agent = this.vms.config;
     const argv = [
@@ -277,6 +281,8 @@ export class Lifecycle {
       "init=/sbin/init",
       `zvm.hostname=${config.name}`,
     );
+    // The tap in the VM's own namespace (net/vm-link.ts), with the MAC made from its address.
+    if (network) argv.push(`eth0=tuntap,tap0,${config.mac}`);
     return argv;
   }
 

@@ -16,11 +16,19 @@ import {
   ensureHostKeys,
   hostKeyFingerprint,
   instanceIdOf,
+  type SeedNetwork,
   type SeedSpec,
   seedFiles,
   writeSeedDisk,
 } from "./seed-disk";
 import type { Runtime } from "./vm-manager";
+
+let networkOf: (runtime: Runtime) => Promise<SeedNetwork | null> = async () => null;
+
+/** Set by the networking core (net/network.ts): the VM's addresses, gateway and DNS for its seed. */
+export function setSeedNetwork(of: (runtime: Runtime) => Promise<SeedNetwork | null>): void {
+  networkOf = of;
+}
 
 const NO_ACCESS: GuestAccess = { sshAuthorizedKeys: [], rootPasswordHash: null };
 
@@ -38,7 +46,7 @@ async function specOf(runtime: Runtime): Promise<SeedSpec> {
   await mkdir(runtime.paths.hostKeysDir, { recursive: true, mode: 0o700 });
   return {
     hostname: runtime.config.name,
-    network: null,
+    network: await networkOf(runtime),
     sshAuthorizedKeys: access.sshAuthorizedKeys,
     rootPasswordHash: access.rootPasswordHash,
     hostKeys: await ensureHostKeys(runtime.paths.hostKeysDir),

@@ -30,6 +30,8 @@ export interface ConfineVmOptions {
   };
   /** Read-only files UML needs: its image, and the shim when preloaded. */
   readOnly: string[];
+  /** Device nodes for the sandbox's /dev (sandbox.ts). */
+  devices?: { source: string; target: string }[];
   /** The root-owned initramfs (initramfs.ts); null boots without it (module loading stays on). */
   initramfs: string | null;
   netns: string | null;
@@ -67,6 +69,7 @@ export function sandboxSpec(options: ConfineVmOptions, env: Record<string, strin
     readOnly: [...options.readOnly, ...(options.initramfs ? [options.initramfs] : []), paths.tmuxConf],
     ram: { dir: paths.ramDir, bytes: options.memoryMiB * 1024 * 1024 + RAM_TMPFS_SLACK_BYTES },
     hostfsRoot: hostfsRoot(paths),
+    devices: options.devices,
     env: { ...env, TMPDIR: paths.ramDir },
     cwd: paths.runDir,
   };

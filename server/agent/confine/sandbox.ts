@@ -37,6 +37,8 @@ export interface SandboxSpec {
   readOnly: string[];
   /** The guest-RAM tmpfs (UML's TMPDIR): memory + 16 MiB, charged to the VM's cgroup. */
   ram: { dir: string; bytes: number };
+  /** Device nodes bound into the sandbox's /dev (the VM's tun node at /dev/net/tun). */
+  devices?: { source: string; target: string }[];
   /** hostfs's root: an empty directory the VM's user cannot write to. */
   hostfsRoot: string;
   /** The environment inside (replaces bwrap's; PATH is set here). */
@@ -105,6 +107,12 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
     "--proc",
     "/proc",
   ];
+  for (const d of spec.devices ?? []) {
+    assertAbsolute(d.source);
+    assertAbsolute(d.target);
+    if (!d.target.startsWith("/dev/")) throw new Error(`a sandbox device goes under /dev: ${d.target}`);
+    args.push("--perms", "0755", "--dir", dirname(d.target), "--dev-bind", d.source, d.target);
+  }
   // bwrap would make missing parents with the process's umask (0700 seen here): say 0755.
   for (const dir of ancestors([...spec.writable, ...spec.readOnly, spec.ram.dir, spec.hostfsRoot]))
     args.push("--perms", "0755", "--dir", dir);

@@ -101,6 +101,8 @@ export interface ConfinedVm {
   paths: ConfineVmOptions["paths"];
   /** The image and the shim: the read-only files UML opens. */
   readOnly: string[];
+  /** Device nodes bound into the sandbox (the tun node, when the VM has a network link). */
+  devices?: { source: string; target: string }[];
 }
 
 async function vmCgroup(c: Confinement, vm: { name: string; memoryMiB: number; limits?: Partial<VmLimits> }) {
@@ -134,6 +136,7 @@ export async function startConfinedHolder(
     memoryMiB: vm.memoryMiB,
     paths: vm.paths,
     readOnly: vm.readOnly,
+    devices: vm.devices,
     initramfs: c.initramfs,
     netns,
     cgroupProcs: group.procs,

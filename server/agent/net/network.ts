@@ -5,9 +5,22 @@
  */
 import type { HostNetworkInfo, HostNetworkSettings, VmConfig, VmNetworkInfo } from "../../protocol/agent";
 import { ipv6FromMac, macFromIPv4, poolCapacity, refuseAddress } from "../../protocol/net";
+import { confinement } from "../confine/vm-confinement";
 import { AgentFailure } from "../errors";
-import type { VmManager } from "../vm-manager";
+import type { SeedNetwork } from "../seed-disk";
+import type { Runtime, VmManager } from "../vm-manager";
+import { setSeedNetwork } from "../vm-seed";
 import { HostNetwork, poolOf } from "./host-network";
+import { applyNetworkRules, type BridgePort } from "./nft";
+import {
+  existingPorts,
+  linkCounters,
+  linkDown,
+  linkUp,
+  setRateLimit,
+  uplinkName,
+  type VmLink,
+} from "./vm-link";
 
 export class Networking {
   readonly host: HostNetwork | null;
@@ -15,6 +28,7 @@ export class Networking {
   constructor(private vms: VmManager) {
     const net = vms.config.network;
     this.host = net ? new HostNetwork(net, vms.config.dataDir) : null;
+    if (this.host) setSeedNetwork((runtime) => this.seedNetwork(runtime));
   }
 
   on(): HostNetwork {
@@ -88,7 +102,7 @@ export class Networking {
       gateway: config.ipv4 ? settings.gateway : null,
       dns: settings.dns.length > 0 ? settings.dns : [settings.gateway],
       rateLimitKbit: config.rateLimitKbit,
-      counters: null,
+      counters: await linkCounters(this.on().config, runtime.paths.dir),
       appliesAtNextBoot: false,
       forwards: [],
     };
@@ -105,9 +119,83 @@ export class Networking {
       if (ipv4) runtime.config.mac = macFromIPv4(ipv4);
       runtime.config.rateLimitKbit = rateLimitKbit;
       await this.vms.saveConfig(runtime);
+      if (await this.vms.mainProcess(runtime))
+        await setRateLimit(this.on().config, runtime.paths.dir, rateLimitKbit).catch(() => undefined);
     } finally {
       unlock();
     }
     return this.vmInfo(name);
+  }
+
+  /** A VM gets a link when networking is on, it has an address and it runs confined (its own netns). */
+  private linked(runtime: Runtime): boolean {
+    return Boolean(this.host && runtime.config.ipv4 && confinement());
+  }
+
+  /** Builds the VM's link before its start (null: no network device), then the rules. */
+  async linkUp(runtime: Runtime): Promise<VmLink | null> {
+    if (!this.host || !this.linked(runtime)) return null;
+    const link = await linkUp(this.host.config, {
+      name: runtime.config.name,
+      dir: runtime.paths.dir,
+      user: runtime.user,
+      dataDir: this.vms.config.dataDir,
+      rateLimitKbit: runtime.config.rateLimitKbit,
+    });
+    await this.applyRules();
+    return link;
+  }
+
+  /** Removes the VM's link (stop, power off, crash) and rebuilds the rules. */
+  async linkDown(runtime: Runtime): Promise<void> {
+    if (!this.host) return;
+    await linkDown(this.host.config, runtime.paths.dir);
+    await this.applyRules();
+  }
+
+  /** The packet rules over every VM whose port is on the bridge. */
+  async applyRules(): Promise<void> {
+    const host = this.on();
+    const settings = await host.settings();
+    const present = await existingPorts(host.config);
+    const ports: BridgePort[] = [];
+    for (const name of await this.vms.listNames()) {
+      const r = await this.vms.load(name).catch(() => null);
+      if (!r?.config.ipv4) continue;
+      const port = uplinkName(r.paths.dir);
+      if (!present.has(port)) continue;
+      ports.push({
+        port,
+        name,
+        mac: r.config.mac,
+        ipv4: r.config.ipv4,
+        ipv6: settings.ipv6Prefix ? ipv6FromMac(settings.ipv6Prefix, r.config.mac) : null,
+      });
+    }
+    await applyNetworkRules({
+      netns: host.config.netns ? `/run/netns/${host.config.netns}` : null,
+      bridge: host.config.bridge,
+      uplink: null,
+      settings,
+      ports,
+      natForwards: [],
+      forwardAddress: host.config.forwardAddress,
+    });
+  }
+
+  /** What the VM's seed disk says of its network (null: no network device). */
+  async seedNetwork(runtime: Runtime): Promise<SeedNetwork | null> {
+    if (!this.host || !runtime.config.ipv4) return null;
+    const settings = await this.host.settings();
+    const pool = poolOf(settings);
+    const ipv6 = settings.ipv6Prefix ? ipv6FromMac(settings.ipv6Prefix, runtime.config.mac) : null;
+    return {
+      mac: runtime.config.mac,
+      ipv4: `${runtime.config.ipv4}/${pool.subnet.prefix}`,
+      gateway4: settings.gateway,
+      ipv6: ipv6 ? `${ipv6}/64` : null,
+      gateway6: null,
+      dns: settings.dns.length > 0 ? settings.dns : [settings.gateway],
+    };
   }
 }

@@ -23,8 +23,11 @@ const NS = { br: `zt${tag}-br`, a: `zt${tag}-a`, b: `zt${tag}-b`, inet: `zt${tag
 const PORT_A = `zv${tag}a`;
 const PORT_B = `zv${tag}b`;
 const GW = "10.77.0.1";
-const A = { ip: "10.77.0.2", mac: "fe:fd:0a:4d:00:02" };
-const B = { ip: "10.77.0.3", mac: "fe:fd:0a:4d:00:03" };
+const GW6 = "fd00:77::1";
+const UPLINK6 = "fd00:99::1";
+const INET6 = "fd00:99::2";
+const A = { ip: "10.77.0.2", mac: "fe:fd:0a:4d:00:02", ip6: "fd00:77::fcfd:aff:fe4d:2" };
+const B = { ip: "10.77.0.3", mac: "fe:fd:0a:4d:00:03", ip6: "fd00:77::fcfd:aff:fe4d:3" };
 const UPLINK = "192.0.2.1";
 const INET = "192.0.2.2";
 
@@ -47,8 +50,8 @@ function input(settings: Partial<HostNetworkSettings> = {}): NetRulesInput {
     uplink: null,
     settings: { ...base, ...settings },
     ports: [
-      { port: PORT_A, name: "a", mac: A.mac, ipv4: A.ip, ipv6: "fd00:77::fcfd:aff:fe4d:2" },
-      { port: PORT_B, name: "b", mac: B.mac, ipv4: B.ip, ipv6: "fd00:77::fcfd:aff:fe4d:3" },
+      { port: PORT_A, name: "a", mac: A.mac, ipv4: A.ip, ipv6: A.ip6 },
+      { port: PORT_B, name: "b", mac: B.mac, ipv4: B.ip, ipv6: B.ip6 },
     ],
     natForwards: [],
     forwardAddress: UPLINK,
@@ -110,13 +113,15 @@ async function flushNeighbours(): Promise<void> {
 }
 
 /** VM A takes `addr` and `mac` (root in a VM can), then its route back. */
-async function setA(addr: string, mac: string): Promise<void> {
+async function setA(addr: string, mac: string, addr6 = A.ip6): Promise<void> {
   await ip(NS.a, "link", "set", "eth0", "down");
   await ip(NS.a, "link", "set", "eth0", "address", mac);
   await ip(NS.a, "addr", "flush", "dev", "eth0");
   await ip(NS.a, "addr", "add", `${addr}/24`, "dev", "eth0");
+  await ip(NS.a, "addr", "add", `${addr6}/64`, "dev", "eth0", "nodad");
   await ip(NS.a, "link", "set", "eth0", "up");
   await ip(NS.a, "route", "replace", "default", "via", GW);
+  await ip(NS.a, "-6", "route", "replace", "default", "via", GW6);
   await flushNeighbours();
 }
 
@@ -126,6 +131,7 @@ async function gatewayNeighbourMac(addr: string): Promise<string> {
 
 const gwUdp = () => join(dir, "gw-udp");
 const inetUdp = () => join(dir, "inet-udp");
+const inet6Udp = () => join(dir, "inet6-udp");
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "zaphod-nft-itest-"));
@@ -136,8 +142,9 @@ beforeAll(async () => {
   }
   await ip(NS.br, "link", "add", "zbr0", "type", "bridge");
   await ip(NS.br, "addr", "add", `${GW}/24`, "dev", "zbr0");
+  await ip(NS.br, "addr", "add", `${GW6}/64`, "dev", "zbr0", "nodad");
   await ip(NS.br, "link", "set", "zbr0", "up");
-  await inNs(NS.br, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+  await inNs(NS.br, ["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"]);
   for (const [ns, port, vm] of [
     [NS.a, PORT_A, A],
     [NS.b, PORT_B, B],
@@ -146,8 +153,10 @@ beforeAll(async () => {
     await ip(NS.br, "link", "set", port, "master", "zbr0", "up");
     await ip(ns, "link", "set", "eth0", "address", vm.mac);
     await ip(ns, "addr", "add", `${vm.ip}/24`, "dev", "eth0");
+    await ip(ns, "addr", "add", `${vm.ip6}/64`, "dev", "eth0", "nodad");
     await ip(ns, "link", "set", "eth0", "up");
     await ip(ns, "route", "add", "default", "via", GW);
+    await ip(ns, "-6", "route", "add", "default", "via", GW6);
   }
   await ip(NS.br, "link", "add", "up0", "type", "veth", "peer", "name", "eth0", "netns", NS.inet);
   await ip(NS.br, "addr", "add", `${UPLINK}/24`, "dev", "up0");
@@ -155,7 +164,12 @@ beforeAll(async () => {
   await ip(NS.inet, "addr", "add", `${INET}/24`, "dev", "eth0");
   await ip(NS.inet, "link", "set", "eth0", "up");
   await ip(NS.inet, "route", "add", "10.77.0.0/24", "via", UPLINK);
+  await ip(NS.br, "addr", "add", `${UPLINK6}/64`, "dev", "up0", "nodad");
+  await ip(NS.inet, "addr", "add", `${INET6}/64`, "dev", "eth0", "nodad");
+  await ip(NS.inet, "-6", "route", "add", "fd00:77::/64", "via", UPLINK6);
   await writeFile(gwUdp(), "");
+  await writeFile(inet6Udp(), "");
+  await server(NS.inet, ["udp-listen", "9999", INET6, inet6Udp()]);
   await writeFile(inetUdp(), "");
   await server(NS.br, ["udp-listen", "53", GW, gwUdp()]);
   await server(NS.br, ["tcp-listen", "53", GW]);
@@ -177,6 +191,8 @@ describe("nft rules in test namespaces (issue 12 point 5)", () => {
     expect(await udpSeenFrom(NS.a, GW, 53, gwUdp())).toBe(B.ip);
     expect(await gatewayNeighbourMac(B.ip)).toContain(A.mac);
     expect(await udpSeenFrom(NS.a, INET, 9999, inetUdp())).toBe(B.ip);
+    await setA(A.ip, A.mac, B.ip6);
+    expect(await udpSeenFrom(NS.a, INET6, 9999, inet6Udp())).toBe(B.ip6);
     await setA(A.ip, B.mac);
     expect(await udpSeenFrom(NS.a, GW, 53, gwUdp())).toBe(A.ip);
     await setA(A.ip, A.mac);
@@ -196,6 +212,11 @@ describe("nft rules in test namespaces (issue 12 point 5)", () => {
     ).not.toBe(0);
   });
 
+  it("check 45: VM A with B's IPv6 address gets nothing through (its neighbour discovery neither)", async () => {
+    await setA(A.ip, A.mac, B.ip6);
+    expect(await udpSeenFrom(NS.a, INET6, 9999, inet6Udp())).toBeNull();
+  });
+
   it("check 45: VM A with B's MAC address gets nothing through", async () => {
     await setA(A.ip, B.mac);
     expect(await udpSeenFrom(NS.a, GW, 53, gwUdp())).toBeNull();
@@ -208,8 +229,10 @@ describe("nft rules in test namespaces (issue 12 point 5)", () => {
   it("VM A as itself reaches the gateway's DNS, pings it and reaches the internet", async () => {
     await setA(A.ip, A.mac);
     expect(await udpSeenFrom(NS.a, GW, 53, gwUdp())).toBe(A.ip);
+    expect(await udpSeenFrom(NS.a, INET6, 9999, inet6Udp())).toBe(A.ip6);
     expect(await connectFrom(NS.a, GW, 53)).toBe(A.ip);
     expect((await inNs(NS.a, ["busybox", "ping", "-c", "1", "-W", "2", GW])).code).toBe(0);
+    expect((await inNs(NS.a, ["busybox", "ping", "-6", "-c", "1", "-W", "2", GW6])).code).toBe(0);
     expect(await connectFrom(NS.a, INET, 8080)).toBe(A.ip);
   });
 

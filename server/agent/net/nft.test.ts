@@ -57,7 +57,7 @@ describe("rulesetText", () => {
     expect(text).not.toMatch(/flush ruleset/);
   });
 
-  it("anti-spoofing per port: its MAC, IPv4, ARP sender, IPv6 or link-local, NA targets; no RA, no DHCP server", () => {
+  it("check 45: anti-spoofing per port: its MAC, IPv4, ARP sender, IPv6 or link-local, NA targets; no RA, no DHCP server", () => {
     const text = rulesetText(input());
     expect(chain(text, "bridge zaphod-bridge", "prerouting")).toEqual(
       expect.arrayContaining(['iifname "zv-a" goto port0', 'iifname "zv-b" goto port1']),

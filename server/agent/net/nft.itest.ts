@@ -123,6 +123,14 @@ async function setA(addr: string, mac: string, addr6 = A.ip6): Promise<void> {
   await ip(NS.a, "route", "replace", "default", "via", GW);
   await ip(NS.a, "-6", "route", "replace", "default", "via", GW6);
   await flushNeighbours();
+  // A spoofer needs no neighbour discovery to send: the gateway's MAC, pinned (the reply to its
+  // own solicitation would go to B, so without this the no-rules case raced).
+  if (addr6 !== A.ip6) {
+    const gwMac = (
+      JSON.parse((await ip(NS.br, "-j", "link", "show", "zbr0")).stdout) as { address: string }[]
+    )[0]?.address as string;
+    await ip(NS.a, "neigh", "replace", GW6, "lladdr", gwMac, "dev", "eth0", "nud", "permanent");
+  }
 }
 
 async function gatewayNeighbourMac(addr: string): Promise<string> {

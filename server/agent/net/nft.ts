@@ -204,9 +204,9 @@ export async function applyNetworkRules(input: NetRulesInput): Promise<void> {
   await run(nftArgv(input.netns, ["-f", "-"]), { input: rulesetText(input), timeoutMs: 15_000 });
 }
 
-/** Checks the ruleset's syntax without applying it (`nft -c`). */
+/** Checks the ruleset's syntax without applying it (`nft --check`). */
 export async function checkNetworkRules(input: NetRulesInput): Promise<void> {
-  await run(nftArgv(input.netns, ["-c", "-f", "-"]), { input: rulesetText(input), timeoutMs: 15_000 });
+  await run(nftArgv(input.netns, ["--check", "-f", "-"]), { input: rulesetText(input), timeoutMs: 15_000 });
 }
 
 /** Removes every zaphod table from the namespace (networking off, or the tests' cleanup). */

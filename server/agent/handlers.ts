@@ -96,16 +96,9 @@ export function createHandlers({ manager: m, snapshots, droppingInput }: Handler
     "host.setNetwork": (args) => m.network.setHost(args.settings),
     "vm.network": (args) => m.network.vmInfo(args.name),
     "vm.setNetwork": (args) => m.network.setVm(args.name, args.ipv4, args.rateLimitKbit),
-    ...notYet(["forward.add", "forward.remove"]),
+    "forward.add": (args) => m.network.addForward(args),
+    "forward.remove": (args) => m.network.removeForward(args.hostPort),
   };
-}
-
-/** Verbs the protocol has and this agent does not carry out yet: refused with a sentence. */
-function notYet<O extends Op>(ops: O[]): Pick<AgentHandlers, O> {
-  const refuse = async () => {
-    throw new AgentFailure("invalid-request", "networking is not built into this agent yet");
-  };
-  return Object.fromEntries(ops.map((op) => [op, refuse])) as unknown as Pick<AgentHandlers, O>;
 }
 
 /** Calls the verb's handler (the request was validated against the protocol's union). */

@@ -100,6 +100,7 @@ export async function startAgent(config: AgentConfig) {
   if (manager.network.host) {
     await manager.network.host.ensureBridge();
     log(`network: bridge ${config.network?.bridge} up in ${config.network?.netns ?? "the host's namespace"}`);
+    await manager.network.forwards?.start();
   }
   await manager.space.load();
   await manager.watcher.rescan();

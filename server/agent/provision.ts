@@ -187,6 +187,7 @@ export class Provisioning {
           if (others.length === 0) await deleteHostUser(this.vms.config, config.owner);
           step("removing the VM");
           await commitVmDirRemoval(paths.dir);
+          await this.vms.network.forgetVm(name);
           this.vms.watcher.forget(name);
           this.vms.events.emit({ v: 1, type: "vm.destroyed", vm: name });
           return null;

@@ -65,7 +65,7 @@ export class VmManager {
   constructor(
     readonly config: AgentConfig,
     readonly events: EventBus,
-    log: (line: string) => void = (line) => console.error(line),
+    readonly log: (line: string) => void = (line) => console.error(line),
   ) {
     this.watcher = new VmWatcher(this, log);
     this.tasks = new TaskRunner(
@@ -166,6 +166,7 @@ export class VmManager {
 
   /** Agent stop: no timer of ours keeps running (sweep, reboot waits). VMs are not touched. */
   stop(): void {
+    void this.network.forwards?.stop();
     this.watcher.stopSweeping();
     this.space.stop();
     this.reboots.stopAll();

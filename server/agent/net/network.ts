@@ -3,13 +3,21 @@
  * vm.setNetwork, and the address checks vm.create makes. A VM's address and rate limit live in its
  * vm.json (the MAC follows the address: `fe:fd` + the address in hex) and apply at its next boot.
  */
-import type { HostNetworkInfo, HostNetworkSettings, VmConfig, VmNetworkInfo } from "../../protocol/agent";
+import type {
+  HostNetworkInfo,
+  HostNetworkSettings,
+  PortForward,
+  VmConfig,
+  VmNetworkInfo,
+} from "../../protocol/agent";
 import { ipv6FromMac, macFromIPv4, poolCapacity, refuseAddress } from "../../protocol/net";
+import { netnsPath } from "../confine/netns";
 import { confinement } from "../confine/vm-confinement";
 import { AgentFailure } from "../errors";
 import type { SeedNetwork } from "../seed-disk";
 import type { Runtime, VmManager } from "../vm-manager";
 import { setSeedNetwork } from "../vm-seed";
+import { Forwards } from "./forwards";
 import { HostNetwork, poolOf } from "./host-network";
 import { applyNetworkRules, type BridgePort } from "./nft";
 import {
@@ -24,11 +32,45 @@ import {
 
 export class Networking {
   readonly host: HostNetwork | null;
+  /** The admin's port forwards (net/forwards.ts), relayed by the agent in every mode. */
+  readonly forwards: Forwards | null;
 
   constructor(private vms: VmManager) {
     const net = vms.config.network;
     this.host = net ? new HostNetwork(net, vms.config.dataDir) : null;
+    this.forwards = net
+      ? new Forwards({
+          dataDir: vms.config.dataDir,
+          netns: net.netns ? netnsPath(net.netns) : null,
+          forwardAddress: net.forwardAddress,
+          // The address the VM has now in vm.json: after an address change, from its next boot.
+          vmAddress: async (name) => (await vms.load(name).catch(() => null))?.config.ipv4 ?? null,
+          log: vms.log,
+        })
+      : null;
     if (this.host) setSeedNetwork((runtime) => this.seedNetwork(runtime));
+  }
+
+  private forwardsOn(): Forwards {
+    this.on();
+    if (!this.forwards) throw new AgentFailure("invalid-request", "networking is off: set ZAPHOD_NET_NETNS");
+    return this.forwards;
+  }
+
+  async addForward(forward: PortForward): Promise<HostNetworkInfo> {
+    await this.vms.load(forward.name);
+    await this.forwardsOn().add(forward);
+    return this.hostInfo();
+  }
+
+  async removeForward(hostPort: number): Promise<HostNetworkInfo> {
+    await this.forwardsOn().remove(hostPort);
+    return this.hostInfo();
+  }
+
+  /** A destroyed VM's forwards go with it. */
+  async forgetVm(name: string): Promise<void> {
+    await this.forwards?.removeVm(name);
   }
 
   on(): HostNetwork {
@@ -68,8 +110,8 @@ export class Networking {
       netns: host.config.netns,
       bridge: host.config.bridge,
       forwardAddress: host.config.forwardAddress,
-      forwardMode: host.config.netns ? "relay" : "nat",
-      forwards: [],
+      forwardMode: "relay",
+      forwards: this.forwards?.list() ?? [],
       vms,
       poolSize: poolCapacity(poolOf(settings)),
       poolUsed: vms.filter((v) => v.ipv4 !== null).length,
@@ -104,7 +146,7 @@ export class Networking {
       rateLimitKbit: config.rateLimitKbit,
       counters: await linkCounters(this.on().config, runtime.paths.dir),
       appliesAtNextBoot: false,
-      forwards: [],
+      forwards: this.forwards?.forVm(name) ?? [],
     };
   }
 

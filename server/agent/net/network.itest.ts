@@ -101,4 +101,51 @@ describe("the networking core", () => {
     expect(after.counters?.txBytes ?? 0).toBeGreaterThan(before.counters?.txBytes ?? 0);
     expect(after).toMatchObject({ ipv4: VMS.neta, mac: "fe:fd:0a:4d:00:0a", gateway: "10.77.0.1" });
   }, 240_000);
+
+  it("a port forward on 127.0.0.1 carries SSH from the host's namespace into the VM; bad forwards are refused", async () => {
+    const port = 20_000 + (randomBytes(2).readUInt16BE() % 20_000);
+    await expect(
+      h.client.call("forward.add", { hostPort: 22, name: "netb", vmPort: 22 }),
+    ).rejects.toMatchObject({
+      code: "invalid-request",
+    });
+    const info = await h.client.call("forward.add", { hostPort: port, name: "netb", vmPort: 22 });
+    expect(info.forwards).toEqual([{ hostPort: port, name: "netb", vmPort: 22 }]);
+    expect(info).toMatchObject({ forwardAddress: "127.0.0.1", forwardMode: "relay" });
+    await expect(
+      h.client.call("forward.add", { hostPort: port, name: "neta", vmPort: 22 }),
+    ).rejects.toMatchObject({
+      code: "conflict",
+    });
+    expect((await h.client.call("vm.network", { name: "netb" })).forwards).toEqual([
+      { hostPort: port, name: "netb", vmPort: 22 },
+    ]);
+    const access = await h.client.call("vm.access", { name: "netb" });
+    const known = join(h.root, "known-forward");
+    const key = access.hostKeys.find((k) => k.type === "ed25519");
+    await writeFile(known, `[127.0.0.1]:${port} ${key?.publicKey.trim()}\n`);
+    // From the host's own namespace: the agent relays 127.0.0.1:port into the bridge's.
+    const out = await run(
+      [
+        "ssh",
+        "-p",
+        String(port),
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        `UserKnownHostsFile=${known}`,
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=10",
+        "-i",
+        keyFile,
+        "root@127.0.0.1",
+        "hostname",
+      ],
+      { allowFailure: true, timeoutMs: 30_000 },
+    );
+    expect(out.stdout.trim(), out.stderr).toBe("netb");
+    expect((await h.client.call("forward.remove", { hostPort: port })).forwards).toEqual([]);
+  }, 120_000);
 });

@@ -51,7 +51,9 @@ function networkFailure(error: unknown, op: Op): ActionFailure {
   if (isNetworkOff(error))
     return new ActionFailure(
       "conflict",
-      "The host has no VM network: networking is off in the agent's configuration (ZAPHOD_NET_NETNS).",
+      /not built/i.test(e?.message ?? "")
+        ? "The host's agent cannot do this yet: this part of networking is not built into it."
+        : "The host has no VM network: networking is off in the agent's configuration (ZAPHOD_NET_NETNS).",
     );
   if (e && (e.code === "invalid-request" || e.code === "conflict")) {
     console.error(`[network] ${op} refused:`, e.message);
@@ -198,7 +200,8 @@ export async function addPortForward(
   const vm = await getVmForCaller(caller, forward.name, "network");
   if (forward.hostPort < 1024)
     throw invalid("hostPort", "Ports below 1024 are the host's own services: choose 1024 or above");
-  const info = await callNetworkVerb("forward.add", forward, agentActor(caller, vm));
+  // forward.add is a host verb (no actor on the wire); the VM was checked just above.
+  const info = await callNetworkVerb("forward.add", forward);
   await recordAuditEvent({
     actor: caller,
     action: "network.forward_add",

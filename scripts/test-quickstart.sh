@@ -24,7 +24,10 @@ check() {
 tag=zq$(od -An -N2 -tx1 /dev/urandom | tr -d ' \n')
 base=$(mktemp -d "/tmp/zaphod-quickstart.XXXXXX") # mktemp: mode 0700, like a home directory
 clone="$base/my zaphod"
-port=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+port=$(free_port)
+ssh_port=$(free_port)
+export ZAPHOD_DEMO_SSH_PORT=$ssh_port
 export PORT=$port ZAPHOD_INSTALL_DIR=/opt/zaphod-$tag ZAPHOD_STATE_DIR=/var/lib/zaphod-$tag \
   ZAPHOD_LOG_DIR=/var/log/zaphod-$tag ZAPHOD_RUN_DIR=/run/zaphod-$tag ZAPHOD_HOST_USER_PREFIX=$tag- \
   ZAPHOD_WEB_USER=$tag ZAPHOD_SYSTEMD=0
@@ -44,6 +47,10 @@ cleanup() {
   if [[ -d $clone ]]; then (cd "$clone" && bash scripts/down.sh --vms >/dev/null 2>&1); fi
   # The VMs' cgroups and network namespaces (confinement) outlive their processes.
   for d in /var/lib/zaphod-"$tag"* "$base/agent-data"; do [[ -d $d ]] && node --import tsx scripts/remove-confinement.ts "$d"; done
+  # The VMs' network namespaces (named after each run's state directory, scripts/services.mjs).
+  for d in /var/lib/zaphod-"$tag"*; do
+    ip netns delete "zaphod-net-$(printf '%s' "$d" | sha256sum | cut -c1-8)" 2>/dev/null
+  done
   # Whatever still runs from the run's install or state (a failed start), by pid.
   for pid in $(pgrep -f -- "zaphod-$tag" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
   # The run's users: the web user, the sudoer, the plain user and every VM host user (prefix $tag).
@@ -84,6 +91,9 @@ cp -a server/web/db/generated "$clone/server/web/db/"
 [[ $(source_hash) == "$(cat .next/.zaphod-source)" ]] ||
   warn "quickstart: this tree changed since its build; the clone will build again"
 
+# The host's own network before: up.sh must leave it as it is (the VMs' network has a namespace of its own).
+host_net() { ip -o link show | sed 's/^[0-9]*: //; s/ state .*//' | sort; ip -o addr show | awk '{print $2, $4}' | sort; ip route show; nft list ruleset 2>/dev/null; sysctl -n net.ipv4.ip_forward net.ipv4.conf.all.route_localnet; }
+host_net >"$base/host-net.before"
 say "quickstart: scripts/up.sh in '$clone' (mode $(stat -c %a "$base") parent), port $port"
 log=$base/up.log
 t0=$SECONDS
@@ -108,6 +118,13 @@ check "each service writes its own log, 0640, the web tier's in its own director
   bash -c 'L=/var/log/zaphod-$1; [[ $(stat -c "%a %U" "$L/agent.log") == "640 root" && $(stat -c "%a %U" "$L/web/web.log") == "640 $1" ]] &&
     [[ $(stat -c %a "$L") == 750 && $(stat -c %a "$L/web") == 750 ]] && grep -q . "$L/agent.log" && grep -q . "$L/web/web.log"' _ "$tag"
 check "no VM state in the clone" bash -c '! find "$1" -name "*.cow" -o -name "*.sock" | grep -q .' _ "$clone"
+
+check "ssh -p $ssh_port root@127.0.0.1 with the demo key logs in to the demo VM (a forward the agent relays)" \
+  bash -c 'for _ in $(seq 1 30); do out=$(ssh -p "$2" -i "$1/demo-ssh-key" -o BatchMode=yes -o StrictHostKeyChecking=no \
+    -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5 root@127.0.0.1 "hostname" 2>/dev/null) && [[ $out == demo ]] && exit 0; sleep 2; done; exit 1' \
+  _ "$STATE" "$ssh_port"
+check "up.sh left the host's own links, addresses, routes, nftables rules and forwarding sysctls as they were" \
+  bash -c 'diff <(eval "$1") "$2"' _ "$(declare -f host_net); host_net" "$base/host-net.before"
 
 # A member signs in in Chromium and sees the demo VM running.
 member_pw=$(awk '$1=="demo"{print $2}' "$STATE/demo-passwords")
@@ -183,7 +200,7 @@ printf '%s ALL=(ALL) NOPASSWD: ALL\n' "$sudoer" >"/etc/sudoers.d/zaphod-$tag"
 chmod 0440 "/etc/sudoers.d/zaphod-$tag"
 port2=$(free_port)
 check "as a normal user with sudo, up.sh installs and runs the production shape" \
-  as "$sudoer" PORT="$port2" ZAPHOD_INSTALL_DIR="/opt/zaphod-${tag}b" ZAPHOD_STATE_DIR="/var/lib/zaphod-${tag}b" \
+  as "$sudoer" PORT="$port2" ZAPHOD_DEMO_SSH_PORT="$(free_port)" ZAPHOD_INSTALL_DIR="/opt/zaphod-${tag}b" ZAPHOD_STATE_DIR="/var/lib/zaphod-${tag}b" \
   ZAPHOD_LOG_DIR="/var/log/zaphod-${tag}b" ZAPHOD_RUN_DIR="/run/zaphod-${tag}b" ZAPHOD_HOST_USER_PREFIX="${tag}b-" \
   ZAPHOD_WEB_USER="$tag" ZAPHOD_SYSTEMD=0 bash -c 'cd "$1" && bash scripts/up.sh >"$1/up.log" 2>&1 && grep -q "zaphod is up" "$1/up.log"' \
   _ "/home/$sudoer/my zaphod"

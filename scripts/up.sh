@@ -27,7 +27,7 @@ if [[ $(id -u) -ne 0 && ${ZAPHOD_UNPRIVILEGED:-0} != 1 ]] && command -v sudo >/d
   for v in PORT ZAPHOD_LISTEN ZAPHOD_ORIGINS ZAPHOD_TLS_CERT ZAPHOD_TLS_KEY ZAPHOD_INSTALL_DIR ZAPHOD_STATE_DIR \
     ZAPHOD_LOG_DIR ZAPHOD_RUN_DIR ZAPHOD_AGENT_SOCKET ZAPHOD_HOST_USER_PREFIX ZAPHOD_SOCKET_GROUP ZAPHOD_WEB_USER \
     ZAPHOD_SYSTEMD ZAPHOD_DEMO_PASSWORDS ZAPHOD_NET_NETNS ZAPHOD_NET_MODE ZAPHOD_NET_SUBNET ZAPHOD_NET_GATEWAY \
-    ZAPHOD_NET_IPV6_PREFIX ZAPHOD_NET_BRIDGE ZAPHOD_NET_FORWARD_ADDRESS; do
+    ZAPHOD_NET_IPV6_PREFIX ZAPHOD_NET_BRIDGE ZAPHOD_NET_FORWARD_ADDRESS ZAPHOD_DEMO_SSH_PORT; do
     [[ -n ${!v:-} ]] && pass+=("$v=${!v}")
   done
   exec sudo env "${pass[@]}" bash "$ROOT/scripts/up.sh" --built
@@ -199,7 +199,7 @@ say "demo accounts and the demo VM"
 demo_out=$(printf '%s\n' "$ADMIN_PW" "$MEMBER_PW" "${keys[@]}" | cli demo-setup --ssh-port "$SSH_PORT") ||
   { printf '%s\n' "$demo_out"; die "the demo setup failed"; }
 printf '%s\n' "$demo_out"
-ssh_line=$(grep -m1 '^SSH to demo: ' <<<"$demo_out" | sed 's/^SSH to demo: //')
+ssh_line=$(sed -n 's/^SSH to demo: //p' <<<"$demo_out" | head -n 1)
 
 if [[ $MODE == user ]]; then
   boot="VMs run as $(id -un), unconfined (no root): see /admin/host."

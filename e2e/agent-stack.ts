@@ -14,6 +14,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync
 import { readdir, readFile, rm } from "node:fs/promises";
 import { connect } from "node:net";
 import path from "node:path";
+import { deleteNetns } from "../server/agent/confine/netns";
 import { removeConfinementOf } from "../server/agent/confine/vm-confinement";
 import { baseEnv, run } from "../server/agent/exec";
 import { processesOfVm, scanUmlProcesses } from "../server/agent/host-procs";
@@ -28,8 +29,19 @@ import {
   WEB_STATE_DIR,
 } from "./env";
 
-/** webUser: the run's unprivileged web user (root runs only), in the socket group. */
-type State = { pid: number | null; prefix: string; group: string; dataDir: string; webUser: string | null };
+/**
+ * webUser: the run's unprivileged web user (root runs only), in the socket group. netns: the
+ * network namespace the run's VM network lives in (root runs only; made by the agent, removed by
+ * the cleanup): nothing of it is in the host's own namespace.
+ */
+type State = {
+  pid: number | null;
+  prefix: string;
+  group: string;
+  dataDir: string;
+  webUser: string | null;
+  netns?: string | null;
+};
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -69,6 +81,7 @@ export async function startAgent(): Promise<State> {
     dataDir: AGENT_DATA_DIR,
     // Not under the host-user prefix (`zt<hex>-`), so no member's host user can ever be named so.
     webUser: IS_ROOT ? `zt${tag}web` : null,
+    netns: IS_ROOT ? `zt${tag}-net` : null,
   };
   mkdirSync(AGENT_DATA_DIR, { recursive: true, mode: 0o755 });
   // Written first: a failure from here on is still cleaned up.
@@ -98,6 +111,7 @@ export async function startAgent(): Promise<State> {
       ZAPHOD_AGENT_SOCKET: AGENT_SOCKET,
       ZAPHOD_SOCKET_GROUP: state.group,
       ZAPHOD_HOST_USER_PREFIX: state.prefix,
+      ...(state.netns ? { ZAPHOD_NET_NETNS: state.netns } : {}),
     }) as unknown as NodeJS.ProcessEnv,
     stdio: ["ignore", logFd, logFd],
     detached: true,
@@ -214,6 +228,7 @@ export async function cleanupAgent(): Promise<void> {
   await sleep(300);
   // Confined VMs' cgroups and network namespaces outlive their processes: removed with the VMs.
   await removeConfinementOf(state.dataDir, names);
+  if (state.netns) await deleteNetns(state.netns).catch(() => undefined);
   const passwd = await readFile("/etc/passwd", "utf8");
   if (state.webUser) await killProcessesOf(state.webUser);
   await rm(WEB_STATE_DIR, { recursive: true, force: true });

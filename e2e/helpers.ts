@@ -1,5 +1,6 @@
 import { type ChildProcess, execFileSync, type StdioOptions, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { createServer } from "node:net";
 import path from "node:path";
 import { type Browser, expect, type Page } from "@playwright/test";
 import { asWebUser } from "./agent-stack";
@@ -89,4 +90,23 @@ export function serverActionId(exportedName: string): string {
 /** The form's own message (Next also renders an empty role=alert route announcer). */
 export function formAlert(page: Page) {
   return page.locator("form [role=alert]");
+}
+
+/** A TCP port free on 127.0.0.1 right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const address = s.address();
+      s.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+/** A fresh ed25519 key pair at `<dir>/id` (and `id.pub`), no passphrase, as a member's laptop has. */
+export function newSshKey(dir: string, comment: string): string {
+  const file = path.join(dir, "id");
+  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", file]);
+  return file;
 }

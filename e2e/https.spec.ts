@@ -6,28 +6,16 @@
  */
 import { type ChildProcess, execFileSync } from "node:child_process";
 import { chownSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect, test } from "@playwright/test";
 import { webUserIds } from "./agent-stack";
 import { MEMBER } from "./env";
-import { spawnWebTier } from "./helpers";
+import { freePort, spawnWebTier } from "./helpers";
 
 let server: ChildProcess | null = null;
 let dir = "";
 let base = "";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const address = s.address();
-      s.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
 
 test.beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), "zaphod-https-"));

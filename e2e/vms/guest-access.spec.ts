@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect, test } from "@playwright/test";
 import { AGENT_DATA_DIR } from "../env";
-import { createUser, newSignedInPage, uniqueName, zaphod } from "../helpers";
+import { createUser, newSignedInPage, newSshKey, uniqueName, zaphod } from "../helpers";
 
 test.describe.configure({ mode: "serial" });
 
@@ -23,17 +23,7 @@ let dir = "";
 test.beforeAll(async () => {
   test.setTimeout(180_000);
   dir = mkdtempSync(path.join(tmpdir(), "zaphod-e2e-keys-"));
-  execFileSync("ssh-keygen", [
-    "-q",
-    "-t",
-    "ed25519",
-    "-N",
-    "",
-    "-C",
-    `${username}@laptop`,
-    "-f",
-    path.join(dir, "id"),
-  ]);
+  newSshKey(dir, `${username}@laptop`);
   createUser(username, password);
   zaphod(["provision", username, vm, "--memory", "64", "--storage", "1", "--swap", "0"]);
 });

@@ -55,21 +55,18 @@ async function ssh(name: keyof typeof VMS, command: string) {
   const known = join(h.root, `known-${name}`);
   const key = access.hostKeys.find((k) => k.type === "ed25519");
   await writeFile(known, `${VMS[name]} ${key?.publicKey.trim()}\n`);
-  return inNs([
-    "ssh",
-    "-o",
+  return inNs(sshArgv(known, [`root@${VMS[name]}`, command]));
+}
+
+/** OpenSSH with the member's key, trusting only the host key in `known`. */
+function sshArgv(known: string, rest: string[]): string[] {
+  const options = [
     "StrictHostKeyChecking=yes",
-    "-o",
     `UserKnownHostsFile=${known}`,
-    "-o",
     "BatchMode=yes",
-    "-o",
     "ConnectTimeout=10",
-    "-i",
-    keyFile,
-    `root@${VMS[name]}`,
-    command,
-  ]);
+  ];
+  return ["ssh", ...options.flatMap((o) => ["-o", o]), "-i", keyFile, ...rest];
 }
 
 describe("the networking core", () => {
@@ -125,26 +122,10 @@ describe("the networking core", () => {
     const key = access.hostKeys.find((k) => k.type === "ed25519");
     await writeFile(known, `[127.0.0.1]:${port} ${key?.publicKey.trim()}\n`);
     // From the host's own namespace: the agent relays 127.0.0.1:port into the bridge's.
-    const out = await run(
-      [
-        "ssh",
-        "-p",
-        String(port),
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        `UserKnownHostsFile=${known}`,
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "ConnectTimeout=10",
-        "-i",
-        keyFile,
-        "root@127.0.0.1",
-        "hostname",
-      ],
-      { allowFailure: true, timeoutMs: 30_000 },
-    );
+    const out = await run(sshArgv(known, ["-p", String(port), "root@127.0.0.1", "hostname"]), {
+      allowFailure: true,
+      timeoutMs: 30_000,
+    });
     expect(out.stdout.trim(), out.stderr).toBe("netb");
     expect((await h.client.call("forward.remove", { hostPort: port })).forwards).toEqual([]);
   }, 120_000);

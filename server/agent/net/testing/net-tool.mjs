@@ -1,7 +1,7 @@
 // A tiny client/server for nft.itest.ts, run with node inside `ip netns exec` (no shell).
 // udp-listen PORT ADDR FILE: appends "source-address message" lines to FILE.
 // tcp-listen PORT ADDR: answers each connection with the peer's address and closes it.
-// udp-send HOST PORT MESSAGE: sends one datagram.
+// udp-send HOST PORT MESSAGE: sends the datagram three times, 250 ms apart.
 // tcp-connect HOST PORT MS: prints the server's answer ("ok" when it sent none), or "fail".
 import { createSocket } from "node:dgram";
 import { appendFileSync } from "node:fs";
@@ -17,8 +17,14 @@ if (mode === "udp-listen") {
     console.log("listening"),
   );
 } else if (mode === "udp-send") {
+  // Three copies 250 ms apart: a link that has only just come up (a test changed its address)
+  // may drop the first. A listener that sees none of them saw nothing.
   const s = createSocket(a.includes(":") ? "udp6" : "udp4");
-  s.send(c, Number(b), a, () => setTimeout(() => s.close(), 100));
+  const send = (n) =>
+    s.send(c, Number(b), a, () =>
+      n < 3 ? setTimeout(() => send(n + 1), 250) : setTimeout(() => s.close(), 100),
+    );
+  send(1);
 } else if (mode === "tcp-connect") {
   let answer = "";
   const sock = connect({ host: a, port: Number(b) });

@@ -44,10 +44,8 @@ describe("the NoCloud seed disk", () => {
     expect(net.ethernets.eth0).toMatchObject({
       match: { macaddress: "fe:fd:0a:4d:00:05" },
       addresses: ["10.77.0.5/24", "fd00:77::fcfd:aff:fe4d:5/64"],
-      routes: [
-        { to: "0.0.0.0/0", via: "10.77.0.1" },
-        { to: "::/0", via: "fd00:77::1" },
-      ],
+      gateway4: "10.77.0.1",
+      gateway6: "fd00:77::1",
       nameservers: { addresses: ["10.77.0.1"] },
     });
     const userData = isoFile(iso, "user-data");

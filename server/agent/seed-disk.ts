@@ -1,7 +1,7 @@
 /**
  * A VM's seed disk in cloud-init's NoCloud format (issue 12 point 3): an ISO 9660 image labelled
  * `cidata` holding `meta-data` (instance-id, hostname), `network-config` (version 2: eth0 by its
- * MAC, addresses, gateway, DNS) and `user-data` (#cloud-config: root's password hash and SSH keys,
+ * MAC, addresses, gateways, DNS) and `user-data` (#cloud-config: root's password hash and SSH keys,
  * the VM's own SSH host keys with `ssh_deletekeys: false`, password SSH off). Every value is JSON
  * (which YAML reads as it is), so nothing a member typed is ever parsed as YAML structure.
  *
@@ -87,10 +87,11 @@ export function seedFiles(spec: SeedSpec): Record<string, string> {
         match: { macaddress: n.mac },
         "set-name": "eth0",
         addresses: [n.ipv4, n.ipv6].filter((a): a is string => a !== null),
-        routes: [
-          ...(n.gateway4 ? [{ to: "0.0.0.0/0", via: n.gateway4 }] : []),
-          ...(n.gateway6 ? [{ to: "::/0", via: n.gateway6 }] : []),
-        ],
+        // gateway4/gateway6, not default routes: Debian 12's cloud-init (22.4) reads `to: ::/0`
+        // as ::/64 and renders routes for ifupdown with net-tools' `route`; these two become
+        // ifupdown's own `gateway` lines (measured with its network_state and ENI renderer).
+        ...(n.gateway4 ? { gateway4: n.gateway4 } : {}),
+        ...(n.gateway6 ? { gateway6: n.gateway6 } : {}),
         nameservers: { addresses: n.dns },
       }
     : null;

@@ -1,17 +1,36 @@
 /**
- * Builds a Debian 12 (bookworm) root image with debootstrap — about 2 minutes and 200 MB, so it
- * is documented and not run by the tests:
+ * Builds a Debian 12 (bookworm) root image that configures itself from the VM's seed disk with
+ * cloud-init (issue 12 point 3):
  *   npm run image:debian -- [--name debian-12-1] [--data-dir DIR] [--mirror URL] [--init systemd|sysvinit]
- * Tweaks for UML (uml.md §6): a getty on the console (tty0; con=null leaves tty1 dead), root with
- * an empty password, fstab with swap on /dev/ubdb and storage on /data, hostname from the kernel
- * command line (zvm.hostname=), Ctrl-Alt-Del reboots.
+ * With mmdebstrap installed it is used (apt's resolver, parallel downloads), else debootstrap;
+ * both take the same arguments. Tweaks for UML (uml.md §6): a getty on the console (tty0;
+ * con=null leaves tty1 dead), root with an empty password for the console only, fstab with swap
+ * on /dev/ubdb and storage on /data, hostname from the kernel command line (zvm.hostname=),
+ * Ctrl-Alt-Del reboots.
+ *
+ * cloud-init reads only the NoCloud seed (the agent's `cidata` disk, /dev/ubdd) and fetches
+ * nothing; it renders the network config for ifupdown (DNS through resolvconf). sshd takes keys
+ * only: no password, keyboard-interactive or empty-password login over the network, whatever
+ * root's password is. The host keys made by the install are removed (every VM would share them):
+ * cloud-init writes the VM's own from the seed, and without a seed sshd has no key and does not
+ * start.
  */
 
-import { realpathSync } from "node:fs";
-import { appendFile, chmod, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { existsSync, realpathSync } from "node:fs";
+import {
+  appendFile,
+  chmod,
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readdir,
+  rm,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { run } from "../exec";
+import { run, SAFE_PATH } from "../exec";
 import { assertImageNameFree, publishImage } from "./publish-image";
 
 const FSTAB = `/dev/ubda  /      ext4  defaults,errors=remount-ro  0 1
@@ -25,36 +44,161 @@ for arg in $(cat /proc/cmdline); do
 done
 `;
 
+/** What the image holds beyond minbase; nothing that is not needed to boot, configure and serve SSH. */
+const PACKAGES = [
+  "procps",
+  "e2fsprogs",
+  "kmod",
+  "iproute2",
+  "ifupdown",
+  "resolvconf",
+  "netbase",
+  "cloud-init",
+  "openssh-server",
+];
+
+/**
+ * Only the seed disk, no metadata service, no package or locale work (each a slow Python or
+ * shell step under UML's ptrace); the modules kept are the ones a seed uses (hostname, users,
+ * keys, passwords, files, commands) and the console report of the host keys.
+ */
+const CLOUD_CFG = `# zaphod: the VM's seed disk (NoCloud, label cidata) is the only source; nothing is fetched.
+datasource_list: [ NoCloud, None ]
+datasource:
+  NoCloud: {}
+system_info:
+  network:
+    renderers: [ eni ]
+cloud_init_modules:
+  - seed_random
+  - bootcmd
+  - write-files
+  - set_hostname
+  - update_hostname
+  - update_etc_hosts
+  - users-groups
+  - ssh
+cloud_config_modules:
+  - set-passwords
+  - timezone
+  - runcmd
+cloud_final_modules:
+  - write-files-deferred
+  - scripts-vendor
+  - scripts-per-once
+  - scripts-per-boot
+  - scripts-per-instance
+  - scripts-user
+  - ssh-authkey-fingerprints
+  - keys-to-console
+  - final-message
+`;
+
+/** Read before the main sshd_config (its Include comes first; the first value wins). */
+const SSHD_CONFIG = `# zaphod: over the network root logs in with a key only; the console stays for rescue.
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitEmptyPasswords no
+`;
+
+/**
+ * The seed this boot applied, on the console where the agent reads it back (`vm.access`, as from
+ * the busybox image), so a change made while the VM runs and applied by a reboot from inside the
+ * guest is not still reported as waiting.
+ */
+const SEED_REPORT_SCRIPT = `#!/bin/sh
+id=$(cat /var/lib/cloud/data/instance-id 2>/dev/null) && echo "seed: instance-id $id"
+`;
+
+const SEED_REPORT_UNIT = `[Unit]
+Description=report the seed's instance-id on the console
+DefaultDependencies=no
+After=cloud-init-local.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/zvm-seed-report
+StandardOutput=journal+console
+
+[Install]
+WantedBy=cloud-init.target
+`;
+
+/** The UML kernel's iso9660 module and its dependency, so an unconfined guest mounts its seed too. */
+async function copySeedModules(root: string): Promise<void> {
+  const base = "/usr/lib/uml/modules";
+  const versions = await readdir(base).catch(() => [] as string[]);
+  if (versions.length !== 1) return;
+  const version = versions[0] as string;
+  const from = join(base, version);
+  const to = join(root, "lib/modules", version);
+  for (const file of [
+    "kernel/drivers/cdrom/cdrom.ko",
+    "kernel/fs/isofs/isofs.ko",
+    "modules.builtin",
+    "modules.builtin.modinfo",
+    "modules.order",
+  ]) {
+    await mkdir(dirname(join(to, file)), { recursive: true });
+    await copyFile(join(from, file), join(to, file)).catch(() => undefined);
+  }
+  await run(["chroot", root, "depmod", version]);
+}
+
+/** mmdebstrap when installed (apt resolves the dependencies, downloads in parallel), else debootstrap. */
+function bootstrapTool(): string {
+  const found = SAFE_PATH.split(":").some((dir) => existsSync(join(dir, "mmdebstrap")));
+  return found ? "mmdebstrap" : "debootstrap";
+}
+
 export async function buildDebianImage(options: {
   imagesDir: string;
   name: string;
   mirror?: string;
   init?: "systemd" | "sysvinit";
   sizeMiB?: number;
+  log?: (line: string) => void;
 }): Promise<string> {
   if (process.getuid?.() !== 0) throw new Error("debootstrap needs root");
+  const log = options.log ?? ((line: string) => console.error(line));
   await assertImageNameFree(options.imagesDir, options.name);
   const init = options.init ?? "systemd";
   const work = await mkdtemp("/var/tmp/zaphod-debian-");
   const root = join(work, "root");
   try {
+    const tool = bootstrapTool();
+    const started = Date.now();
     await run(
       [
-        "debootstrap",
+        tool,
         "--variant=minbase",
-        `--include=${init === "systemd" ? "systemd-sysv" : "sysvinit-core"},procps,e2fsprogs,ifupdown,iproute2`,
+        `--include=${[init === "systemd" ? "systemd-sysv" : "sysvinit-core", ...PACKAGES].join(",")}`,
         "bookworm",
         root,
         options.mirror ?? "http://deb.debian.org/debian",
       ],
       { timeoutMs: 30 * 60_000 },
     );
+    log(`${tool}: ${((Date.now() - started) / 1000).toFixed(0)} s`);
     await writeFile(join(root, "etc/fstab"), FSTAB);
     await run(["mkdir", "-p", "--", join(root, "data")]);
     await writeFile(join(root, "etc/hostname"), "zaphod\n");
     await run(["chroot", root, "passwd", "-d", "root"]);
     await writeFile(join(root, "usr/local/sbin/zvm-hostname"), HOSTNAME_SCRIPT);
     await chmod(join(root, "usr/local/sbin/zvm-hostname"), 0o755);
+    await writeFile(join(root, "usr/local/sbin/zvm-seed-report"), SEED_REPORT_SCRIPT);
+    await chmod(join(root, "usr/local/sbin/zvm-seed-report"), 0o755);
+    await writeFile(join(root, "etc/cloud/cloud.cfg.d/90-zaphod.cfg"), CLOUD_CFG);
+    await writeFile(join(root, "etc/ssh/sshd_config.d/zaphod.conf"), SSHD_CONFIG);
+    for (const file of await readdir(join(root, "etc/ssh")))
+      if (file.startsWith("ssh_host_")) await rm(join(root, "etc/ssh", file));
+    // DNS from the seed reaches resolv.conf through resolvconf (ifupdown's dns-nameservers).
+    await rm(join(root, "etc/resolv.conf"), { force: true });
+    await symlink("../run/resolvconf/resolv.conf", join(root, "etc/resolv.conf"));
+    // Each VM makes its own machine id at its first boot.
+    await writeFile(join(root, "etc/machine-id"), "");
+    await copySeedModules(root);
     if (init === "systemd") {
       const wants = join(root, "etc/systemd/system/getty.target.wants");
       await run(["mkdir", "-p", "--", wants]);
@@ -65,6 +209,8 @@ export async function buildDebianImage(options: {
         "[Unit]\nDescription=hostname from zvm.hostname=\nDefaultDependencies=no\nBefore=sysinit.target\n\n[Service]\nType=oneshot\nExecStart=/usr/local/sbin/zvm-hostname\n\n[Install]\nWantedBy=sysinit.target\n",
       );
       await run(["chroot", root, "systemctl", "enable", "zvm-hostname.service"]);
+      await writeFile(join(root, "etc/systemd/system/zvm-seed-report.service"), SEED_REPORT_UNIT);
+      await run(["chroot", root, "systemctl", "enable", "zvm-seed-report.service"]);
     } else {
       const inittab = join(root, "etc/inittab");
       await run(["sed", "-i", "-e", "s/^\\([1-6]:\\)/#\\1/", "--", inittab]);
@@ -85,6 +231,7 @@ export async function buildDebianImage(options: {
     }
     await run(["chroot", root, "apt-get", "clean"]);
     await rm(join(root, "var/lib/apt/lists"), { recursive: true, force: true });
+    await mkdir(join(root, "var/lib/apt/lists/partial"), { recursive: true });
     const out = join(work, "image.ext4");
     await run([
       "mkfs.ext4",

@@ -1,7 +1,7 @@
 import { Notice } from "@/components/ui/notice";
 import type { VmAccessInfo } from "@/server/protocol/agent";
 import type { VmNetworkView } from "@/server/web/vms/network";
-import { formatBytes, formatRate, reachWays } from "./network-view";
+import { addressChangeNotice, formatBytes, formatRate, reachableAddress, reachWays } from "./network-view";
 
 type NetworkPanelData = VmNetworkView;
 
@@ -39,7 +39,7 @@ export function NetworkPanel({
         <p className="mt-3 text-sm text-stone-600 dark:text-stone-400">
           The host did not answer; try again soon.
         </p>
-      ) : data.state === "off" || data.vm.ipv4 === null ? (
+      ) : data.state === "off" || reachableAddress(data.vm) === null ? (
         <p className="mt-3 text-sm text-stone-600 dark:text-stone-400" data-testid="no-network">
           This VM has no network address: the console is the way in.
         </p>
@@ -61,7 +61,7 @@ function NetworkDetails({
 }) {
   const { vm } = data;
   const ways = reachWays({
-    ipv4: vm.ipv4,
+    ipv4: reachableAddress(vm),
     mode: data.mode,
     forwardAddress: data.forwardAddress,
     hostName,
@@ -71,11 +71,17 @@ function NetworkDetails({
   return (
     <div className="mt-3 space-y-4 text-sm">
       {vm.appliesAtNextBoot ? (
-        <Notice tone="info">The VM&apos;s address changed: the new one applies at its next boot.</Notice>
+        <Notice tone="info">
+          <span data-testid="vm-address-pending">{addressChangeNotice(vm)}</span>
+        </Notice>
       ) : null}
       <dl className="space-y-1">
         <Row label="IPv4" testId="vm-ipv4">
-          <code>{vm.ipv4}</code>
+          {vm.ipv4 ? (
+            <code>{vm.ipv4}</code>
+          ) : (
+            <span className="text-stone-500">none from its next start</span>
+          )}
         </Row>
         <Row label="IPv6" testId="vm-ipv6">
           {vm.ipv6 ? <code>{vm.ipv6}</code> : <span className="text-stone-500">none</span>}

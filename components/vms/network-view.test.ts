@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { formatBytes, formatRate, hostNameOf, reachWays } from "./network-view";
+import {
+  addressChangeNotice,
+  formatBytes,
+  formatRate,
+  hostNameOf,
+  reachableAddress,
+  reachWays,
+} from "./network-view";
 
 const base = { ipv4: "10.77.0.5", forwardAddress: "127.0.0.1", hostName: "panel.example.org", forwards: [] };
 
@@ -34,6 +41,31 @@ describe("how to reach a VM over SSH", () => {
   it("offers nothing to a VM without an address", () => {
     const forwards = [{ hostPort: 2201, name: "web", vmPort: 22 }];
     expect(reachWays({ ...base, ipv4: null, mode: "routed", forwards })).toEqual([]);
+  });
+});
+
+describe("an address change on a running VM", () => {
+  it("says the running address stays until the next start, and which one follows", () => {
+    const vm = { ipv4: "10.77.0.12", liveIpv4: "10.77.0.10", appliesAtNextBoot: true };
+    expect(addressChangeNotice(vm)).toBe(
+      "The VM's address changed: it runs with 10.77.0.10 until its next start; from then on its address is 10.77.0.12. Shut it down and start it to apply it (a reboot keeps the running address).",
+    );
+    expect(reachableAddress(vm)).toBe("10.77.0.10");
+  });
+
+  it("covers a VM started with no device, and an address taken away", () => {
+    expect(addressChangeNotice({ ipv4: "10.77.0.12", liveIpv4: null, appliesAtNextBoot: true })).toContain(
+      "it runs with no network device until its next start; from then on its address is 10.77.0.12.",
+    );
+    expect(addressChangeNotice({ ipv4: null, liveIpv4: "10.77.0.10", appliesAtNextBoot: true })).toContain(
+      "from then on it has no network address.",
+    );
+  });
+
+  it("says nothing when nothing is pending; a stopped VM is reached at its own address", () => {
+    const vm = { ipv4: "10.77.0.12", liveIpv4: null, appliesAtNextBoot: false };
+    expect(addressChangeNotice(vm)).toBeNull();
+    expect(reachableAddress(vm)).toBe("10.77.0.12");
   });
 });
 

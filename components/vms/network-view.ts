@@ -2,7 +2,7 @@
  * What the VM page's Network section says (issue 12 point 2), as pure functions: how a member
  * reaches the VM over SSH and the traffic figures in human units. No React, no server.
  */
-import type { HostNetworkSettings, PortForward } from "../../server/protocol/agent";
+import type { HostNetworkSettings, PortForward, VmNetworkInfo } from "../../server/protocol/agent";
 
 export type ReachInput = {
   ipv4: string | null;
@@ -43,6 +43,24 @@ export function reachWays(input: ReachInput): ReachWay[] {
     });
   }
   return ways;
+}
+
+/** The address the VM can be reached at now: the running one (until its next start), else its own. */
+export function reachableAddress(vm: Pick<VmNetworkInfo, "ipv4" | "liveIpv4">): string | null {
+  return vm.liveIpv4 ?? vm.ipv4;
+}
+
+/**
+ * What a pending address change means for the running VM (null: none pending): it keeps the address
+ * it was started with until it is started again; a reboot keeps its network device, and so that address.
+ */
+export function addressChangeNotice(
+  vm: Pick<VmNetworkInfo, "ipv4" | "liveIpv4" | "appliesAtNextBoot">,
+): string | null {
+  if (!vm.appliesAtNextBoot) return null;
+  const now = vm.liveIpv4 ? `runs with ${vm.liveIpv4}` : "runs with no network device";
+  const next = vm.ipv4 ? `its address is ${vm.ipv4}` : "it has no network address";
+  return `The VM's address changed: it ${now} until its next start; from then on ${next}. Shut it down and start it to apply it (a reboot keeps the running address).`;
 }
 
 /** 1536 → "1.5 KiB"; bytes below 1 KiB as they are. */

@@ -589,6 +589,11 @@ export interface VmNetworkInfo {
   name: string;
   /** Null: the VM has no address (no network device at its next boot). */
   ipv4: string | null;
+  /**
+   * While it runs: the address its network device was started with, which it keeps until its next
+   * start (a reboot keeps it too); null when stopped or running with no network device.
+   */
+  liveIpv4: string | null;
   ipv6: string | null;
   mac: string;
   gateway: string | null;
@@ -596,7 +601,7 @@ export interface VmNetworkInfo {
   rateLimitKbit: number | null;
   /** While it runs. */
   counters: TrafficCounters | null;
-  /** The address it booted with differs from its address now (running). */
+  /** Running, and its next start changes its address (`liveIpv4` → `ipv4`). */
   appliesAtNextBoot: boolean;
   forwards: PortForward[];
 }
@@ -611,7 +616,8 @@ export interface HostNetworkInfo {
   /** How forwards are carried: relayed by the agent in userspace, or nftables DNAT. */
   forwardMode: "relay" | "nat";
   forwards: PortForward[];
-  vms: { name: string; ipv4: string | null; mac: string }[];
+  /** `liveIpv4`: a running VM's address until its next start (both are taken); null when stopped. */
+  vms: { name: string; ipv4: string | null; mac: string; liveIpv4: string | null }[];
   /** Addresses in the pool and how many VMs hold one. */
   poolSize: number;
   poolUsed: number;

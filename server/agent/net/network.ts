@@ -1,19 +1,16 @@
 /**
  * The networking verbs (issue 12 points 1 and 2): host.network, host.setNetwork, vm.network,
  * vm.setNetwork, and the address checks vm.create makes. A VM's address and rate limit live in its
- * vm.json (the MAC follows the address: `fe:fd` + the address in hex) and apply at its next boot.
+ * vm.json (the MAC follows the address: `fe:fd` + the address in hex); the address applies at its
+ * next start: until then a running VM keeps the one it booted with (vm-addresses.ts), for its
+ * packet rules, its forwards and its seed, and the pool counts both as taken.
  */
-import type {
-  HostNetworkInfo,
-  HostNetworkSettings,
-  PortForward,
-  VmConfig,
-  VmNetworkInfo,
-} from "../../protocol/agent";
+import type { HostNetworkInfo, HostNetworkSettings, PortForward, VmNetworkInfo } from "../../protocol/agent";
 import { ipv6FromMac, macFromIPv4, poolCapacity, refuseAddress } from "../../protocol/net";
 import { netnsPath } from "../confine/netns";
 import { confinement } from "../confine/vm-confinement";
 import { AgentFailure } from "../errors";
+import { scanUmlProcesses, type UmlProcess } from "../host-procs";
 import type { SeedNetwork } from "../seed-disk";
 import type { Runtime, VmManager } from "../vm-manager";
 import { setSeedNetwork } from "../vm-seed";
@@ -21,10 +18,19 @@ import { Forwards } from "./forwards";
 import { HostNetwork, poolOf } from "./host-network";
 import { applyNetworkRules, type BridgePort } from "./nft";
 import {
+  appliesAtNextBoot,
+  currentAddress,
+  heldAddresses,
+  portAddress,
+  type VmAddressState,
+} from "./vm-addresses";
+import {
   existingPorts,
   linkCounters,
   linkDown,
   linkUp,
+  readBooted,
+  recordBooted,
   setRateLimit,
   uplinkName,
   type VmLink,
@@ -43,8 +49,11 @@ export class Networking {
           dataDir: vms.config.dataDir,
           netns: net.netns ? netnsPath(net.netns) : null,
           forwardAddress: net.forwardAddress,
-          // The address the VM has now in vm.json: after an address change, from its next boot.
-          vmAddress: async (name) => (await vms.load(name).catch(() => null))?.config.ipv4 ?? null,
+          // The address the VM's traffic has now: the booted one while it runs, vm.json's else.
+          vmAddress: async (name) => {
+            const runtime = await vms.load(name).catch(() => null);
+            return runtime ? (currentAddress(await this.stateOf(runtime))?.ipv4 ?? null) : null;
+          },
           log: vms.log,
         })
       : null;
@@ -78,23 +87,38 @@ export class Networking {
     return this.host;
   }
 
-  private async configs(): Promise<VmConfig[]> {
-    const out: VmConfig[] = [];
+  /** A VM's addresses: vm.json's and, while it runs, the one its link was built for. */
+  private async stateOf(runtime: Runtime, all?: UmlProcess[]): Promise<VmAddressState> {
+    const { config } = runtime;
+    return {
+      name: config.name,
+      ipv4: config.ipv4,
+      mac: config.mac,
+      running: Boolean(await this.vms.mainProcess(runtime, all)),
+      live: await readBooted(runtime.paths.dir),
+    };
+  }
+
+  /** Every VM (one look at the processes for all). */
+  private async states(): Promise<{ runtime: Runtime; state: VmAddressState }[]> {
+    const all = await scanUmlProcesses();
+    const out: { runtime: Runtime; state: VmAddressState }[] = [];
     for (const name of await this.vms.listNames()) {
       const runtime = await this.vms.load(name).catch(() => null);
-      if (runtime) out.push(runtime.config);
+      if (runtime) out.push({ runtime, state: await this.stateOf(runtime, all) });
     }
     return out;
   }
 
-  /** Every VM's address but `except`'s, as refuseAddress wants it (address → holder). */
+  /** Every address held but `except`'s own, as refuseAddress wants it (address → holder). */
   private async taken(except: string | null): Promise<Map<string, string>> {
-    const taken = new Map<string, string>();
-    for (const c of await this.configs()) if (c.ipv4 && c.name !== except) taken.set(c.ipv4, c.name);
-    return taken;
+    return heldAddresses(
+      (await this.states()).map((s) => s.state),
+      except,
+    );
   }
 
-  /** Refuses (`conflict`) an address outside the pool, the gateway or another VM's. */
+  /** Refuses (`conflict`) an address outside the pool, the gateway or another VM's (pending or live). */
   async checkAddress(name: string, ipv4: string): Promise<void> {
     const pool = poolOf(await this.on().settings());
     const why = refuseAddress(pool, ipv4, await this.taken(name));
@@ -104,7 +128,13 @@ export class Networking {
   async hostInfo(): Promise<HostNetworkInfo> {
     const host = this.on();
     const settings = await host.settings();
-    const vms = (await this.configs()).map((c) => ({ name: c.name, ipv4: c.ipv4, mac: c.mac }));
+    const states = (await this.states()).map((s) => s.state);
+    const vms = states.map((v) => ({
+      name: v.name,
+      ipv4: v.ipv4,
+      mac: v.mac,
+      liveIpv4: v.running ? (v.live?.ipv4 ?? null) : null,
+    }));
     return {
       settings,
       netns: host.config.netns,
@@ -114,7 +144,7 @@ export class Networking {
       forwards: this.forwards?.list() ?? [],
       vms,
       poolSize: poolCapacity(poolOf(settings)),
-      poolUsed: vms.filter((v) => v.ipv4 !== null).length,
+      poolUsed: heldAddresses(states, null).size,
     };
   }
 
@@ -122,11 +152,13 @@ export class Networking {
   async setHost(settings: HostNetworkSettings): Promise<HostNetworkInfo> {
     const host = this.on();
     const pool = poolOf(settings);
-    for (const c of await this.configs()) {
-      if (!c.ipv4) continue;
-      const why = refuseAddress(pool, c.ipv4, new Map());
+    for (const [ipv4, name] of heldAddresses(
+      (await this.states()).map((s) => s.state),
+      null,
+    )) {
+      const why = refuseAddress(pool, ipv4, new Map());
       if (why)
-        throw new AgentFailure("conflict", `${c.name}'s address does not fit the new settings: ${why}`);
+        throw new AgentFailure("conflict", `${name}'s address ${ipv4} does not fit the new settings: ${why}`);
     }
     await host.save(settings);
     return this.hostInfo();
@@ -136,21 +168,26 @@ export class Networking {
     const settings = await this.on().settings();
     const runtime = await this.vms.load(name);
     const { config } = runtime;
+    const state = await this.stateOf(runtime);
     return {
       name,
       ipv4: config.ipv4,
+      liveIpv4: state.running ? (state.live?.ipv4 ?? null) : null,
       ipv6: config.ipv4 && settings.ipv6Prefix ? ipv6FromMac(settings.ipv6Prefix, config.mac) : null,
       mac: config.mac,
       gateway: config.ipv4 ? settings.gateway : null,
       dns: settings.dns.length > 0 ? settings.dns : [settings.gateway],
       rateLimitKbit: config.rateLimitKbit,
       counters: await linkCounters(this.on().config, runtime.paths.dir),
-      appliesAtNextBoot: false,
+      appliesAtNextBoot: appliesAtNextBoot(state),
       forwards: this.forwards?.forVm(name) ?? [],
     };
   }
 
-  /** A VM's address (next boot; the MAC follows it) and rate limit. */
+  /**
+   * A VM's address (its next start; the MAC follows it) and rate limit (now). A running VM keeps
+   * its booted address, rules and seed until then: nothing of its link changes here.
+   */
   async setVm(name: string, ipv4: string | null, rateLimitKbit: number | null): Promise<VmNetworkInfo> {
     this.on();
     const unlock = this.vms.tasks.lock(name, "vm.setNetwork");
@@ -184,6 +221,7 @@ export class Networking {
       dataDir: this.vms.config.dataDir,
       rateLimitKbit: runtime.config.rateLimitKbit,
     });
+    await recordBooted(runtime.paths.dir, { ipv4: runtime.config.ipv4 as string, mac: runtime.config.mac });
     await this.applyRules();
     return link;
   }
@@ -195,23 +233,22 @@ export class Networking {
     await this.applyRules();
   }
 
-  /** The packet rules over every VM whose port is on the bridge. */
+  /** The packet rules over every VM whose port is on the bridge, each for the address it booted with. */
   async applyRules(): Promise<void> {
     const host = this.on();
     const settings = await host.settings();
     const present = await existingPorts(host.config);
     const ports: BridgePort[] = [];
-    for (const name of await this.vms.listNames()) {
-      const r = await this.vms.load(name).catch(() => null);
-      if (!r?.config.ipv4) continue;
-      const port = uplinkName(r.paths.dir);
-      if (!present.has(port)) continue;
+    for (const { runtime, state } of await this.states()) {
+      const port = uplinkName(runtime.paths.dir);
+      const address = portAddress(state);
+      if (!address || !present.has(port)) continue;
       ports.push({
         port,
-        name,
-        mac: r.config.mac,
-        ipv4: r.config.ipv4,
-        ipv6: settings.ipv6Prefix ? ipv6FromMac(settings.ipv6Prefix, r.config.mac) : null,
+        name: state.name,
+        mac: address.mac,
+        ipv4: address.ipv4,
+        ipv6: settings.ipv6Prefix ? ipv6FromMac(settings.ipv6Prefix, address.mac) : null,
       });
     }
     await applyNetworkRules({
@@ -225,15 +262,20 @@ export class Networking {
     });
   }
 
-  /** What the VM's seed disk says of its network (null: no network device). */
+  /**
+   * What the VM's seed disk says of its network (null: no network device). While it runs (a seed
+   * rewritten for a reboot from inside the guest, which keeps its device), the booted address.
+   */
   async seedNetwork(runtime: Runtime): Promise<SeedNetwork | null> {
-    if (!this.host || !runtime.config.ipv4) return null;
+    if (!this.host) return null;
+    const address = currentAddress(await this.stateOf(runtime));
+    if (!address) return null;
     const settings = await this.host.settings();
     const pool = poolOf(settings);
-    const ipv6 = settings.ipv6Prefix ? ipv6FromMac(settings.ipv6Prefix, runtime.config.mac) : null;
+    const ipv6 = settings.ipv6Prefix ? ipv6FromMac(settings.ipv6Prefix, address.mac) : null;
     return {
-      mac: runtime.config.mac,
-      ipv4: `${runtime.config.ipv4}/${pool.subnet.prefix}`,
+      mac: address.mac,
+      ipv4: `${address.ipv4}/${pool.subnet.prefix}`,
       gateway4: settings.gateway,
       ipv6: ipv6 ? `${ipv6}/64` : null,
       gateway6: null,

@@ -7,9 +7,11 @@
  * root-owned directory (`<data>/lib/tun/`), bound at /dev/net/tun in the sandbox. Rate limits are a
  * tbf qdisc on both veth ends (each end's egress is one direction); counters are the bridge-side
  * end's statistics. Deleting the veth (stop) or the VM's namespace (destroy) removes the pair.
+ * `<vm>/net-booted.json` (root 0644, in the agent's own VM directory) keeps the address and MAC the
+ * link was built for: the running VM keeps them until its next start, whatever vm.json says now.
  */
 import { createHash } from "node:crypto";
-import { chmod, chown, rm } from "node:fs/promises";
+import { chmod, chown, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { TrafficCounters } from "../../protocol/agent";
 import type { NetworkConfig } from "../config";
@@ -17,7 +19,7 @@ import { ensureNetns } from "../confine/netns";
 import { vmNetnsName } from "../confine/vm-confinement";
 import type { RunAs } from "../exec";
 import { run } from "../exec";
-import { ensureDir } from "../safe-fs";
+import { ensureDir, readSmallFileNoFollow } from "../safe-fs";
 import { ipArgv } from "./host-network";
 
 export const VM_TAP = "tap0";
@@ -76,9 +78,41 @@ export async function linkUp(
   return { port, tunNode };
 }
 
-/** Removes the VM's veth pair (stop, crash); nothing when it is gone. */
+/** Removes the VM's veth pair (stop, crash) and its booted record; nothing when they are gone. */
 export async function linkDown(net: NetworkConfig, vmDir: string): Promise<void> {
   await run(ipArgv(net.netns, "link", "del", uplinkName(vmDir)), { allowFailure: true, timeoutMs: 10_000 });
+  await rm(bootedFile(vmDir), { force: true });
+}
+
+/** The address and MAC a VM's link was built for (what its running guest has). */
+export interface BootedAddress {
+  ipv4: string;
+  mac: string;
+}
+
+function bootedFile(vmDir: string): string {
+  return join(vmDir, "net-booted.json");
+}
+
+/** Records what the link was built for (the VM's directory is root's: nobody else writes there). */
+export async function recordBooted(vmDir: string, booted: BootedAddress): Promise<void> {
+  const file = bootedFile(vmDir);
+  const tmp = `${file}.tmp`;
+  await rm(tmp, { force: true });
+  await writeFile(tmp, `${JSON.stringify(booted)}\n`, { mode: 0o644, flag: "wx" });
+  await rename(tmp, file);
+}
+
+/** What the link was built for; null when the VM was started without one (or before this record). */
+export async function readBooted(vmDir: string): Promise<BootedAddress | null> {
+  try {
+    const json = JSON.parse(await readSmallFileNoFollow(bootedFile(vmDir))) as Partial<BootedAddress>;
+    return typeof json.ipv4 === "string" && typeof json.mac === "string"
+      ? { ipv4: json.ipv4, mac: json.mac }
+      : null;
+  } catch {
+    return null;
+  }
 }
 
 /** tbf on both veth ends (download on the bridge side, upload on the VM side); null removes it. */

@@ -100,7 +100,11 @@ export async function getHostNetwork(caller: Caller): Promise<HostNetworkState> 
  */
 async function takenAddresses(info: HostNetworkInfo, except?: string): Promise<Map<string, string>> {
   const taken = new Map<string, string>();
-  for (const v of info.vms) if (v.ipv4 && v.name !== except) taken.set(v.ipv4, v.name);
+  for (const v of info.vms) {
+    if (v.name === except) continue;
+    // A running VM keeps the address it booted with until its next start: both are its.
+    for (const ip of [v.ipv4, v.liveIpv4]) if (ip) taken.set(ip, v.name);
+  }
   const rows = await getDb().vm.findMany({ where: { ip: { not: null } }, select: { name: true, ip: true } });
   for (const r of rows) if (r.ip && r.name !== except) taken.set(r.ip, r.name);
   return taken;

@@ -403,7 +403,7 @@ describe("VM service: provisioning", () => {
       forwardMode: "relay",
       forwards: [],
       // .2 is held by a VM the agent knows; .3 by a row of the panel's (provisioning, say).
-      vms: [{ name: "not-in-panel", ipv4: "10.77.0.2", mac: "fe:fd:0a:4d:00:02" }],
+      vms: [{ name: "not-in-panel", ipv4: "10.77.0.2", mac: "fe:fd:0a:4d:00:02", liveIpv4: null }],
       poolSize: 4,
       poolUsed: 1,
     };

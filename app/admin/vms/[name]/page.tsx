@@ -13,6 +13,7 @@ import {
 import { VmNetworkForm } from "@/components/admin/network-controls";
 import { VmManage } from "@/components/admin/vm-manage";
 import { PageShell } from "@/components/page-shell";
+import { addressChangeNotice } from "@/components/vms/network-view";
 import { countVmSnapshots } from "@/server/web/dal/count-vm-snapshots";
 import { requireAdmin } from "@/server/web/dal/get-session";
 import { getVmForCaller, listProvisionableOwners, type VmRow } from "@/server/web/dal/vms";
@@ -91,6 +92,11 @@ export default async function ManageVmPage({ params }: { params: Promise<{ name:
               pool={`${network.pool.first}–${network.pool.last}`}
               save={setVmNetworkAction}
             />
+            {network.vm.appliesAtNextBoot ? (
+              <p className="mt-3 text-sm text-stone-600 dark:text-stone-400" data-testid="vm-address-pending">
+                {addressChangeNotice(network.vm)}
+              </p>
+            ) : null}
           </div>
         ) : (
           <p className="mt-3 text-sm text-stone-600 dark:text-stone-400" data-testid="vm-network-off">

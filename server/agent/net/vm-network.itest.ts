@@ -1,0 +1,92 @@
+/**
+ * Issue 12 point 2, what a running VM keeps: a real agent with its bridge in a network namespace
+ * this test makes (never the host's own), real UML VMs. An address the admin changes while the VM
+ * runs applies at its next start: until then it keeps the address it booted with, through a rules
+ * rebuild (another VM's start), and both addresses are taken. Everything it made goes in afterAll.
+ */
+import { randomBytes } from "node:crypto";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { deleteNetns } from "../confine/netns";
+import { run } from "../exec";
+import { createHarness, type Harness } from "../testing/agent-harness";
+
+let h: Harness;
+const NS = `zt-${randomBytes(4).toString("hex")}`;
+const VMS = { neta: "10.77.0.10", netb: "10.77.0.11" } as const;
+const MOVED = "10.77.0.12";
+let keyFile = "";
+
+beforeAll(async () => {
+  h = await createHarness({ confine: true });
+  h.env.ZAPHOD_NET_NETNS = NS;
+  await h.startAgent();
+  keyFile = join(h.root, "member-key");
+  await run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "sam@laptop", "-f", keyFile]);
+  const line = (await readFile(`${keyFile}.pub`, "utf8")).trim();
+  for (const [name, ipv4] of Object.entries(VMS)) {
+    const spec = { name, owner: "sam", image: h.image, memoryMiB: 64, storageGiB: 1, swapMiB: 0, ipv4 };
+    await h.client.run("vm.create", spec);
+    await h.client.call("vm.setAccess", {
+      name,
+      access: { sshAuthorizedKeys: [line], rootPasswordHash: null },
+    });
+  }
+}, 180_000);
+
+afterAll(async () => {
+  await h?.cleanup().catch(() => undefined);
+  await deleteNetns(NS).catch(() => undefined);
+}, 90_000);
+
+/** `echo hi` over SSH at `ipv4` from the bridge's namespace (StrictHostKeyChecking=yes), retried ~`tries` s. */
+async function sshHi(name: string, ipv4: string, tries = 20): Promise<string> {
+  const key = (await h.client.call("vm.access", { name })).hostKeys.find((k) => k.type === "ed25519");
+  const known = join(h.root, `known-${name}-${ipv4}`);
+  await writeFile(known, `${ipv4} ${key?.publicKey.trim()}\n`);
+  const options = [
+    "StrictHostKeyChecking=yes",
+    `UserKnownHostsFile=${known}`,
+    "BatchMode=yes",
+    "ConnectTimeout=3",
+  ];
+  const argv = ["ssh", ...options.flatMap((o) => ["-o", o]), "-i", keyFile, `root@${ipv4}`, "echo hi"];
+  let out = "";
+  for (let i = 0; i < tries && out !== "hi"; i++) {
+    out = (
+      await run(["ip", "netns", "exec", NS, ...argv], { allowFailure: true, timeoutMs: 15_000 })
+    ).stdout.trim();
+    if (out !== "hi") await new Promise((r) => setTimeout(r, 1000));
+  }
+  return out;
+}
+
+describe("a running VM's network", () => {
+  it("an address changed while it runs applies at its next start; until then it keeps its own, and both are taken", async () => {
+    expect((await h.client.run("vm.start", { name: "neta" })).result?.stage).toBe("up");
+    expect(await sshHi("neta", VMS.neta)).toBe("hi");
+    const changed = await h.client.call("vm.setNetwork", { name: "neta", ipv4: MOVED, rateLimitKbit: null });
+    // Another VM's start rebuilds every port's rules: neta's still carry the address it runs with.
+    expect((await h.client.run("vm.start", { name: "netb" })).result?.stage).toBe("up");
+    expect(await sshHi("neta", VMS.neta, 5)).toBe("hi");
+    expect(changed).toMatchObject({ ipv4: MOVED, liveIpv4: VMS.neta, appliesAtNextBoot: true });
+    for (const ipv4 of [VMS.neta, MOVED])
+      await expect(
+        h.client.call("vm.setNetwork", { name: "netb", ipv4, rateLimitKbit: null }),
+      ).rejects.toMatchObject({ code: "conflict" });
+    const host = await h.client.call("host.network", {});
+    expect(host.vms.find((v) => v.name === "neta")).toMatchObject({ ipv4: MOVED, liveIpv4: VMS.neta });
+    expect(host.poolUsed).toBe(3);
+    // Its next start takes the new address (and the MAC made from it).
+    await h.client.run("vm.poweroff", { name: "neta" });
+    expect((await h.client.run("vm.start", { name: "neta" })).result?.stage).toBe("up");
+    expect(await sshHi("neta", MOVED)).toBe("hi");
+    expect(await h.client.call("vm.network", { name: "neta" })).toMatchObject({
+      ipv4: MOVED,
+      liveIpv4: MOVED,
+      mac: "fe:fd:0a:4d:00:0c",
+      appliesAtNextBoot: false,
+    });
+  }, 240_000);
+});

@@ -31,6 +31,7 @@ import {
   linkUp,
   readBooted,
   recordBooted,
+  removeTunNode,
   setRateLimit,
   uplinkName,
   type VmLink,
@@ -77,9 +78,10 @@ export class Networking {
     return this.hostInfo();
   }
 
-  /** A destroyed VM's forwards go with it. */
+  /** A destroyed VM's forwards and tun node go with it. */
   async forgetVm(name: string): Promise<void> {
     await this.forwards?.removeVm(name);
+    if (this.host && this.vms.config.privileged) await removeTunNode(this.vms.config.dataDir, name);
   }
 
   on(): HostNetwork {

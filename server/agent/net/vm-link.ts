@@ -9,17 +9,19 @@
  * end's statistics. Deleting the veth (stop) or the VM's namespace (destroy) removes the pair.
  * `<vm>/net-booted.json` (root 0644, in the agent's own VM directory) keeps the address and MAC the
  * link was built for: the running VM keeps them until its next start, whatever vm.json says now.
+ * The tun node goes with the VM (destroy).
  */
 import { createHash } from "node:crypto";
-import { chmod, chown, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, chown, lstat, rename, rm, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { TrafficCounters } from "../../protocol/agent";
+import { isSlug } from "../../protocol/names";
 import type { NetworkConfig } from "../config";
 import { ensureNetns } from "../confine/netns";
 import { vmNetnsName } from "../confine/vm-confinement";
 import type { RunAs } from "../exec";
 import { run } from "../exec";
-import { ensureDir, readSmallFileNoFollow } from "../safe-fs";
+import { ensureDir, readSmallFileNoFollow, UnsafePathError } from "../safe-fs";
 import { ipArgv } from "./host-network";
 
 export const VM_TAP = "tap0";
@@ -113,6 +115,26 @@ export async function readBooted(vmDir: string): Promise<BootedAddress | null> {
   } catch {
     return null;
   }
+}
+
+/**
+ * Removes the VM's tun node (destroy). Only in the tun directory as the agent made it (a real
+ * directory of root's, not a symlink), and unlink never follows the node itself.
+ */
+export async function removeTunNode(dataDir: string, vmName: string): Promise<void> {
+  if (!isSlug(vmName)) throw new Error(`refusing VM name ${JSON.stringify(vmName)}`);
+  const dir = tunDir(dataDir);
+  for (const d of [join(dataDir, "lib"), dir]) {
+    const info = await lstat(d).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return null;
+      throw error;
+    });
+    if (info === null) return;
+    if (!info.isDirectory() || info.uid !== 0) throw new UnsafePathError(`${d} is not root's directory`);
+  }
+  await unlink(join(dir, vmName)).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== "ENOENT") throw error;
+  });
 }
 
 /** tbf on both veth ends (download on the bridge side, upload on the VM side); null removes it. */

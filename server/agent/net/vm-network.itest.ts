@@ -2,10 +2,11 @@
  * Issue 12 point 2, what a running VM keeps: a real agent with its bridge in a network namespace
  * this test makes (never the host's own), real UML VMs. An address the admin changes while the VM
  * runs applies at its next start: until then it keeps the address it booted with, through a rules
- * rebuild (another VM's start), and both addresses are taken. Everything it made goes in afterAll.
+ * rebuild (another VM's start), and both addresses are taken; a destroyed VM's tun node goes.
+ * Everything it made goes in afterAll.
  */
 import { randomBytes } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
+import { lstat, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deleteNetns } from "../confine/netns";
@@ -89,4 +90,12 @@ describe("a running VM's network", () => {
       appliesAtNextBoot: false,
     });
   }, 240_000);
+
+  it("vm.destroy removes the VM's tun node", async () => {
+    const node = join(h.dataDir, "lib", "tun", "neta");
+    expect((await lstat(node)).isCharacterDevice()).toBe(true);
+    await h.client.run("vm.poweroff", { name: "neta" });
+    await h.client.run("vm.destroy", { name: "neta", confirm: "neta" });
+    await expect(lstat(node)).rejects.toMatchObject({ code: "ENOENT" });
+  }, 120_000);
 });

@@ -4,9 +4,11 @@
  * then) and the bridge in its namespace (`zbr0` with the gateway's address and the IPv6 prefix's
  * `::1`, up), brought up idempotently at agent start and re-addressed when the settings change.
  * Every command is an argv array; in a named namespace through `ip -n <ns>`, never in the host's
- * own namespace unless the configuration says `host`.
+ * own namespace unless the configuration says `host`. Forwarding follows the mode in the bridge's
+ * namespace (on for nat and routed, off when isolated); in the host's own namespace the agent only
+ * turns it on (nat, routed) and logs it, the operator's choice by `ZAPHOD_NET_NETNS=host`.
  */
-import { rename, rm, writeFile } from "node:fs/promises";
+import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { HostNetworkSettings } from "../../protocol/agent";
 import { AddressError, formatIPv6, type Ipv4Pool, makePool, parseIPv6Prefix } from "../../protocol/net";
@@ -42,6 +44,7 @@ export class HostNetwork {
   constructor(
     readonly config: NetworkConfig,
     private dataDir: string,
+    private log: (line: string) => void = () => undefined,
   ) {}
 
   get file(): string {
@@ -88,5 +91,37 @@ export class HostNetwork {
       await ip("-6", "addr", "add", `${formatIPv6([...p.slice(0, 7), 1])}/64`, "dev", bridge, "nodad");
     }
     await ip("link", "set", bridge, "up");
+    await this.setForwarding(settings.mode, settings.ipv6Prefix !== null);
+  }
+
+  /**
+   * IPv4 and IPv6 forwarding in the bridge's namespace: on for nat and routed, off when isolated
+   * (`ip netns exec <ns> sysctl -w`). In the host's own namespace only turned on, and logged:
+   * turning it off could cut the host's other traffic; IPv6 only with a prefix (forwarding stops
+   * the host's own router-advertisement autoconfiguration unless accept_ra=2).
+   */
+  private async setForwarding(mode: HostNetworkSettings["mode"], ipv6: boolean): Promise<void> {
+    const on = mode !== "isolated";
+    const keys = ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"];
+    const { netns } = this.config;
+    if (netns) {
+      const value = on ? "1" : "0";
+      await run(["ip", "netns", "exec", netns, "sysctl", "-qw", ...keys.map((k) => `${k}=${value}`)], {
+        timeoutMs: 10_000,
+      });
+      return;
+    }
+    if (!on) {
+      this.log(
+        "network: isolated mode in the host's own namespace: its forwarding sysctls are left as they are",
+      );
+      return;
+    }
+    for (const key of ipv6 ? keys : keys.slice(0, 1)) {
+      const file = `/proc/sys/${key.replaceAll(".", "/")}`;
+      if ((await readFile(file, "utf8")).trim() === "1") continue;
+      await run(["sysctl", "-qw", `${key}=1`], { timeoutMs: 10_000 });
+      this.log(`network: ${key}=1 set in the host's own namespace (ZAPHOD_NET_NETNS=host, mode ${mode})`);
+    }
   }
 }

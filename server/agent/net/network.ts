@@ -44,7 +44,7 @@ export class Networking {
 
   constructor(private vms: VmManager) {
     const net = vms.config.network;
-    this.host = net ? new HostNetwork(net, vms.config.dataDir) : null;
+    this.host = net ? new HostNetwork(net, vms.config.dataDir, vms.log) : null;
     this.forwards = net
       ? new Forwards({
           dataDir: vms.config.dataDir,
@@ -163,6 +163,7 @@ export class Networking {
         throw new AgentFailure("conflict", `${name}'s address ${ipv4} does not fit the new settings: ${why}`);
     }
     await host.save(settings);
+    await this.applyRules();
     return this.hostInfo();
   }
 

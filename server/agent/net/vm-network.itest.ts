@@ -2,8 +2,9 @@
  * Issue 12 point 2, what a running VM keeps: a real agent with its bridge in a network namespace
  * this test makes (never the host's own), real UML VMs. An address the admin changes while the VM
  * runs applies at its next start: until then it keeps the address it booted with, through a rules
- * rebuild (another VM's start), and both addresses are taken; a destroyed VM's tun node goes.
- * Everything it made goes in afterAll.
+ * rebuild (another VM's start), and both addresses are taken. Forwarding in the bridge's namespace
+ * follows the mode, the host's own never changes; a destroyed VM's tun node goes. Everything it
+ * made goes in afterAll.
  */
 import { randomBytes } from "node:crypto";
 import { lstat, readFile, writeFile } from "node:fs/promises";
@@ -12,14 +13,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deleteNetns } from "../confine/netns";
 import { run } from "../exec";
 import { createHarness, type Harness } from "../testing/agent-harness";
+import { forwardingIn } from "./testing/forwarding";
 
 let h: Harness;
 const NS = `zt-${randomBytes(4).toString("hex")}`;
 const VMS = { neta: "10.77.0.10", netb: "10.77.0.11" } as const;
 const MOVED = "10.77.0.12";
 let keyFile = "";
+let hostForwarding: string[] = [];
 
 beforeAll(async () => {
+  hostForwarding = await forwardingIn(null);
   h = await createHarness({ confine: true });
   h.env.ZAPHOD_NET_NETNS = NS;
   await h.startAgent();
@@ -64,6 +68,17 @@ async function sshHi(name: string, ipv4: string, tries = 20): Promise<string> {
 }
 
 describe("a running VM's network", () => {
+  it("forwarding in the bridge's namespace follows the mode (off isolated, on nat); the host's is unchanged", async () => {
+    expect(await forwardingIn(NS)).toEqual(["0", "0"]);
+    const { settings } = await h.client.call("host.network", {});
+    await h.client.call("host.setNetwork", { settings: { ...settings, mode: "nat" } });
+    expect(await forwardingIn(NS)).toEqual(["1", "1"]);
+    expect(await forwardingIn(null)).toEqual(hostForwarding);
+    await h.client.call("host.setNetwork", { settings: { ...settings, mode: "isolated" } });
+    expect(await forwardingIn(NS)).toEqual(["0", "0"]);
+    expect(await forwardingIn(null)).toEqual(hostForwarding);
+  });
+
   it("an address changed while it runs applies at its next start; until then it keeps its own, and both are taken", async () => {
     expect((await h.client.run("vm.start", { name: "neta" })).result?.stage).toBe("up");
     expect(await sshHi("neta", VMS.neta)).toBe("hi");

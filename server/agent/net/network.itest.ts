@@ -6,40 +6,27 @@
  * answers; the VMs reach each other; the counters grow. Everything it made goes in afterAll.
  */
 import { randomBytes } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deleteNetns } from "../confine/netns";
 import { run } from "../exec";
 import { createHarness, type Harness } from "../testing/agent-harness";
+import { createNetVms, guestSsh, memberKey, sshArgv, waitForGuestSsh } from "./testing/guests";
 
 let h: Harness;
 const NS = `zt-${randomBytes(4).toString("hex")}`;
 const VMS = { neta: "10.77.0.10", netb: "10.77.0.11" } as const;
 let keyFile = "";
+const guest = (name: keyof typeof VMS) => ({ netns: NS, keyFile, name, ipv4: VMS[name] });
 
 beforeAll(async () => {
   h = await createHarness({ confine: true });
   h.env.ZAPHOD_NET_NETNS = NS;
   await h.startAgent();
-  keyFile = join(h.root, "member-key");
-  await run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "sam@laptop", "-f", keyFile]);
-  const line = (await readFile(`${keyFile}.pub`, "utf8")).trim();
-  for (const [name, ipv4] of Object.entries(VMS)) {
-    await h.client.run("vm.create", {
-      name,
-      owner: "sam",
-      image: h.image,
-      memoryMiB: 64,
-      storageGiB: 1,
-      swapMiB: 0,
-      ipv4,
-    });
-    await h.client.call("vm.setAccess", {
-      name,
-      access: { sshAuthorizedKeys: [line], rootPasswordHash: null },
-    });
-  }
+  const key = await memberKey(h);
+  keyFile = key.keyFile;
+  await createNetVms(h, VMS, key.line);
 }, 180_000);
 
 afterAll(async () => {
@@ -47,27 +34,7 @@ afterAll(async () => {
   await deleteNetns(NS).catch(() => undefined);
 }, 90_000);
 
-const inNs = (argv: string[], timeoutMs = 30_000) =>
-  run(["ip", "netns", "exec", NS, ...argv], { allowFailure: true, timeoutMs });
-
-async function ssh(name: keyof typeof VMS, command: string) {
-  const access = await h.client.call("vm.access", { name });
-  const known = join(h.root, `known-${name}`);
-  const key = access.hostKeys.find((k) => k.type === "ed25519");
-  await writeFile(known, `${VMS[name]} ${key?.publicKey.trim()}\n`);
-  return inNs(sshArgv(known, [`root@${VMS[name]}`, command]));
-}
-
-/** OpenSSH with the member's key, trusting only the host key in `known`. */
-function sshArgv(known: string, rest: string[]): string[] {
-  const options = [
-    "StrictHostKeyChecking=yes",
-    `UserKnownHostsFile=${known}`,
-    "BatchMode=yes",
-    "ConnectTimeout=10",
-  ];
-  return ["ssh", ...options.flatMap((o) => ["-o", o]), "-i", keyFile, ...rest];
-}
+const ssh = (name: keyof typeof VMS, command: string) => guestSsh(h, guest(name), command);
 
 describe("the networking core", () => {
   it("refuses a taken address, the gateway and one outside the pool", async () => {
@@ -85,11 +52,7 @@ describe("the networking core", () => {
     // Nothing of it in the host's own namespace.
     expect((await run(["ip", "-br", "link"])).stdout).not.toMatch(/zbr0|zv[0-9a-f]{6}/);
     const before = await h.client.call("vm.network", { name: "neta" });
-    let out = { code: 1 as number | null, stdout: "", stderr: "" };
-    for (let i = 0; i < 20 && out.stdout.trim() !== "hi"; i++) {
-      out = await ssh("neta", "echo hi");
-      if (out.stdout.trim() !== "hi") await new Promise((r) => setTimeout(r, 1000));
-    }
+    const out = await waitForGuestSsh(h, guest("neta"));
     expect(out.stdout.trim(), out.stderr).toBe("hi");
     const ping = await ssh("neta", `ping -c 3 -W 2 ${VMS.netb}`);
     expect(ping.stdout, ping.stderr).toMatch(/3 packets received/);
@@ -122,7 +85,7 @@ describe("the networking core", () => {
     const key = access.hostKeys.find((k) => k.type === "ed25519");
     await writeFile(known, `[127.0.0.1]:${port} ${key?.publicKey.trim()}\n`);
     // From the host's own namespace: the agent relays 127.0.0.1:port into the bridge's.
-    const out = await run(sshArgv(known, ["-p", String(port), "root@127.0.0.1", "hostname"]), {
+    const out = await run(sshArgv(keyFile, known, ["-p", String(port), "root@127.0.0.1", "hostname"]), {
       allowFailure: true,
       timeoutMs: 30_000,
     });

@@ -6,18 +6,17 @@
  * with no rules (it gets through: the hole is real), then with the rules of net/nft.ts (it fails).
  * Servers and clients are node (testing/net-tool.mjs) inside `ip netns exec`; every wait is bounded.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { HostNetworkSettings } from "../../protocol/agent";
-import { baseEnv, run } from "../exec";
+import { run } from "../exec";
 import { applyNetworkRules, checkNetworkRules, type NetRulesInput, removeNetworkRules } from "./nft";
+import { startNetTool, NET_TOOL as TOOL } from "./testing/guests";
 
-const TOOL = fileURLToPath(new URL("./testing/net-tool.mjs", import.meta.url));
 const tag = randomBytes(3).toString("hex");
 const NS = { br: `zt${tag}-br`, a: `zt${tag}-a`, b: `zt${tag}-b`, inet: `zt${tag}-inet` };
 const PORT_A = `zv${tag}a`;
@@ -65,26 +64,7 @@ const made: string[] = [];
 const ip = (ns: string, ...args: string[]) => run(["ip", "-n", ns, ...args]);
 const inNs = (ns: string, argv: string[]) => run(["ip", "netns", "exec", ns, ...argv], { timeoutMs: 20_000 });
 
-async function server(ns: string, args: string[]): Promise<void> {
-  const child = spawn("ip", ["netns", "exec", ns, "node", TOOL, ...args], {
-    env: baseEnv() as NodeJS.ProcessEnv,
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  servers.push(child);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`server ${args.join(" ")} did not listen in 10 s`)),
-      10_000,
-    );
-    child.stdout?.on("data", (d: Buffer) => {
-      if (d.toString().includes("listening")) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.on("exit", (code) => reject(new Error(`server ${args.join(" ")} exited ${code}`)));
-  });
-}
+const server = (ns: string, args: string[]) => startNetTool(ns, args, servers);
 
 /** The server's answer (its view of our address), or "fail". */
 async function connectFrom(ns: string, host: string, port: number): Promise<string> {

@@ -38,6 +38,7 @@ describe("agent config: the host network (ZAPHOD_NET_*)", () => {
       netns: "zt-abc",
       bridge: "zbr0",
       forwardAddress: "127.0.0.1",
+      forwards: "relay",
       defaults: {
         mode: "isolated",
         ipv4Subnet: "10.77.0.0/24",
@@ -83,5 +84,21 @@ describe("agent config: the host network (ZAPHOD_NET_*)", () => {
     expect(() => net({ ZAPHOD_NET_IPV6_PREFIX: "fd00::/48" })).toThrow(/ZAPHOD_NET_IPV6_PREFIX/);
     expect(() => net({ ZAPHOD_NET_BRIDGE: "a-very-long-bridge-name" })).toThrow(/ZAPHOD_NET_BRIDGE/);
     expect(() => net({ ZAPHOD_NET_FORWARD_ADDRESS: "localhost" })).toThrow(/ZAPHOD_NET_FORWARD_ADDRESS/);
+    expect(() => net({ ZAPHOD_NET_FORWARDS: "dnat" })).toThrow(/ZAPHOD_NET_FORWARDS/);
+  });
+
+  it("ZAPHOD_NET_FORWARDS=nft: DNAT in the bridge's namespace, only with a route out and not on loopback", () => {
+    const net = (extra: Record<string, string>) =>
+      load({ ZAPHOD_NET_NETNS: "zt-x", ZAPHOD_NET_FORWARDS: "nft", ...extra }).network;
+    expect(net({ ZAPHOD_NET_MODE: "nat" })).toMatchObject({ forwards: "nft", forwardAddress: "0.0.0.0" });
+    expect(net({ ZAPHOD_NET_MODE: "routed", ZAPHOD_NET_FORWARD_ADDRESS: "192.0.2.1" })).toMatchObject({
+      forwards: "nft",
+      forwardAddress: "192.0.2.1",
+    });
+    expect(load({ ZAPHOD_NET_NETNS: "host", ZAPHOD_NET_FORWARDS: "nft" }).network?.forwards).toBe("nft");
+    expect(() => net({})).toThrow(/ZAPHOD_NET_FORWARDS=nft needs a bridge namespace with a route out/);
+    expect(() => net({ ZAPHOD_NET_MODE: "nat", ZAPHOD_NET_FORWARD_ADDRESS: "127.0.0.1" })).toThrow(
+      /cannot forward a loopback address/,
+    );
   });
 });

@@ -79,8 +79,14 @@ const Env = z.object({
     .string()
     .regex(/^[a-z][a-z0-9]{0,14}$/, "must be an interface name of 1 to 15 chars a-z, 0-9")
     .optional(),
-  /** Where forwarded host ports listen: 127.0.0.1 for a named namespace, 0.0.0.0 for `host`. */
+  /** Where forwarded host ports listen: 127.0.0.1 for a named namespace, 0.0.0.0 for `host` or nft. */
   ZAPHOD_NET_FORWARD_ADDRESS: z.string().max(15).optional(),
+  /**
+   * How port forwards are carried: `relay` (default; the agent relays each connection in userspace,
+   * from its own namespace) or `nft` (nftables DNAT in the bridge's namespace, for a bridge
+   * namespace with a route out: mode nat or routed, and a forward address that is not loopback).
+   */
+  ZAPHOD_NET_FORWARDS: z.enum(["relay", "nft"]).optional(),
   /**
    * TEST ONLY: pause at a named point of a snapshot or a destroy (e.g. `snapshot:after-stop`,
    * `destroy:after-disks`) until a file appears (see snapshot-test-hook.ts), so a test can kill -9
@@ -129,6 +135,8 @@ export interface NetworkConfig {
   netns: string | null;
   bridge: string;
   forwardAddress: string;
+  /** ZAPHOD_NET_FORWARDS: forwards relayed by the agent, or nftables DNAT in the bridge's namespace. */
+  forwards: "relay" | "nft";
   /** The settings until the admin changes them (then `<data>/network.json` holds them). */
   defaults: HostNetworkSettings;
 }
@@ -208,14 +216,26 @@ function parseNetworkConfig(e: z.infer<typeof Env>): NetworkConfig | null {
   const pool = check("ZAPHOD_NET_GATEWAY", () => makePool(subnetText, gateway));
   const ipv6 = e.ZAPHOD_NET_IPV6_PREFIX ?? "fd00:77::/64";
   if (ipv6 !== "none") check("ZAPHOD_NET_IPV6_PREFIX", () => parseIPv6Prefix(ipv6));
-  const forwardAddress = e.ZAPHOD_NET_FORWARD_ADDRESS ?? (host ? "0.0.0.0" : "127.0.0.1");
-  check("ZAPHOD_NET_FORWARD_ADDRESS", () => parseIPv4(forwardAddress));
+  const forwards = e.ZAPHOD_NET_FORWARDS ?? "relay";
+  const mode = e.ZAPHOD_NET_MODE ?? (host ? "nat" : "isolated");
+  const forwardAddress =
+    e.ZAPHOD_NET_FORWARD_ADDRESS ?? (host || forwards === "nft" ? "0.0.0.0" : "127.0.0.1");
+  const address = check("ZAPHOD_NET_FORWARD_ADDRESS", () => parseIPv4(forwardAddress));
+  if (forwards === "nft" && mode === "isolated")
+    throw new ConfigError(
+      "ZAPHOD_NET_FORWARDS=nft needs a bridge namespace with a route out: set ZAPHOD_NET_MODE=nat or routed, or keep relay",
+    );
+  if (forwards === "nft" && address >>> 24 === 127)
+    throw new ConfigError(
+      "ZAPHOD_NET_FORWARDS=nft cannot forward a loopback address (DNAT from 127.0.0.0/8 needs route_localnet): give ZAPHOD_NET_FORWARD_ADDRESS a non-loopback address or 0.0.0.0, or keep relay",
+    );
   return {
     netns: host ? null : e.ZAPHOD_NET_NETNS,
     bridge: e.ZAPHOD_NET_BRIDGE ?? "zbr0",
     forwardAddress,
+    forwards,
     defaults: {
-      mode: e.ZAPHOD_NET_MODE ?? (host ? "nat" : "isolated"),
+      mode,
       ipv4Subnet: subnetText,
       gateway,
       poolFirst: formatIPv4(pool.first),

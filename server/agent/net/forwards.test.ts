@@ -1,6 +1,10 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { AgentFailure } from "../errors";
-import { checkForward } from "./forwards";
+import { checkForward, Forwards } from "./forwards";
 import { isIpv4, relayArgv } from "./relay";
 
 const alice = { hostPort: 2201, name: "alice", vmPort: 22 };
@@ -42,5 +46,46 @@ describe("relayArgv", () => {
     }
     expect(() => relayArgv("/run/netns/zbr", { ipv4: "10.0.0.5", port: 0 })).toThrow();
     expect(() => relayArgv("/run/netns/zbr", { ipv4: "10.0.0.5", port: 65536 })).toThrow();
+  });
+});
+
+describe("forwards as nftables DNAT (ZAPHOD_NET_FORWARDS=nft)", () => {
+  it("listens on nothing, rebuilds the rules on every change, and undoes an add whose rules fail", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "zaphod-forwards-"));
+    try {
+      const rebuilt: number[][] = [];
+      let fail = false;
+      const forwards: Forwards = new Forwards({
+        dataDir,
+        netns: null,
+        forwardAddress: "127.0.0.1",
+        vmAddress: async () => "10.77.0.5",
+        mode: "nft",
+        rulesChanged: async () => {
+          if (fail) throw new Error("nft refused");
+          rebuilt.push(forwards.list().map((f) => f.hostPort));
+        },
+        log: () => undefined,
+      });
+      const port = 20_000 + Math.floor(Math.random() * 20_000);
+      const f = { ...alice, hostPort: port };
+      await forwards.start();
+      await forwards.add(f);
+      // Nothing of the agent's listens on the port: another server can take it.
+      const other = createServer();
+      await new Promise<void>((resolve, reject) => {
+        other.once("error", reject);
+        other.listen(port, "127.0.0.1", () => resolve());
+      }).finally(() => other.close());
+      fail = true;
+      await expect(forwards.add({ ...f, hostPort: port + 1 })).rejects.toThrow("nft refused");
+      expect(forwards.list()).toEqual([f]);
+      expect(JSON.parse(await readFile(join(dataDir, "forwards.json"), "utf8"))).toEqual({ forwards: [f] });
+      fail = false;
+      await forwards.remove(port);
+      expect(rebuilt).toEqual([[], [port], []]);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,9 +1,11 @@
 /**
  * Port forwards (issue 12 points 6 and 7): the admin forwards a host port on the forward address
- * (127.0.0.1 in the quick start) to a VM's port; each one is a userspace relay (relay.ts) the
- * agent listens for. Kept in `<data>/forwards.json` (root-only, replaced atomically) and listened
- * for again at start. Refused with the reason: a privileged port, a port already forwarded, one in
- * use on the host, a VM without an address.
+ * (127.0.0.1 in the quick start) to a VM's port. By default each one is a userspace relay
+ * (relay.ts) the agent listens for; with `ZAPHOD_NET_FORWARDS=nft` they are nftables DNAT rules in
+ * the bridge's namespace instead (nft.ts; `rulesChanged` rebuilds them), and nothing listens. Kept
+ * in `<data>/forwards.json` (root-only, replaced atomically) and listened for (or ruled) again at
+ * start. Refused with the reason: a privileged port, a port already forwarded, one in use on the
+ * host (relay), a VM without an address.
  */
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -20,6 +22,10 @@ export interface ForwardsOptions {
   forwardAddress: string;
   /** The VM's IPv4 address, or null when it has none. */
   vmAddress: (name: string) => Promise<string | null>;
+  /** `relay` (default): the agent listens; `nft`: DNAT rules, rebuilt through `rulesChanged`. */
+  mode?: "relay" | "nft";
+  /** nft mode: rebuilds the namespace's rules after the list changed (a failure undoes the change). */
+  rulesChanged?: () => Promise<void>;
   log: (line: string) => void;
 }
 
@@ -58,7 +64,13 @@ export class Forwards {
   /** Loads the saved forwards and listens for each (one that cannot listen is logged and kept). */
   start(): Promise<void> {
     return this.serial(async () => {
-      for (const f of await this.load()) {
+      const saved = await this.load();
+      if (this.nft) {
+        for (const f of saved) this.forwards.set(f.hostPort, f);
+        await this.ruled();
+        return;
+      }
+      for (const f of saved) {
         this.forwards.set(f.hostPort, f);
         try {
           await this.listen(f);
@@ -90,9 +102,11 @@ export class Forwards {
       this.forwards.set(f.hostPort, f);
       try {
         await this.save();
+        await this.ruled();
       } catch (error) {
         this.forwards.delete(f.hostPort);
         await this.unlisten(f.hostPort);
+        await this.save().catch(() => undefined);
         throw error;
       }
       this.options.log(`forward ${f.hostPort} → ${f.name}:${f.vmPort} added`);
@@ -107,6 +121,7 @@ export class Forwards {
       this.forwards.delete(hostPort);
       await this.save();
       await this.unlisten(hostPort);
+      await this.ruled();
       this.options.log(`forward ${hostPort} removed`);
       return this.list();
     });
@@ -120,6 +135,7 @@ export class Forwards {
       for (const f of gone) this.forwards.delete(f.hostPort);
       await this.save();
       for (const f of gone) await this.unlisten(f.hostPort);
+      await this.ruled();
       return this.list();
     });
   }
@@ -131,7 +147,17 @@ export class Forwards {
     });
   }
 
+  private get nft(): boolean {
+    return this.options.mode === "nft";
+  }
+
+  /** nft mode: the rules follow the list. */
+  private async ruled(): Promise<void> {
+    if (this.nft) await this.options.rulesChanged?.();
+  }
+
   private async listen(f: PortForward): Promise<void> {
+    if (this.nft) return;
     const { netns, forwardAddress, vmAddress, log } = this.options;
     try {
       const relay = await Relay.listen({

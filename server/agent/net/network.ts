@@ -39,7 +39,7 @@ import {
 
 export class Networking {
   readonly host: HostNetwork | null;
-  /** The admin's port forwards (net/forwards.ts), relayed by the agent in every mode. */
+  /** The admin's port forwards (net/forwards.ts): relayed by the agent, or DNAT (ZAPHOD_NET_FORWARDS=nft). */
   readonly forwards: Forwards | null;
 
   constructor(private vms: VmManager) {
@@ -50,6 +50,8 @@ export class Networking {
           dataDir: vms.config.dataDir,
           netns: net.netns ? netnsPath(net.netns) : null,
           forwardAddress: net.forwardAddress,
+          mode: net.forwards,
+          rulesChanged: () => this.applyRules(),
           // The address the VM's traffic has now: the booted one while it runs, vm.json's else.
           vmAddress: async (name) => {
             const runtime = await vms.load(name).catch(() => null);
@@ -142,7 +144,7 @@ export class Networking {
       netns: host.config.netns,
       bridge: host.config.bridge,
       forwardAddress: host.config.forwardAddress,
-      forwardMode: "relay",
+      forwardMode: host.config.forwards === "nft" ? "nat" : "relay",
       forwards: this.forwards?.list() ?? [],
       vms,
       poolSize: poolCapacity(poolOf(settings)),
@@ -150,9 +152,17 @@ export class Networking {
     };
   }
 
-  /** New settings: refused (`conflict`) while a VM's address falls outside the new pool. */
+  /**
+   * New settings: refused (`conflict`) while a VM's address falls outside the new pool, or isolated
+   * mode with DNAT forwards (they need a route out). The bridge, forwarding and rules follow them.
+   */
   async setHost(settings: HostNetworkSettings): Promise<HostNetworkInfo> {
     const host = this.on();
+    if (host.config.forwards === "nft" && settings.mode === "isolated")
+      throw new AgentFailure(
+        "conflict",
+        "port forwards are nftables DNAT on this host (ZAPHOD_NET_FORWARDS=nft), which needs a route out: pick nat or routed",
+      );
     const pool = poolOf(settings);
     for (const [ipv4, name] of heldAddresses(
       (await this.states()).map((s) => s.state),
@@ -242,7 +252,8 @@ export class Networking {
     const settings = await host.settings();
     const present = await existingPorts(host.config);
     const ports: BridgePort[] = [];
-    for (const { runtime, state } of await this.states()) {
+    const states = await this.states();
+    for (const { runtime, state } of states) {
       const port = uplinkName(runtime.paths.dir);
       const address = portAddress(state);
       if (!address || !present.has(port)) continue;
@@ -260,8 +271,17 @@ export class Networking {
       uplink: null,
       settings,
       ports,
-      natForwards: [],
+      natForwards: host.config.forwards === "nft" ? this.natForwards(states.map((s) => s.state)) : [],
       forwardAddress: host.config.forwardAddress,
+    });
+  }
+
+  /** The DNAT forwards, each to the address its VM's traffic has now (none for a VM without one). */
+  private natForwards(states: VmAddressState[]): (PortForward & { ipv4: string })[] {
+    const address = new Map(states.map((s) => [s.name, currentAddress(s)?.ipv4]));
+    return (this.forwards?.list() ?? []).flatMap((f) => {
+      const ipv4 = address.get(f.name);
+      return ipv4 ? [{ ...f, ipv4 }] : [];
     });
   }
 

@@ -139,6 +139,21 @@ describe("rulesetText", () => {
     expect(chain(text, "ip zaphod-nat", "output")).toContain(rule);
   });
 
+  it("DNAT on 0.0.0.0: every local address of the namespace but loopback", () => {
+    const text = rulesetText(
+      input(
+        {},
+        {
+          forwardAddress: "0.0.0.0",
+          natForwards: [{ hostPort: 2201, name: "a", vmPort: 22, ipv4: "10.77.0.2" }],
+        },
+      ),
+    );
+    const rule = "ip daddr != 127.0.0.0/8 fib daddr type local tcp dport 2201 dnat to 10.77.0.2:22";
+    expect(chain(text, "ip zaphod-nat", "prerouting")).toContain(rule);
+    expect(text).not.toContain("ip daddr 0.0.0.0");
+  });
+
   it("no ports: no empty sets (nft refuses them)", () => {
     expect(rulesetText(input({}, { ports: [] }))).not.toContain("{  }");
   });

@@ -37,7 +37,7 @@ export interface NetRulesInput {
   ports: BridgePort[];
   /** Only when forwards are nftables DNAT (the host's own namespace); the relay needs no rules. */
   natForwards: (PortForward & { ipv4: string })[];
-  /** Address the DNAT forwards listen on. */
+  /** Address the DNAT forwards listen on; 0.0.0.0: every address of the namespace but loopback. */
   forwardAddress: string;
 }
 
@@ -173,7 +173,12 @@ export function rulesetText(input: NetRulesInput): string {
       if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${n} is not a port`);
       return n;
     };
-    return `    ip daddr ${ipv4(input.forwardAddress)} tcp dport ${port(f.hostPort)} dnat to ${ipv4(f.ipv4)}:${port(f.vmPort)}`;
+    // 0.0.0.0: any local address (loopback cannot be DNATed out without route_localnet).
+    const to =
+      ipv4(input.forwardAddress) === "0.0.0.0"
+        ? "ip daddr != 127.0.0.0/8 fib daddr type local"
+        : `ip daddr ${input.forwardAddress}`;
+    return `    ${to} tcp dport ${port(f.hostPort)} dnat to ${ipv4(f.ipv4)}:${port(f.vmPort)}`;
   });
   lines.push(
     "  chain prerouting {",

@@ -7,7 +7,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ensure_debian_packages user-mode-linux uml-utilities busybox-static e2fsprogs tmux chromium postgresql procps \
-  systemd util-linux curl git gcc libc6-dev sudo openssl bubblewrap iproute2 nftables genisoimage openssh-client dropbear-bin mmdebstrap
+  systemd util-linux curl git gcc libc6-dev sudo openssl bubblewrap iproute2 nftables genisoimage openssh-client dropbear-bin dnsmasq-base mmdebstrap
 ensure_node_modules
 test_state_dir
 

@@ -16,7 +16,7 @@ BUILT=0
 [[ ${1:-} == --built ]] && BUILT=1
 
 ensure_debian_packages user-mode-linux uml-utilities busybox-static e2fsprogs tmux procps util-linux curl gcc libc6-dev bubblewrap iproute2 \
-  genisoimage openssh-client dropbear-bin mmdebstrap
+  genisoimage openssh-client dropbear-bin dnsmasq-base mmdebstrap
 
 # A user with sudo: build here, as you, then install and run the production shape as root.
 if [[ $(id -u) -ne 0 && ${ZAPHOD_UNPRIVILEGED:-0} != 1 ]] && command -v sudo >/dev/null; then

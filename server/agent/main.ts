@@ -101,6 +101,7 @@ export async function startAgent(config: AgentConfig) {
     await manager.network.host.ensureBridge();
     log(`network: bridge ${config.network?.bridge} up in ${config.network?.netns ?? "the host's namespace"}`);
     await manager.network.forwards?.start();
+    await manager.network.refreshDns();
   }
   await manager.space.load();
   await manager.watcher.rescan();

@@ -167,6 +167,7 @@ export class VmManager {
   /** Agent stop: no timer of ours keeps running (sweep, reboot waits). VMs are not touched. */
   stop(): void {
     void this.network.forwards?.stop();
+    void this.network.dns?.stop();
     this.watcher.stopSweeping();
     this.space.stop();
     this.reboots.stopAll();

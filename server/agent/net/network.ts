@@ -14,6 +14,7 @@ import { scanUmlProcesses, type UmlProcess } from "../host-procs";
 import type { SeedNetwork } from "../seed-disk";
 import type { Runtime, VmManager } from "../vm-manager";
 import { setSeedNetwork } from "../vm-seed";
+import { dnsHosts, guestDns, Resolver } from "./dns";
 import { Forwards } from "./forwards";
 import { HostNetwork, poolOf } from "./host-network";
 import { applyNetworkRules, type BridgePort } from "./nft";
@@ -41,6 +42,8 @@ export class Networking {
   readonly host: HostNetwork | null;
   /** The admin's port forwards (net/forwards.ts): relayed by the agent, or DNAT (ZAPHOD_NET_FORWARDS=nft). */
   readonly forwards: Forwards | null;
+  /** The VMs' resolver on the gateway (net/dns.ts). */
+  readonly dns: Resolver | null;
 
   constructor(private vms: VmManager) {
     const net = vms.config.network;
@@ -60,6 +63,7 @@ export class Networking {
           log: vms.log,
         })
       : null;
+    this.dns = net ? new Resolver({ netns: net.netns, dataDir: vms.config.dataDir, log: vms.log }) : null;
     if (this.host) setSeedNetwork((runtime) => this.seedNetwork(runtime));
   }
 
@@ -84,6 +88,21 @@ export class Networking {
   async forgetVm(name: string): Promise<void> {
     await this.forwards?.removeVm(name);
     if (this.host && this.vms.config.privileged) await removeTunNode(this.vms.config.dataDir, name);
+    await this.refreshDns();
+  }
+
+  /** The resolver follows the settings and the VMs' names and addresses (net/dns.ts); never throws. */
+  async refreshDns(): Promise<void> {
+    if (!this.host || !this.dns) return;
+    try {
+      const settings = await this.host.settings();
+      const names = await this.vms.listNames();
+      const loaded = await Promise.all(names.map((n) => this.vms.load(n).catch(() => null)));
+      const configs = loaded.flatMap((r) => (r ? [r.config] : []));
+      await this.dns.update(settings, dnsHosts(settings, configs));
+    } catch (error) {
+      this.vms.log(`dns: ${(error as Error).message}`);
+    }
   }
 
   on(): HostNetwork {
@@ -173,6 +192,7 @@ export class Networking {
         throw new AgentFailure("conflict", `${name}'s address ${ipv4} does not fit the new settings: ${why}`);
     }
     await host.save(settings);
+    await this.refreshDns();
     await this.applyRules();
     return this.hostInfo();
   }
@@ -189,7 +209,7 @@ export class Networking {
       ipv6: config.ipv4 && settings.ipv6Prefix ? ipv6FromMac(settings.ipv6Prefix, config.mac) : null,
       mac: config.mac,
       gateway: config.ipv4 ? settings.gateway : null,
-      dns: settings.dns.length > 0 ? settings.dns : [settings.gateway],
+      dns: guestDns(settings),
       rateLimitKbit: config.rateLimitKbit,
       counters: await linkCounters(this.on().config, runtime.paths.dir),
       appliesAtNextBoot: appliesAtNextBoot(state),
@@ -211,6 +231,7 @@ export class Networking {
       if (ipv4) runtime.config.mac = macFromIPv4(ipv4);
       runtime.config.rateLimitKbit = rateLimitKbit;
       await this.vms.saveConfig(runtime);
+      await this.refreshDns();
       if (await this.vms.mainProcess(runtime))
         await setRateLimit(this.on().config, runtime.paths.dir, rateLimitKbit).catch(() => undefined);
     } finally {
@@ -274,6 +295,7 @@ export class Networking {
       natForwards: host.config.forwards === "nft" ? this.natForwards(states.map((s) => s.state)) : [],
       forwardAddress: host.config.forwardAddress,
     });
+    await this.refreshDns();
   }
 
   /** The DNAT forwards, each to the address its VM's traffic has now (none for a VM without one). */
@@ -302,7 +324,7 @@ export class Networking {
       gateway4: settings.gateway,
       ipv6: ipv6 ? `${ipv6}/64` : null,
       gateway6: null,
-      dns: settings.dns.length > 0 ? settings.dns : [settings.gateway],
+      dns: guestDns(settings),
     };
   }
 }

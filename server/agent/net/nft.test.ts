@@ -1,18 +1,9 @@
 import { describe, expect, it } from "vitest";
 import type { HostNetworkSettings } from "../../protocol/agent";
 import { type NetRulesInput, rulesetText } from "./nft";
+import { testSettings } from "./testing/settings";
 
-const settings: HostNetworkSettings = {
-  mode: "nat",
-  ipv4Subnet: "10.77.0.0/24",
-  gateway: "10.77.0.1",
-  poolFirst: "10.77.0.2",
-  poolLast: "10.77.0.254",
-  ipv6Prefix: "fd00:77::/64",
-  dns: ["10.77.0.1"],
-  vmToVm: false,
-  outboundSmtp: false,
-};
+const settings: HostNetworkSettings = testSettings({ dns: ["10.77.0.1"], vmToVm: false });
 
 function input(over: Partial<HostNetworkSettings> = {}, extra: Partial<NetRulesInput> = {}): NetRulesInput {
   return {
@@ -101,6 +92,7 @@ describe("rulesetText", () => {
       "ct state established,related accept",
       "meta l4proto { icmp, ipv6-icmp } accept",
       "ip daddr 10.77.0.1 meta l4proto { tcp, udp } th dport 53 accept",
+      "ip6 daddr fd00:77::1 meta l4proto { tcp, udp } th dport 53 accept",
       "drop",
     ]);
   });

@@ -16,6 +16,7 @@
 import type { HostNetworkSettings, PortForward } from "../../protocol/agent";
 import { formatCidr, ipv6FromMac, MAC_RE, parseCidr, parseIPv4, parseIPv6 } from "../../protocol/net";
 import { run } from "../exec";
+import { listenAddresses } from "./dns";
 
 /** One VM's port on the bridge, as its uplink (the veth end in the bridge's namespace) sees it. */
 export interface BridgePort {
@@ -148,6 +149,10 @@ export function rulesetText(input: NetRulesInput): string {
     "    ct state established,related accept",
     "    meta l4proto { icmp, ipv6-icmp } accept",
     `    ip daddr ${gateway} meta l4proto { tcp, udp } th dport 53 accept`,
+    // The resolver (net/dns.ts) also answers on the IPv6 prefix's ::1.
+    ...listenAddresses(s)
+      .filter((a) => a.includes(":"))
+      .map((a) => `    ip6 daddr ${a} meta l4proto { tcp, udp } th dport 53 accept`),
     "    drop",
     "  }",
   );

@@ -2,8 +2,9 @@
  * Builds a Debian 12 (bookworm) root image that configures itself from the VM's seed disk with
  * cloud-init (issue 12 point 3):
  *   npm run image:debian -- [--name debian-12-1] [--data-dir DIR] [--mirror URL] [--init systemd|sysvinit]
- * With mmdebstrap installed it is used (apt's resolver, parallel downloads), else debootstrap;
- * both take the same arguments. Tweaks for UML (uml.md §6): a getty on the console (tty0;
+ *     [--tool mmdebstrap|debootstrap]
+ * mmdebstrap when installed (apt's resolver, parallel downloads), else debootstrap; both take the
+ * same arguments. Tweaks for UML (uml.md §6): a getty on the console (tty0;
  * con=null leaves tty1 dead), root with an empty password for the console only, fstab with swap
  * on /dev/ubdb and storage on /data, hostname from the kernel command line (zvm.hostname=),
  * Ctrl-Alt-Del reboots.
@@ -33,9 +34,26 @@ import { pathToFileURL } from "node:url";
 import { run, SAFE_PATH } from "../exec";
 import { assertImageNameFree, publishImage } from "./publish-image";
 
+// Swap is not in fstab for systemd: a VM with no swap has no /dev/ubdb, and systemd holds
+// sysinit.target for a missing fstab device's 90 s timeout (measured, nofail or not: SSH at
+// 103 s); zvm-swap.service turns it on when the disk is there. sysvinit's swapon -a just fails.
 const FSTAB = `/dev/ubda  /      ext4  defaults,errors=remount-ro  0 1
-/dev/ubdb  none   swap  sw                          0 0
 /dev/ubdc  /data  ext4  defaults,nofail             0 2
+`;
+const FSTAB_SWAP = "/dev/ubdb  none   swap  sw                          0 0\n";
+
+const SWAP_UNIT = `[Unit]
+Description=swap on /dev/ubdb when the VM has a swap disk
+DefaultDependencies=no
+ConditionPathExists=/dev/ubdb
+Before=swap.target
+
+[Service]
+Type=oneshot
+ExecStart=/sbin/swapon /dev/ubdb
+
+[Install]
+WantedBy=swap.target
 `;
 
 const HOSTNAME_SCRIPT = `#!/bin/sh
@@ -49,6 +67,8 @@ const PACKAGES = [
   "procps",
   "e2fsprogs",
   "kmod",
+  // Device units: without udev systemd waits 90 s for every disk in fstab.
+  "udev",
   "iproute2",
   "ifupdown",
   "resolvconf",
@@ -146,8 +166,10 @@ async function copySeedModules(root: string): Promise<void> {
   await run(["chroot", root, "depmod", version]);
 }
 
+export type BootstrapTool = "mmdebstrap" | "debootstrap";
+
 /** mmdebstrap when installed (apt resolves the dependencies, downloads in parallel), else debootstrap. */
-function bootstrapTool(): string {
+function defaultTool(): BootstrapTool {
   const found = SAFE_PATH.split(":").some((dir) => existsSync(join(dir, "mmdebstrap")));
   return found ? "mmdebstrap" : "debootstrap";
 }
@@ -158,6 +180,7 @@ export async function buildDebianImage(options: {
   mirror?: string;
   init?: "systemd" | "sysvinit";
   sizeMiB?: number;
+  tool?: BootstrapTool;
   log?: (line: string) => void;
 }): Promise<string> {
   if (process.getuid?.() !== 0) throw new Error("debootstrap needs root");
@@ -167,7 +190,7 @@ export async function buildDebianImage(options: {
   const work = await mkdtemp("/var/tmp/zaphod-debian-");
   const root = join(work, "root");
   try {
-    const tool = bootstrapTool();
+    const tool = options.tool ?? defaultTool();
     const started = Date.now();
     await run(
       [
@@ -181,7 +204,7 @@ export async function buildDebianImage(options: {
       { timeoutMs: 30 * 60_000 },
     );
     log(`${tool}: ${((Date.now() - started) / 1000).toFixed(0)} s`);
-    await writeFile(join(root, "etc/fstab"), FSTAB);
+    await writeFile(join(root, "etc/fstab"), init === "systemd" ? FSTAB : FSTAB + FSTAB_SWAP);
     await run(["mkdir", "-p", "--", join(root, "data")]);
     await writeFile(join(root, "etc/hostname"), "zaphod\n");
     await run(["chroot", root, "passwd", "-d", "root"]);
@@ -204,13 +227,17 @@ export async function buildDebianImage(options: {
       await run(["mkdir", "-p", "--", wants]);
       await symlink("/lib/systemd/system/console-getty.service", join(wants, "console-getty.service"));
       await symlink("/dev/null", join(root, "etc/systemd/system/getty@tty1.service"));
+      // e2scrub's snapshot clean-up (6 s of the boot) has nothing to do in a VM without LVM.
+      for (const unit of ["e2scrub_reap.service", "e2scrub_all.timer"])
+        await symlink("/dev/null", join(root, "etc/systemd/system", unit));
       await writeFile(
         join(root, "etc/systemd/system/zvm-hostname.service"),
         "[Unit]\nDescription=hostname from zvm.hostname=\nDefaultDependencies=no\nBefore=sysinit.target\n\n[Service]\nType=oneshot\nExecStart=/usr/local/sbin/zvm-hostname\n\n[Install]\nWantedBy=sysinit.target\n",
       );
       await run(["chroot", root, "systemctl", "enable", "zvm-hostname.service"]);
       await writeFile(join(root, "etc/systemd/system/zvm-seed-report.service"), SEED_REPORT_UNIT);
-      await run(["chroot", root, "systemctl", "enable", "zvm-seed-report.service"]);
+      await writeFile(join(root, "etc/systemd/system/zvm-swap.service"), SWAP_UNIT);
+      await run(["chroot", root, "systemctl", "enable", "zvm-seed-report.service", "zvm-swap.service"]);
     } else {
       const inittab = join(root, "etc/inittab");
       await run(["sed", "-i", "-e", "s/^\\([1-6]:\\)/#\\1/", "--", inittab]);
@@ -265,8 +292,17 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const name = arg("--name") ?? `debian-12-${new Date().toISOString().slice(0, 10).replaceAll("-", "")}`;
   const init = arg("--init") === "sysvinit" ? "sysvinit" : "systemd";
+  const toolArg = arg("--tool");
+  if (toolArg !== undefined && toolArg !== "mmdebstrap" && toolArg !== "debootstrap")
+    throw new Error("--tool is mmdebstrap or debootstrap");
   const started = Date.now();
-  const path = await buildDebianImage({ imagesDir: config.imagesDir, name, mirror: arg("--mirror"), init });
+  const path = await buildDebianImage({
+    imagesDir: config.imagesDir,
+    name,
+    mirror: arg("--mirror"),
+    init,
+    tool: toolArg,
+  });
   console.error(`image ${name}: ${path} built in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
 

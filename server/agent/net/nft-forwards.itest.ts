@@ -9,16 +9,14 @@
  * is on in the bridge's namespace and unchanged in the host's.
  */
 import type { ChildProcess } from "node:child_process";
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { connect } from "node:net";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { baseEnv, run } from "../exec";
+import { run } from "../exec";
 import { createHarness, type Harness } from "../testing/agent-harness";
 import { forwardingIn } from "./testing/forwarding";
+import { startNetTool, NET_TOOL as TOOL } from "./testing/guests";
 
-const TOOL = fileURLToPath(new URL("./testing/net-tool.mjs", import.meta.url));
 const tag = randomBytes(3).toString("hex");
 const NS = { br: `zt${tag}-br`, inet: `zt${tag}-inet`, vm: `zt${tag}-vm` };
 const UPLINK = "192.0.2.1";
@@ -58,20 +56,7 @@ beforeAll(async () => {
   await ip(NS.vm, "addr", "add", `${VM}/24`, "dev", "eth0");
   await ip(NS.vm, "link", "set", "eth0", "up");
   await ip(NS.vm, "route", "add", "default", "via", "10.77.0.1");
-  const child = spawn("ip", ["netns", "exec", NS.vm, "node", TOOL, "tcp-listen", "8080", VM], {
-    env: baseEnv() as NodeJS.ProcessEnv,
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  servers.push(child);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("the VM's server did not listen in 10 s")), 10_000);
-    child.stdout?.on("data", (d: Buffer) => {
-      if (d.toString().includes("listening")) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
+  await startNetTool(NS.vm, ["tcp-listen", "8080", VM], servers);
   await h.client.run("vm.create", {
     name: "web",
     owner: "sam",

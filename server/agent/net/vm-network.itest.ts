@@ -7,13 +7,13 @@
  * made goes in afterAll.
  */
 import { randomBytes } from "node:crypto";
-import { lstat, readFile, writeFile } from "node:fs/promises";
+import { lstat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deleteNetns } from "../confine/netns";
-import { run } from "../exec";
 import { createHarness, type Harness } from "../testing/agent-harness";
 import { forwardingIn } from "./testing/forwarding";
+import { createNetVms, memberKey, waitForGuestSsh } from "./testing/guests";
 
 let h: Harness;
 const NS = `zt-${randomBytes(4).toString("hex")}`;
@@ -27,17 +27,9 @@ beforeAll(async () => {
   h = await createHarness({ confine: true });
   h.env.ZAPHOD_NET_NETNS = NS;
   await h.startAgent();
-  keyFile = join(h.root, "member-key");
-  await run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "sam@laptop", "-f", keyFile]);
-  const line = (await readFile(`${keyFile}.pub`, "utf8")).trim();
-  for (const [name, ipv4] of Object.entries(VMS)) {
-    const spec = { name, owner: "sam", image: h.image, memoryMiB: 64, storageGiB: 1, swapMiB: 0, ipv4 };
-    await h.client.run("vm.create", spec);
-    await h.client.call("vm.setAccess", {
-      name,
-      access: { sshAuthorizedKeys: [line], rootPasswordHash: null },
-    });
-  }
+  const key = await memberKey(h);
+  keyFile = key.keyFile;
+  await createNetVms(h, VMS, key.line);
 }, 180_000);
 
 afterAll(async () => {
@@ -45,27 +37,9 @@ afterAll(async () => {
   await deleteNetns(NS).catch(() => undefined);
 }, 90_000);
 
-/** `echo hi` over SSH at `ipv4` from the bridge's namespace (StrictHostKeyChecking=yes), retried ~`tries` s. */
-async function sshHi(name: string, ipv4: string, tries = 20): Promise<string> {
-  const key = (await h.client.call("vm.access", { name })).hostKeys.find((k) => k.type === "ed25519");
-  const known = join(h.root, `known-${name}-${ipv4}`);
-  await writeFile(known, `${ipv4} ${key?.publicKey.trim()}\n`);
-  const options = [
-    "StrictHostKeyChecking=yes",
-    `UserKnownHostsFile=${known}`,
-    "BatchMode=yes",
-    "ConnectTimeout=3",
-  ];
-  const argv = ["ssh", ...options.flatMap((o) => ["-o", o]), "-i", keyFile, `root@${ipv4}`, "echo hi"];
-  let out = "";
-  for (let i = 0; i < tries && out !== "hi"; i++) {
-    out = (
-      await run(["ip", "netns", "exec", NS, ...argv], { allowFailure: true, timeoutMs: 15_000 })
-    ).stdout.trim();
-    if (out !== "hi") await new Promise((r) => setTimeout(r, 1000));
-  }
-  return out;
-}
+/** `echo hi` over SSH at `ipv4` from the bridge's namespace (StrictHostKeyChecking=yes), retried. */
+const sshHi = async (name: string, ipv4: string, tries = 20) =>
+  (await waitForGuestSsh(h, { netns: NS, keyFile, name, ipv4 }, tries)).stdout.trim();
 
 describe("a running VM's network", () => {
   it("forwarding in the bridge's namespace follows the mode (off isolated, on nat); the host's is unchanged", async () => {

@@ -23,7 +23,7 @@
 import type { ChildProcess } from "node:child_process";
 import { chmod, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { HostNetworkSettings, VmConfig } from "../../protocol/agent";
+import type { HostNetworkSettings } from "../../protocol/agent";
 import { formatIPv6, ipv6FromMac, parseIPv4, parseIPv6, parseIPv6Prefix } from "../../protocol/net";
 import { netnsPath } from "../confine/netns";
 import { baseEnv, spawn } from "../exec";
@@ -103,8 +103,11 @@ export function upstreams(
 }
 
 /** Every VM with an address, with its IPv6 from its MAC when the settings have a prefix. */
-export function dnsHosts(settings: HostNetworkSettings, configs: VmConfig[]): DnsHost[] {
-  return configs
+export function dnsHosts(
+  settings: HostNetworkSettings,
+  vms: { name: string; ipv4: string | null; mac: string }[],
+): DnsHost[] {
+  return vms
     .filter((c) => c.ipv4)
     .map((c) => ({
       name: c.name,

@@ -96,10 +96,12 @@ export class Networking {
     if (!this.host || !this.dns) return;
     try {
       const settings = await this.host.settings();
-      const names = await this.vms.listNames();
-      const loaded = await Promise.all(names.map((n) => this.vms.load(n).catch(() => null)));
-      const configs = loaded.flatMap((r) => (r ? [r.config] : []));
-      await this.dns.update(settings, dnsHosts(settings, configs));
+      // Each VM by the address its traffic carries now (the booted one while it runs), as the rules.
+      const vms = (await this.states()).flatMap(({ state }) => {
+        const address = currentAddress(state);
+        return address ? [{ name: state.name, ...address }] : [];
+      });
+      await this.dns.update(settings, dnsHosts(settings, vms));
     } catch (error) {
       this.vms.log(`dns: ${(error as Error).message}`);
     }

@@ -8,6 +8,7 @@
  * namespace (on for nat and routed, off when isolated); in the host's own namespace the agent only
  * turns it on (nat, routed) and logs it, the operator's choice by `ZAPHOD_NET_NETNS=host`.
  */
+import { existsSync } from "node:fs";
 import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { HostNetworkSettings } from "../../protocol/agent";
@@ -102,7 +103,9 @@ export class HostNetwork {
    */
   private async setForwarding(mode: HostNetworkSettings["mode"], ipv6: boolean): Promise<void> {
     const on = mode !== "isolated";
-    const keys = ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"];
+    // A kernel booted with ipv6.disable=1 has no IPv6 sysctls (in any namespace).
+    const keys = ["net.ipv4.ip_forward"];
+    if (existsSync("/proc/sys/net/ipv6/conf/all/forwarding")) keys.push("net.ipv6.conf.all.forwarding");
     const { netns } = this.config;
     if (netns) {
       const value = on ? "1" : "0";

@@ -288,13 +288,19 @@ export class Networking {
         ipv6: settings.ipv6Prefix ? ipv6FromMac(settings.ipv6Prefix, address.mac) : null,
       });
     }
+    const natForwards = host.config.forwards === "nft" ? this.natForwards(states.map((s) => s.state)) : [];
+    // Settings saved before the operator chose nft forwards can still say isolated (refused since).
+    if (natForwards.length > 0 && settings.mode === "isolated")
+      this.vms.log(
+        "network: the forwards are DNAT but the mode is isolated: they carry nothing until nat or routed",
+      );
     await applyNetworkRules({
       netns: host.config.netns ? `/run/netns/${host.config.netns}` : null,
       bridge: host.config.bridge,
       uplink: null,
       settings,
       ports,
-      natForwards: host.config.forwards === "nft" ? this.natForwards(states.map((s) => s.state)) : [],
+      natForwards,
       forwardAddress: host.config.forwardAddress,
     });
     await this.refreshDns();

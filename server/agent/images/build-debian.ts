@@ -1,7 +1,7 @@
 /**
  * Builds a Debian 12 (bookworm) root image that configures itself from the VM's seed disk with
  * cloud-init (issue 12 point 3):
- *   npm run image:debian -- [--name debian-12-1] [--data-dir DIR] [--mirror URL] [--init systemd|sysvinit]
+ *   npm run image:debian -- [--name debian-12-1] [--data-dir DIR] [--mirror URL]
  *     [--tool mmdebstrap|debootstrap]
  * mmdebstrap when installed (apt's resolver, parallel downloads), else debootstrap; both take the
  * same arguments. Tweaks for UML (uml.md §6): a getty on the console (tty0;
@@ -18,17 +18,7 @@
  */
 
 import { existsSync, realpathSync } from "node:fs";
-import {
-  appendFile,
-  chmod,
-  copyFile,
-  mkdir,
-  mkdtemp,
-  readdir,
-  rm,
-  symlink,
-  writeFile,
-} from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { run, SAFE_PATH } from "../exec";
@@ -36,12 +26,10 @@ import { assertImageNameFree, publishImage } from "./publish-image";
 
 // Swap is not in fstab for systemd: a VM with no swap has no /dev/ubdb, and systemd holds
 // sysinit.target for a missing fstab device's 90 s timeout (measured, nofail or not: SSH at
-// 103 s); zvm-swap.service turns it on when the disk is there. sysvinit's swapon -a just fails.
+// 103 s); zvm-swap.service turns it on when the disk is there.
 const FSTAB = `/dev/ubda  /      ext4  defaults,errors=remount-ro  0 1
 /dev/ubdc  /data  ext4  defaults,nofail             0 2
 `;
-const FSTAB_SWAP = "/dev/ubdb  none   swap  sw                          0 0\n";
-
 const SWAP_UNIT = `[Unit]
 Description=swap on /dev/ubdb when the VM has a swap disk
 DefaultDependencies=no
@@ -123,22 +111,30 @@ PermitEmptyPasswords no
 `;
 
 /**
- * The seed this boot applied, on the console where the agent reads it back (`vm.access`, as from
- * the busybox image), so a change made while the VM runs and applied by a reboot from inside the
- * guest is not still reported as waiting.
+ * Between cloud-init's local stage (which records the seed's instance-id) and its network stage
+ * (users and keys): prints the seed this boot applies on the console, where the agent reads it
+ * back (`vm.access`, as from the busybox image), and on a new seed empties root's
+ * authorized_keys, so root's keys are the panel's: cloud-init only adds keys, and one the member
+ * removed would still log in.
  */
-const SEED_REPORT_SCRIPT = `#!/bin/sh
-id=$(cat /var/lib/cloud/data/instance-id 2>/dev/null) && echo "seed: instance-id $id"
+const SEED_SCRIPT = `#!/bin/sh
+id=$(cat /var/lib/cloud/data/instance-id 2>/dev/null) || exit 0
+echo "seed: instance-id $id"
+state=/var/lib/zaphod/seed-instance-id
+[ "$(cat $state 2>/dev/null)" = "$id" ] && exit 0
+[ -f /root/.ssh/authorized_keys ] && : > /root/.ssh/authorized_keys
+mkdir -p /var/lib/zaphod && echo "$id" > $state
 `;
 
-const SEED_REPORT_UNIT = `[Unit]
-Description=report the seed's instance-id on the console
+const SEED_UNIT = `[Unit]
+Description=the seed's instance-id on the console; a new seed's keys replace root's
 DefaultDependencies=no
 After=cloud-init-local.service
+Before=cloud-init.service
 
 [Service]
 Type=oneshot
-ExecStart=/usr/local/sbin/zvm-seed-report
+ExecStart=/usr/local/sbin/zvm-seed
 StandardOutput=journal+console
 
 [Install]
@@ -178,7 +174,6 @@ export async function buildDebianImage(options: {
   imagesDir: string;
   name: string;
   mirror?: string;
-  init?: "systemd" | "sysvinit";
   sizeMiB?: number;
   tool?: BootstrapTool;
   log?: (line: string) => void;
@@ -186,7 +181,6 @@ export async function buildDebianImage(options: {
   if (process.getuid?.() !== 0) throw new Error("debootstrap needs root");
   const log = options.log ?? ((line: string) => console.error(line));
   await assertImageNameFree(options.imagesDir, options.name);
-  const init = options.init ?? "systemd";
   const work = await mkdtemp("/var/tmp/zaphod-debian-");
   const root = join(work, "root");
   try {
@@ -196,7 +190,7 @@ export async function buildDebianImage(options: {
       [
         tool,
         "--variant=minbase",
-        `--include=${[init === "systemd" ? "systemd-sysv" : "sysvinit-core", ...PACKAGES].join(",")}`,
+        `--include=${["systemd-sysv", ...PACKAGES].join(",")}`,
         "bookworm",
         root,
         options.mirror ?? "http://deb.debian.org/debian",
@@ -204,14 +198,14 @@ export async function buildDebianImage(options: {
       { timeoutMs: 30 * 60_000 },
     );
     log(`${tool}: ${((Date.now() - started) / 1000).toFixed(0)} s`);
-    await writeFile(join(root, "etc/fstab"), init === "systemd" ? FSTAB : FSTAB + FSTAB_SWAP);
+    await writeFile(join(root, "etc/fstab"), FSTAB);
     await run(["mkdir", "-p", "--", join(root, "data")]);
     await writeFile(join(root, "etc/hostname"), "zaphod\n");
     await run(["chroot", root, "passwd", "-d", "root"]);
     await writeFile(join(root, "usr/local/sbin/zvm-hostname"), HOSTNAME_SCRIPT);
     await chmod(join(root, "usr/local/sbin/zvm-hostname"), 0o755);
-    await writeFile(join(root, "usr/local/sbin/zvm-seed-report"), SEED_REPORT_SCRIPT);
-    await chmod(join(root, "usr/local/sbin/zvm-seed-report"), 0o755);
+    await writeFile(join(root, "usr/local/sbin/zvm-seed"), SEED_SCRIPT);
+    await chmod(join(root, "usr/local/sbin/zvm-seed"), 0o755);
     await writeFile(join(root, "etc/cloud/cloud.cfg.d/90-zaphod.cfg"), CLOUD_CFG);
     await writeFile(join(root, "etc/ssh/sshd_config.d/zaphod.conf"), SSHD_CONFIG);
     for (const file of await readdir(join(root, "etc/ssh")))
@@ -222,40 +216,21 @@ export async function buildDebianImage(options: {
     // Each VM makes its own machine id at its first boot.
     await writeFile(join(root, "etc/machine-id"), "");
     await copySeedModules(root);
-    if (init === "systemd") {
-      const wants = join(root, "etc/systemd/system/getty.target.wants");
-      await run(["mkdir", "-p", "--", wants]);
-      await symlink("/lib/systemd/system/console-getty.service", join(wants, "console-getty.service"));
-      await symlink("/dev/null", join(root, "etc/systemd/system/getty@tty1.service"));
-      // e2scrub's snapshot clean-up (6 s of the boot) has nothing to do in a VM without LVM.
-      for (const unit of ["e2scrub_reap.service", "e2scrub_all.timer"])
-        await symlink("/dev/null", join(root, "etc/systemd/system", unit));
-      await writeFile(
-        join(root, "etc/systemd/system/zvm-hostname.service"),
-        "[Unit]\nDescription=hostname from zvm.hostname=\nDefaultDependencies=no\nBefore=sysinit.target\n\n[Service]\nType=oneshot\nExecStart=/usr/local/sbin/zvm-hostname\n\n[Install]\nWantedBy=sysinit.target\n",
-      );
-      await run(["chroot", root, "systemctl", "enable", "zvm-hostname.service"]);
-      await writeFile(join(root, "etc/systemd/system/zvm-seed-report.service"), SEED_REPORT_UNIT);
-      await writeFile(join(root, "etc/systemd/system/zvm-swap.service"), SWAP_UNIT);
-      await run(["chroot", root, "systemctl", "enable", "zvm-seed-report.service", "zvm-swap.service"]);
-    } else {
-      const inittab = join(root, "etc/inittab");
-      await run(["sed", "-i", "-e", "s/^\\([1-6]:\\)/#\\1/", "--", inittab]);
-      await appendFile(inittab, "0:2345:respawn:/sbin/getty --noclear 38400 tty0\n");
-      await run(
-        [
-          "sed",
-          "-i",
-          "-e",
-          "s#^exit 0#/usr/local/sbin/zvm-hostname\\nexit 0#",
-          "--",
-          join(root, "etc/init.d/hostname.sh"),
-        ],
-        {
-          allowFailure: true,
-        },
-      );
-    }
+    const wants = join(root, "etc/systemd/system/getty.target.wants");
+    await run(["mkdir", "-p", "--", wants]);
+    await symlink("/lib/systemd/system/console-getty.service", join(wants, "console-getty.service"));
+    await symlink("/dev/null", join(root, "etc/systemd/system/getty@tty1.service"));
+    // e2scrub's snapshot clean-up (6 s of the boot) has nothing to do in a VM without LVM.
+    for (const unit of ["e2scrub_reap.service", "e2scrub_all.timer"])
+      await symlink("/dev/null", join(root, "etc/systemd/system", unit));
+    await writeFile(
+      join(root, "etc/systemd/system/zvm-hostname.service"),
+      "[Unit]\nDescription=hostname from zvm.hostname=\nDefaultDependencies=no\nBefore=sysinit.target\n\n[Service]\nType=oneshot\nExecStart=/usr/local/sbin/zvm-hostname\n\n[Install]\nWantedBy=sysinit.target\n",
+    );
+    await run(["chroot", root, "systemctl", "enable", "zvm-hostname.service"]);
+    await writeFile(join(root, "etc/systemd/system/zvm-seed.service"), SEED_UNIT);
+    await writeFile(join(root, "etc/systemd/system/zvm-swap.service"), SWAP_UNIT);
+    await run(["chroot", root, "systemctl", "enable", "zvm-seed.service", "zvm-swap.service"]);
     await run(["chroot", root, "apt-get", "clean"]);
     await rm(join(root, "var/lib/apt/lists"), { recursive: true, force: true });
     await mkdir(join(root, "var/lib/apt/lists/partial"), { recursive: true });
@@ -291,7 +266,8 @@ async function main(): Promise<void> {
   if (dataDir) process.env.ZAPHOD_DATA_DIR = dataDir;
   const config = loadConfig();
   const name = arg("--name") ?? `debian-12-${new Date().toISOString().slice(0, 10).replaceAll("-", "")}`;
-  const init = arg("--init") === "sysvinit" ? "sysvinit" : "systemd";
+  if (arg("--init") !== undefined && arg("--init") !== "systemd")
+    throw new Error("--init is systemd only: the seed's units (keys, swap, instance-id) are systemd's");
   const toolArg = arg("--tool");
   if (toolArg !== undefined && toolArg !== "mmdebstrap" && toolArg !== "debootstrap")
     throw new Error("--tool is mmdebstrap or debootstrap");
@@ -300,7 +276,6 @@ async function main(): Promise<void> {
     imagesDir: config.imagesDir,
     name,
     mirror: arg("--mirror"),
-    init,
     tool: toolArg,
   });
   console.error(`image ${name}: ${path} built in ${((Date.now() - started) / 1000).toFixed(0)} s`);

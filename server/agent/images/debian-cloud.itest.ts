@@ -114,6 +114,8 @@ describe("the Debian image with cloud-init", () => {
       expect(facts.stdout).toMatch(/^\/dev\/ubdb\s+partition/m);
       expect(lines).toContain("/dev/ubdc");
       expect(facts.stdout).toMatch(/^nameserver 10\.77\.0\.1$/m);
+      const named = await withKey(`getent ahostsv4 ${VM}`);
+      expect(named.stdout, named.stderr).toContain(IPV4);
       expect(lines).toContain(hash);
       const seeded = (await readFile(join(h.dataDir, "vms", VM, "seed-booted"), "utf8")).trim();
       expect(lines).toContain(seeded);
@@ -124,6 +126,38 @@ describe("the Debian image with cloud-init", () => {
       expect((await h.client.call("vm.access", { name: VM })).appliesAtNextBoot).toBe(false);
     },
     12 * 60_000,
+  );
+
+  it(
+    "a key removed in the panel is refused after the next boot, the new one logs in",
+    async () => {
+      const newKey = join(h.root, "member-key-2");
+      await run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "sam@phone", "-f", newKey]);
+      const line = (await readFile(`${newKey}.pub`, "utf8")).trim();
+      const set = await h.client.call("vm.setAccess", {
+        name: VM,
+        access: { sshAuthorizedKeys: [line], rootPasswordHash: hash },
+      });
+      expect(set.appliesAtNextBoot).toBe(true);
+      const started = Date.now();
+      await h.client.run("vm.reboot", { name: VM });
+      const withNewKey = (command: string) => ssh(["-i", newKey, "-o", "IdentitiesOnly=yes"], command);
+      let out = { code: 1 as number | null, stdout: "", stderr: "" };
+      while (Date.now() - started < 4 * 60_000) {
+        out = await withNewKey("cloud-init status --wait >/dev/null; hostname");
+        if (out.code === 0) break;
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+      process.stderr.write(
+        `debian VM: the new key logged in ${((Date.now() - started) / 1000).toFixed(1)} s after vm.reboot\n`,
+      );
+      expect(out.stdout.trim(), out.stderr).toBe(VM);
+      const old = await withKey("true");
+      expect(old.code).toBe(255);
+      expect(old.stderr).toMatch(/Permission denied \(publickey\)/);
+      expect((await h.client.call("vm.access", { name: VM })).appliesAtNextBoot).toBe(false);
+    },
+    6 * 60_000,
   );
 
   it("refuses root without a key: sshd offers publickey only", async () => {

@@ -3,10 +3,10 @@
  * booted busybox VM and a second one created but never started, and a stand-in upstream
  * (testing/dns-stub.mjs) on that namespace's own loopback (127.0.0.53), set as the admin's
  * upstream. The guest's resolv.conf (from its seed disk) names the gateway, and through it the
- * guest resolves its own name, the other VM's (IPv4 and IPv6) and the upstream's test name. The
- * resolver listens on the gateway's addresses only, as nobody; a changed address is answered after
- * a SIGHUP; killed, it is restarted; it ends with the agent, even a SIGKILLed one. Nothing runs
- * in, or sends to, the host's own namespace; everything goes in afterAll.
+ * guest resolves its own name, the other VM's (IPv4 and IPv6; asked over IPv4 and IPv6) and the
+ * upstream's test name. The resolver listens on the gateway's addresses only, as nobody; a changed
+ * address is answered after a SIGHUP; killed, it is restarted; it ends with the agent, even a
+ * SIGKILLed one. Nothing runs in, or sends to, the host's own namespace; everything goes in afterAll.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -114,6 +114,8 @@ describe("the VMs' resolver on the gateway", () => {
     const other = await inGuest(`nslookup ${B.name}`);
     expect(other).toMatch(/Address:\s+10\.77\.0\.11\b/);
     expect(other).toContain("fd00:77::fcfd:aff:fe4d:b");
+    // Over IPv6 too, to the prefix's ::1 (the packet rules let DNS to it through).
+    expect(await inGuest(`nslookup ${B.name} fd00:77::1`)).toMatch(/Address:\s+10\.77\.0\.11\b/);
     const forwarded = await inGuest(`nslookup ${UPSTREAM.name}`);
     expect(forwarded).toContain(`Address: ${UPSTREAM.answer}`);
     expect(stubQueries).toContain(`query ${UPSTREAM.name} 1`);

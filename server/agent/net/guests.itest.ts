@@ -12,6 +12,7 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { HostNetworkSettings } from "../../protocol/agent";
@@ -142,7 +143,7 @@ async function inGuestDetached(vm: typeof A, script: string[]): Promise<string> 
 /** A as itself: it pings the gateway, reaches B's server and the internet's (routed mode, vmToVm on). */
 async function normalAgain(): Promise<void> {
   await observe(A);
-  expect(await inGuest(A, `ping -c 1 -W 2 ${GW} >/dev/null && echo pong`)).toContain("pong");
+  expect(await inGuest(A, `ping -c 2 -W 2 ${GW} >/dev/null && echo pong`)).toContain("pong");
   expect(await connect(A, B.ipv4, 8080)).toBe(B.name);
   expect(await connect(A, INET, 8080)).toBe(A.ipv4);
   const c = await counts();
@@ -178,7 +179,15 @@ beforeAll(async () => {
   base = (await h.client.call("host.network", {})).settings;
   for (const vm of [A, B]) {
     const task = await h.client.run("vm.start", { name: vm.name });
-    expect(task.result?.stage, JSON.stringify(task).slice(0, 2000)).toBe("up");
+    if (task.result?.stage !== "up") {
+      const consoleLog = await readFile(
+        join(h.dataDir, "vms", vm.name, "console", "boot-1.log"),
+        "latin1",
+      ).catch((e: Error) => e.message);
+      throw new Error(
+        `${vm.name} did not come up: ${JSON.stringify(task).slice(0, 1500)}\nagent: ${h.agentLog.join("").slice(-3000)}\nconsole: ${consoleLog.slice(-3000)}`,
+      );
+    }
     const out = await waitForGuestSsh(h, guest(vm));
     expect(out.stdout.trim(), out.stderr).toBe("hi");
   }

@@ -161,6 +161,7 @@ function networkConfig(bridgeNs: string, subnet: string): NetworkConfig {
     bridge: "zbr0",
     forwardAddress: "127.0.0.1",
     forwards: "relay",
+    nic: "vector",
     defaults: {
       mode: "isolated",
       ipv4Subnet: `${subnet}.0/24`,

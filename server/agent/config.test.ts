@@ -39,6 +39,7 @@ describe("agent config: the host network (ZAPHOD_NET_*)", () => {
       bridge: "zbr0",
       forwardAddress: "127.0.0.1",
       forwards: "relay",
+      nic: "vector",
       defaults: {
         mode: "isolated",
         ipv4Subnet: "10.77.0.0/24",
@@ -85,6 +86,12 @@ describe("agent config: the host network (ZAPHOD_NET_*)", () => {
     expect(() => net({ ZAPHOD_NET_BRIDGE: "a-very-long-bridge-name" })).toThrow(/ZAPHOD_NET_BRIDGE/);
     expect(() => net({ ZAPHOD_NET_FORWARD_ADDRESS: "localhost" })).toThrow(/ZAPHOD_NET_FORWARD_ADDRESS/);
     expect(() => net({ ZAPHOD_NET_FORWARDS: "dnat" })).toThrow(/ZAPHOD_NET_FORWARDS/);
+    expect(() => net({ ZAPHOD_NET_NIC: "daemon" })).toThrow(/ZAPHOD_NET_NIC/);
+  });
+
+  it("ZAPHOD_NET_NIC: UML's vector driver by default (the faster, bench/net), tuntap on request", () => {
+    expect(load({ ZAPHOD_NET_NETNS: "zt-x" }).network?.nic).toBe("vector");
+    expect(load({ ZAPHOD_NET_NETNS: "zt-x", ZAPHOD_NET_NIC: "tuntap" }).network?.nic).toBe("tuntap");
   });
 
   it("ZAPHOD_NET_FORWARDS=nft: DNAT in the bridge's namespace, only with a route out and not on loopback", () => {

@@ -88,6 +88,12 @@ const Env = z.object({
    */
   ZAPHOD_NET_FORWARDS: z.enum(["relay", "nft"]).optional(),
   /**
+   * The VM's network device: `vector` (default; UML's vector driver on the VM's tap, with GRO:
+   * 1.2-4.4x tuntap's TCP throughput for less host CPU, bench/net) or `tuntap` (UML's older
+   * driver on the same tap). Both keep the per-VM port and its rules; the guest names it eth0.
+   */
+  ZAPHOD_NET_NIC: z.enum(["vector", "tuntap"]).optional(),
+  /**
    * TEST ONLY: pause at a named point of a snapshot or a destroy (e.g. `snapshot:after-stop`,
    * `destroy:after-disks`) until a file appears (see snapshot-test-hook.ts), so a test can kill -9
    * the agent exactly there.
@@ -137,6 +143,8 @@ export interface NetworkConfig {
   forwardAddress: string;
   /** ZAPHOD_NET_FORWARDS: forwards relayed by the agent, or nftables DNAT in the bridge's namespace. */
   forwards: "relay" | "nft";
+  /** ZAPHOD_NET_NIC: UML's driver for the VM's tap. */
+  nic: "vector" | "tuntap";
   /** The settings until the admin changes them (then `<data>/network.json` holds them). */
   defaults: HostNetworkSettings;
 }
@@ -234,6 +242,7 @@ function parseNetworkConfig(e: z.infer<typeof Env>): NetworkConfig | null {
     bridge: e.ZAPHOD_NET_BRIDGE ?? "zbr0",
     forwardAddress,
     forwards,
+    nic: e.ZAPHOD_NET_NIC ?? "vector",
     defaults: {
       mode,
       ipv4Subnet: subnetText,

@@ -75,6 +75,12 @@ chmod 700 /root/.ssh
 cp $z/authorized_keys /root/.ssh/authorized_keys 2>/dev/null && chmod 600 /root/.ssh/authorized_keys
 if [ -f $z/ipv4 ] || [ -f $z/ipv6 ]; then
   ip link set lo up
+  # The VM's network device by its MAC (vec0 on UML's vector driver, eth0 on tuntap) is eth0.
+  mac=$(tr A-F a-f < $z/mac)
+  for d in /sys/class/net/*; do
+    n=\${d##*/}
+    [ "$n" != eth0 ] && [ "$(cat $d/address)" = "$mac" ] && ip link set "$n" name eth0
+  done
   ip link set eth0 up
   [ -f $z/ipv4 ] && ip addr add "$(cat $z/ipv4)" dev eth0
   [ -f $z/gateway4 ] && ip route add default via "$(cat $z/gateway4)"

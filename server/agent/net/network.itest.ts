@@ -68,7 +68,47 @@ describe("the networking core", () => {
     expect(after.counters?.rxBytes ?? 0).toBeGreaterThan(before.counters?.rxBytes ?? 0);
     expect(after.counters?.txBytes ?? 0).toBeGreaterThan(before.counters?.txBytes ?? 0);
     expect(after).toMatchObject({ ipv4: VMS.neta, mac: "fe:fd:0a:4d:00:0a", gateway: "10.77.0.1" });
+    // UML's vector driver (the default, bench/net): the guest's vec0, named eth0 by its MAC.
+    const nic = await ssh("neta", "cat /proc/cmdline; ls /sys/class/net");
+    expect(nic.stdout).toContain("vec0:transport=tap,ifname=tap0,mac=fe:fd:0a:4d:00:0a,gro=1");
+    expect(nic.stdout.split(/\s+/)).toEqual(expect.arrayContaining(["eth0", "lo"]));
+    expect(nic.stdout.split(/\s+/)).not.toContain("vec0");
   }, 240_000);
+
+  it("the admin's rate limit holds a running VM's traffic to it both ways, and lifting it frees it", async () => {
+    const MiB = 1024 * 1024;
+    // 1 MiB out of the guest (dd to SSH's stdout) and 1 MiB into it (SSH's stdin to /dev/null).
+    const timedPair = async () => {
+      let t0 = Date.now();
+      const out = await guestSsh(h, guest("neta"), "dd if=/dev/zero bs=64k count=16 2>/dev/null", 60_000);
+      const outS = (Date.now() - t0) / 1000;
+      expect(out.stdout.length).toBe(MiB);
+      const access = await h.client.call("vm.access", { name: "neta" });
+      const known = join(h.root, "known-neta-in");
+      await writeFile(
+        known,
+        `${VMS.neta} ${access.hostKeys.find((k) => k.type === "ed25519")?.publicKey.trim()}\n`,
+      );
+      t0 = Date.now();
+      const inn = await run(
+        ["ip", "netns", "exec", NS, ...sshArgv(keyFile, known, [`root@${VMS.neta}`, "wc -c"], 5)],
+        { input: new Uint8Array(MiB), timeoutMs: 60_000 },
+      );
+      expect(inn.stdout.trim()).toBe(String(MiB));
+      return { outS, inS: (Date.now() - t0) / 1000 };
+    };
+    const free = await timedPair();
+    // 2 Mbit/s: 1 MiB takes 4.2 s at the limit.
+    await h.client.call("vm.setNetwork", { name: "neta", ipv4: VMS.neta, rateLimitKbit: 2000 });
+    const held = await timedPair();
+    await h.client.call("vm.setNetwork", { name: "neta", ipv4: VMS.neta, rateLimitKbit: null });
+    const freed = await timedPair();
+    console.log(
+      `[rate limit] 1 MiB out/in, s: free ${JSON.stringify(free)} at 2 Mbit/s ${JSON.stringify(held)} lifted ${JSON.stringify(freed)}`,
+    );
+    for (const s of [held.outS, held.inS]) expect(s).toBeGreaterThan(3.5);
+    for (const s of [freed.outS, freed.inS]) expect(s).toBeLessThan(held.outS / 2);
+  }, 120_000);
 
   it("a port forward on 127.0.0.1 carries SSH from the host's namespace into the VM; bad forwards are refused", async () => {
     const port = 20_000 + (randomBytes(2).readUInt16BE() % 20_000);

@@ -4,10 +4,9 @@
  *   npm run image:debian -- [--name debian-12-1] [--data-dir DIR] [--mirror URL]
  *     [--tool mmdebstrap|debootstrap]
  * mmdebstrap when installed (apt's resolver, parallel downloads), else debootstrap; both take the
- * same arguments. Tweaks for UML (uml.md §6): a getty on the console (tty0;
- * con=null leaves tty1 dead), root with an empty password for the console only, fstab with swap
- * on /dev/ubdb and storage on /data, hostname from the kernel command line (zvm.hostname=),
- * Ctrl-Alt-Del reboots.
+ * same arguments. Tweaks for UML (uml.md §6): a getty on the console (tty0; con=null leaves tty1
+ * dead), root with an empty password for the console only, swap on /dev/ubdb when the VM has one,
+ * storage on /data, hostname from the kernel command line (zvm.hostname=), Ctrl-Alt-Del reboots.
  *
  * cloud-init reads only the NoCloud seed (the agent's `cidata` disk, /dev/ubdd) and fetches
  * nothing; it renders the network config for ifupdown (DNS through resolvconf). sshd takes keys
@@ -24,9 +23,9 @@ import { pathToFileURL } from "node:url";
 import { run, SAFE_PATH } from "../exec";
 import { assertImageNameFree, publishImage } from "./publish-image";
 
-// Swap is not in fstab for systemd: a VM with no swap has no /dev/ubdb, and systemd holds
-// sysinit.target for a missing fstab device's 90 s timeout (measured, nofail or not: SSH at
-// 103 s); zvm-swap.service turns it on when the disk is there.
+// Swap is not in fstab: a VM with no swap has no /dev/ubdb, and systemd holds sysinit.target for
+// a missing fstab device's 90 s timeout (measured without udev, nofail too: swap.target on the
+// critical chain, SSH at 103 s); zvm-swap.service turns it on when the disk is there.
 const FSTAB = `/dev/ubda  /      ext4  defaults,errors=remount-ro  0 1
 /dev/ubdc  /data  ext4  defaults,nofail             0 2
 `;
@@ -62,6 +61,9 @@ const PACKAGES = [
   "resolvconf",
   "netbase",
   "cloud-init",
+  // python3-cryptography (cloud-init's oauthlib) needs the virtual python3-cffi-backend-api-max,
+  // which debootstrap does not resolve: name its provider.
+  "python3-cffi-backend",
   "openssh-server",
 ];
 

@@ -3,7 +3,7 @@
  * makes, two busybox UML VMs A and B on its bridge, and an "internet" namespace on an uplink veth
  * from the bridge's namespace (its default route). Settings change through host.setNetwork between
  * tests; guest commands run as root over SSH from the bridge's namespace (the member's key,
- * StrictHostKeyChecking=yes). A spoofing B's IPv4 or MAC: nft counters (a table of this test's,
+ * StrictHostKeyChecking=yes). A spoofing B's IPv4, MAC or IPv6: nft counters (a table of this test's,
  * beside the agent's) show A's tap sent the spoofed frames and that none reached the gateway, any
  * bridge port (B) or the internet; then A as itself reaches all three, seen by the same counters.
  * A cannot reach services of the host (servers in the bridge's namespace on the gateway's and the
@@ -26,8 +26,9 @@ const tag = randomBytes(3).toString("hex");
 const NS = `zt${tag}-gbr`;
 const INET_NS = `zt${tag}-inet`;
 const GW = "10.77.0.1";
-const A = { name: "gsta", ipv4: "10.77.0.10", mac: "fe:fd:0a:4d:00:0a" };
-const B = { name: "gstb", ipv4: "10.77.0.11", mac: "fe:fd:0a:4d:00:0b" };
+const GW6 = "fd00:77::1";
+const A = { name: "gsta", ipv4: "10.77.0.10", mac: "fe:fd:0a:4d:00:0a", ipv6: "fd00:77::fcfd:aff:fe4d:a" };
+const B = { name: "gstb", ipv4: "10.77.0.11", mac: "fe:fd:0a:4d:00:0b", ipv6: "fd00:77::fcfd:aff:fe4d:b" };
 /** An address nobody has, whose neighbour A pins to B's MAC: a unicast frame straight to B. */
 const TO_B = "10.77.0.99";
 const UPLINK = "192.0.2.1";
@@ -62,13 +63,14 @@ const connect = (vm: typeof A, host: string, port: number) =>
 
 // ---- Observers: an nft table of this test's ("ztobs") with one named counter, in three places.
 
-type Identity = { mac: string; ipv4: string };
+type Identity = { mac: string; ipv4: string; ipv6: string };
 
-/** Frames with this source MAC and IPv4 (as IP source or ARP sender). */
+/** Frames with this source MAC and IPv4 (as IP source or ARP sender) or IPv6 source. */
 function matches(id: Identity, prefix: string): string[] {
   return [
     `${prefix} ether saddr ${id.mac} ether type ip ip saddr ${id.ipv4} counter name "hits"`,
     `${prefix} ether saddr ${id.mac} ether type arp arp saddr ip ${id.ipv4} counter name "hits"`,
+    `${prefix} ether saddr ${id.mac} ether type ip6 ip6 saddr ${id.ipv6} counter name "hits"`,
   ];
 }
 
@@ -143,7 +145,8 @@ async function inGuestDetached(vm: typeof A, script: string[]): Promise<string> 
 /** A as itself: it pings the gateway, reaches B's server and the internet's (routed mode, vmToVm on). */
 async function normalAgain(): Promise<void> {
   await observe(A);
-  expect(await inGuest(A, `ping -c 2 -W 2 ${GW} >/dev/null && echo pong`)).toContain("pong");
+  expect(await inGuest(A, `ping -c 2 -i 0.3 -W 2 ${GW} >/dev/null && echo pong`)).toContain("pong");
+  expect(await inGuest(A, `ping6 -c 2 -i 0.3 -W 2 ${GW6} >/dev/null && echo pong`)).toContain("pong");
   expect(await connect(A, B.ipv4, 8080)).toBe(B.name);
   expect(await connect(A, INET, 8080)).toBe(A.ipv4);
   const c = await counts();
@@ -213,7 +216,7 @@ describe("real VMs on the bridge (issue 12 points 5 and 8)", () => {
   it("check 45: A with B's IPv4 gets nothing through to the gateway, B or the internet; then it is itself again", async () => {
     await settings({ mode: "routed", vmToVm: true, outboundSmtp: true });
     await normalAgain();
-    await observe({ mac: A.mac, ipv4: B.ipv4 });
+    await observe({ mac: A.mac, ipv4: B.ipv4, ipv6: B.ipv6 });
     const log = await inGuestDetached(A, [
       `ip addr del ${A.ipv4}/24 dev eth0`,
       `ip addr add ${B.ipv4}/24 dev eth0`,
@@ -241,7 +244,7 @@ describe("real VMs on the bridge (issue 12 points 5 and 8)", () => {
 
   it("check 45: A with B's MAC gets nothing through; then it is itself again", async () => {
     await settings({ mode: "routed", vmToVm: true, outboundSmtp: true });
-    await observe({ mac: B.mac, ipv4: A.ipv4 });
+    await observe({ mac: B.mac, ipv4: A.ipv4, ipv6: A.ipv6 });
     const log = await inGuestDetached(A, [
       "ip link set eth0 down",
       `ip link set eth0 address ${B.mac}`,
@@ -258,11 +261,40 @@ describe("real VMs on the bridge (issue 12 points 5 and 8)", () => {
       `ip link set eth0 address ${A.mac}`,
       "ip link set eth0 up",
       `ip route replace default via ${GW}`,
+      // Link down removed its IPv6 address; back, after duplicate address detection (1 s).
+      `ip -6 addr add ${A.ipv6}/64 dev eth0`,
+      "sleep 2",
     ]);
     expect(log).toContain(B.mac);
     const c = await counts();
     expect(c.sent, log).toBeGreaterThan(4);
     expect(c).toMatchObject({ bridge: 0, internet: 0 });
+    await normalAgain();
+  }, 120_000);
+
+  it("check 45: A with B's IPv6 gets nothing through (its neighbour discovery neither); then it is itself again", async () => {
+    await settings({ mode: "routed", vmToVm: true, outboundSmtp: true });
+    expect(await inGuest(A, "ip -6 addr show dev eth0")).toContain(A.ipv6);
+    await observe({ mac: A.mac, ipv4: B.ipv4, ipv6: B.ipv6 });
+    const dad = "/proc/sys/net/ipv6/conf/eth0/accept_dad";
+    const log = await inGuestDetached(A, [
+      // No duplicate address detection: B would defend its address, which A then could not send from.
+      `echo 0 > ${dad}`,
+      `ip -6 addr add ${B.ipv6}/64 dev eth0`,
+      `ip -6 addr del ${A.ipv6}/64 dev eth0`,
+      "ip -6 addr show dev eth0",
+      `ping6 -c 2 -W 1 ${GW6}`,
+      `timeout 5 nc -w 2 ${GW6} 53 </dev/null`,
+      `ip -6 addr del ${B.ipv6}/64 dev eth0`,
+      `ip -6 addr add ${A.ipv6}/64 dev eth0`,
+      `echo 1 > ${dad}`,
+    ]);
+    expect(log).toContain(B.ipv6);
+    const c = await counts();
+    expect(c.sent, log).toBeGreaterThan(2);
+    expect(c.bridge).toBe(0);
+    // The gateway did not learn B's IPv6 address at A's MAC.
+    expect((await ip(NS, "-6", "neigh", "show", B.ipv6, "dev", "zbr0")).stdout).not.toContain(A.mac);
     await normalAgain();
   }, 120_000);
 

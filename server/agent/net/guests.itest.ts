@@ -21,6 +21,7 @@ import { vmNetnsName } from "../confine/vm-confinement";
 import { run } from "../exec";
 import { createHarness, type Harness } from "../testing/agent-harness";
 import { createNetVms, guestSsh, memberKey, NET_TOOL, startNetTool, waitForGuestSsh } from "./testing/guests";
+import { uplinkName } from "./vm-link";
 
 const tag = randomBytes(3).toString("hex");
 const NS = `zt${tag}-gbr`;
@@ -74,8 +75,12 @@ function matches(id: Identity, prefix: string): string[] {
   ];
 }
 
-function table(family: string, chains: [string, string, string[]][]): string {
-  const lines = [`add table ${family} ztobs`, `delete table ${family} ztobs`, `table ${family} ztobs {`];
+function table(family: string, chains: [string, string, string[]][], name = "ztobs"): string {
+  const lines = [
+    `add table ${family} ${name}`,
+    `delete table ${family} ${name}`,
+    `table ${family} ${name} {`,
+  ];
   lines.push("  counter hits {}");
   for (const [name, hook, rules] of chains)
     lines.push(`  chain ${name} {`, `    type filter hook ${hook}; policy accept;`, ...rules, "  }");
@@ -109,8 +114,8 @@ async function observe(id: Identity): Promise<void> {
   );
 }
 
-async function hits(ns: string, family: string): Promise<number> {
-  const out = await inNs(ns, ["nft", "-j", "list", "counter", family, "ztobs", "hits"]);
+async function hits(ns: string, family: string, name = "ztobs"): Promise<number> {
+  const out = await inNs(ns, ["nft", "-j", "list", "counter", family, name, "hits"]);
   const items = (JSON.parse(out.stdout) as { nftables: { counter?: { packets: number } }[] }).nftables;
   return items.find((i) => i.counter)?.counter?.packets ?? -1;
 }
@@ -308,15 +313,41 @@ describe("real VMs on the bridge (issue 12 points 5 and 8)", () => {
     expect(await connect(A, UPLINK, 8080)).toBe("");
   }, 60_000);
 
-  it("A reaches B (ping and TCP) only while vmToVm allows it", async () => {
+  it("A reaches B (ping and TCP), bridged or routed through the gateway, only while vmToVm allows it", async () => {
     const reach = async () => ({
       ping: (await inGuest(A, `ping -c 1 -W 2 ${B.ipv4} >/dev/null && echo pong`)).trim(),
       tcp: await connect(A, B.ipv4, 8080),
     });
+    // A's neighbour entry for B at the gateway's MAC: its frames to B go to the gateway, which routes them.
+    const viaGateway = async () =>
+      (
+        await inGuest(
+          A,
+          `arp -i eth0 -s ${B.ipv4} ${gatewayMac}; ping -c 1 -W 2 ${B.ipv4} >/dev/null && echo pong; timeout 6 nc -w 3 ${B.ipv4} 8080 </dev/null; arp -i eth0 -d ${B.ipv4}`,
+        )
+      )
+        .trim()
+        .split("\n");
+    // What leaves B's port from A's address (B's replies to A are bridged: one way is enough to see).
+    const portB = uplinkName(join(harness().dataDir, "vms", B.name));
+    const rule = `    oifname "${portB}" ether type ip ip saddr ${A.ipv4} counter name "hits"`;
+    const counted = async (probe: () => Promise<unknown>) => {
+      await inNs(
+        NS,
+        ["nft", "-f", "-"],
+        table("bridge", [["post", "postrouting priority 300", [rule]]], "ztobsb"),
+      );
+      const out = await probe();
+      return { out, atB: await hits(NS, "bridge", "ztobsb") };
+    };
     await settings({ mode: "routed", vmToVm: false, outboundSmtp: true });
-    expect(await reach()).toEqual({ ping: "", tcp: "" });
+    expect(await counted(reach)).toEqual({ out: { ping: "", tcp: "" }, atB: 0 });
+    expect(await counted(viaGateway)).toEqual({ out: [""], atB: 0 });
     await settings({ mode: "routed", vmToVm: true, outboundSmtp: true });
     expect(await reach()).toEqual({ ping: "pong", tcp: B.name });
+    const routed = await counted(viaGateway);
+    expect(routed.out).toEqual(["pong", B.name]);
+    expect(routed.atB).toBeGreaterThan(0);
     await settings({ mode: "routed", vmToVm: false, outboundSmtp: true });
     expect(await reach()).toEqual({ ping: "", tcp: "" });
   }, 90_000);

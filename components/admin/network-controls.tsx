@@ -217,7 +217,10 @@ export function VmNetworkForm({
         e.preventDefault();
         const data = new FormData(e.currentTarget);
         data.set("name", name);
-        run(() => save(data), "Saved: a new address applies at the VM's next boot, a rate limit now.");
+        run(
+          () => save(data),
+          "Saved: a new address applies when the VM next starts (shut down and start; a reboot keeps the running address), a rate limit now.",
+        );
       }}
     >
       <div className="grid gap-3 sm:grid-cols-2">
@@ -230,7 +233,8 @@ export function VmNetworkForm({
             spellCheck={false}
           />
           <span className="mt-0.5 block text-xs text-stone-500">
-            From the pool {pool}; empty takes the VM off the network. Applies at its next boot.
+            From the pool {pool}; empty takes the VM off the network. Applies when the VM next starts (a
+            reboot keeps the running address).
           </span>
         </label>
         <label className="block text-sm">

@@ -63,6 +63,7 @@ function NetworkDetails({
   const ways = reachWays({
     ipv4: reachableAddress(vm),
     mode: data.mode,
+    bridgeOnHost: data.bridgeOnHost,
     forwardAddress: data.forwardAddress,
     hostName,
     forwards: vm.forwards,
@@ -96,7 +97,7 @@ function NetworkDetails({
         </Row>
         <Row label="Traffic" testId="vm-traffic">
           {vm.counters
-            ? `${formatBytes(vm.counters.rxBytes)} sent, ${formatBytes(vm.counters.txBytes)} received since boot`
+            ? `${formatBytes(vm.counters.txBytes)} sent, ${formatBytes(vm.counters.rxBytes)} received since it started`
             : "not running"}
         </Row>
       </dl>

@@ -8,7 +8,13 @@ import {
   reachWays,
 } from "./network-view";
 
-const base = { ipv4: "10.77.0.5", forwardAddress: "127.0.0.1", hostName: "panel.example.org", forwards: [] };
+const base = {
+  ipv4: "10.77.0.5",
+  bridgeOnHost: true,
+  forwardAddress: "127.0.0.1",
+  hostName: "panel.example.org",
+  forwards: [],
+};
 
 describe("how to reach a VM over SSH", () => {
   it("goes straight to the address in routed and nat mode, never in isolated mode", () => {
@@ -17,6 +23,14 @@ describe("how to reach a VM over SSH", () => {
       { command: "ssh root@10.77.0.5", note: "from the host (the VMs' network is private)" },
     ]);
     expect(reachWays({ ...base, mode: "isolated" })).toEqual([]);
+  });
+
+  it("with the bridge in a namespace of its own (the quick start) only forwards reach the VM", () => {
+    const forwards = [{ hostPort: 2201, name: "web", vmPort: 22 }];
+    for (const mode of ["routed", "nat", "isolated"] as const)
+      expect(reachWays({ ...base, bridgeOnHost: false, mode, forwards }).map((w) => w.command)).toEqual([
+        "ssh -p 2201 root@127.0.0.1",
+      ]);
   });
 
   it("lists each forward to port 22 on the forward address, in port order, and no other forward", () => {

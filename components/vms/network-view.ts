@@ -7,6 +7,11 @@ import type { HostNetworkSettings, PortForward, VmNetworkInfo } from "../../serv
 export type ReachInput = {
   ipv4: string | null;
   mode: HostNetworkSettings["mode"];
+  /**
+   * The bridge is in the host's own namespace (ZAPHOD_NET_NETNS=host). In a namespace of its own
+   * (the quick start, tests) nothing outside it routes to the VMs: only forwards reach them.
+   */
+  bridgeOnHost: boolean;
   /** Where forwarded ports listen (the agent's `forwardAddress`). */
   forwardAddress: string;
   /** The host's name as the member's browser knows it (used when forwards listen on every address). */
@@ -21,15 +26,16 @@ const ANY_ADDRESS = new Set(["0.0.0.0", "::", "[::]", ""]);
 
 /**
  * Every way in over SSH: straight to the VM's address when the host routes to it (nat: from the
- * host; routed: from anywhere), and through each forward to the VM's port 22. Isolated networks
- * have no route to the VMs, so only forwards reach them.
+ * host; routed: from anywhere) when the bridge is in the host's own namespace, and through each
+ * forward to the VM's port 22. Isolated networks, and a bridge in a namespace of its own, have no
+ * route to the VMs, so only forwards reach them.
  */
 export function reachWays(input: ReachInput): ReachWay[] {
   if (input.ipv4 === null) return [];
   const ways: ReachWay[] = [];
-  if (input.mode === "routed")
+  if (input.mode === "routed" && input.bridgeOnHost)
     ways.push({ command: `ssh root@${input.ipv4}`, note: "the VM's own address, from anywhere" });
-  if (input.mode === "nat")
+  if (input.mode === "nat" && input.bridgeOnHost)
     ways.push({ command: `ssh root@${input.ipv4}`, note: "from the host (the VMs' network is private)" });
   const host = ANY_ADDRESS.has(input.forwardAddress) ? input.hostName : input.forwardAddress;
   for (const f of [...input.forwards].sort((a, b) => a.hostPort - b.hostPort)) {

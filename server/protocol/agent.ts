@@ -576,7 +576,7 @@ export interface VmAccessInfo {
   appliesAtNextBoot: boolean;
 }
 
-/** Bytes and packets through a VM's network device since it started (the host's view: rx = from the VM). */
+/** Bytes and packets through a VM's network device since it started, as the VM sees them: tx = sent by the VM. */
 export interface TrafficCounters {
   rxBytes: number;
   txBytes: number;

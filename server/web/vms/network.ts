@@ -141,6 +141,8 @@ export type VmNetworkView =
       state: "on";
       vm: VmNetworkInfo;
       mode: HostNetworkSettings["mode"];
+      /** The bridge is in the host's own namespace, so nat and routed VMs are reached directly. */
+      bridgeOnHost: boolean;
       forwardAddress: string;
       pool: { first: string; last: string };
     }
@@ -158,6 +160,7 @@ export async function getVmNetwork(caller: Caller, name: string): Promise<VmNetw
       state: "on",
       vm: info,
       mode: host.info.settings.mode,
+      bridgeOnHost: host.info.netns === null,
       forwardAddress: host.info.forwardAddress,
       pool: { first: host.info.settings.poolFirst, last: host.info.settings.poolLast },
     };

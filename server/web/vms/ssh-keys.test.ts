@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SSH_KEY_LINE } from "../../protocol/agent";
 import { parseSshPublicKey } from "./ssh-keys";
 
 let dir = "";
@@ -38,6 +39,7 @@ describe("a member's SSH public key", () => {
       expect(parsed.fingerprint, name).toBe(k.fingerprint);
       expect(parsed.comment).toBe(`${name}@laptop`);
       expect(parsed.line).toBe(k.pub.trim());
+      expect(parsed.line).toMatch(SSH_KEY_LINE); // what the agent accepts
     }
     expect(parseSshPublicKey(keys.rsa2048?.pub ?? "").bits).toBe(2048);
     expect(parseSshPublicKey(keys.ecdsa521?.pub ?? "").bits).toBe(521);
@@ -58,6 +60,8 @@ describe("a member's SSH public key", () => {
       [`ssh-rsa ${b64}`, /says ssh-rsa but holds a "ssh-ed25519" key/],
       [keys.rsa1024?.pub ?? "", /RSA key of 1024 bits is too weak/],
       [`${ed} evil\u202egnp.exe`, /control or direction characters/],
+      // The agent takes printable ASCII only: a key saved with this would never reach the guest.
+      [`${ed} jos\u00e9@laptop`, /must be plain ASCII/],
       [`${ed} ${"x".repeat(201)}`, /longer than 200/],
     ];
     for (const [input, message] of cases)

@@ -128,6 +128,11 @@ export function parseSshPublicKey(input: string): SshPublicKey {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
   if (/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/.test(comment))
     throw new SshKeyError("the comment holds control or direction characters");
+  // The guest's authorized_keys and the seed disk take printable ASCII only (protocol SSH_KEY_LINE).
+  if (/[^\x20-\x7e]/.test(comment))
+    throw new SshKeyError(
+      "the comment (after the key) must be plain ASCII: letters, digits and punctuation; the label can say anything",
+    );
   const canonical = blob.toString("base64");
   const fingerprint = `SHA256:${createHash("sha256").update(blob).digest("base64").replace(/=+$/, "")}`;
   return {

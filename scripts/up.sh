@@ -208,6 +208,9 @@ elif systemd_running; then
 else
   boot="systemd is not running here (PID 1 is $(ps -p 1 -o comm=)): nothing will start at boot; run scripts/up.sh after a restart."
 fi
+# The demo key is the installing user's (root's, 0600): someone who ran this with sudo needs it again.
+key_prefix=""
+[[ $(id -u) -eq 0 && -n ${SUDO_USER:-} && $SUDO_USER != root ]] && key_prefix="sudo "
 cat <<MSG
 
   zaphod is up at $URL
@@ -215,7 +218,7 @@ cat <<MSG
   Sign in as the demo admin:   admin / $ADMIN_PW
   Sign in as the demo member:  demo  / $MEMBER_PW   (owns the running VM "demo")
 
-  SSH into the demo VM:        ${ssh_line:-no network (see /admin/network)}${ssh_line:+   (or: $ssh_line -i $DEMO_KEY)}
+  SSH into the demo VM:        ${ssh_line:-no network (see /admin/network)}${ssh_line:+   (or: $key_prefix$ssh_line -i $DEMO_KEY)}
 
   Logs: $LOGS   State: $STATE   Stop: scripts/down.sh   Demo passwords: $PASSWORDS
   $boot

@@ -121,7 +121,7 @@ export function AdminOverview({ data }: { data: AdminOverviewData }) {
           <h2 id="headroom-heading" className="text-lg font-medium">
             Host headroom
           </h2>
-          <dl className="mt-3 grid gap-3 sm:grid-cols-3">
+          <dl className="mt-3 grid grid-cols-1 gap-3 sm:grid-cols-3">
             <Figure
               label="Memory available"
               value={`${host.memAvailableMiB} MiB`}

@@ -66,7 +66,7 @@ export function HostNetworkForm({ settings, save }: { settings: HostNetworkSetti
           ))}
         </select>
       </label>
-      <div className="grid gap-3 sm:grid-cols-2">
+      <div className="grid grid-cols-1 gap-3 sm:grid-cols-2">
         <Text
           label="VM subnet"
           name="ipv4Subnet"
@@ -223,7 +223,7 @@ export function VmNetworkForm({
         );
       }}
     >
-      <div className="grid gap-3 sm:grid-cols-2">
+      <div className="grid grid-cols-1 gap-3 sm:grid-cols-2">
         <label className="block text-sm">
           <span className="font-medium">IPv4 address</span>
           <input

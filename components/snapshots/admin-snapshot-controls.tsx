@@ -66,7 +66,7 @@ export function SnapshotDefaultsForm({
           </label>
         </div>
       </fieldset>
-      <div className="grid gap-3 sm:grid-cols-2">
+      <div className="grid grid-cols-1 gap-3 sm:grid-cols-2">
         <label className="space-y-1 text-sm">
           <span className="font-medium">Default snapshot count per member</span>
           <input

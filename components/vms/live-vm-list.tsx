@@ -50,7 +50,7 @@ export function LiveVmList({
   });
   if (vms.length === 0) return <>{empty}</>;
   return (
-    <ul className="mt-3 grid gap-3 sm:grid-cols-2">
+    <ul className="mt-3 grid grid-cols-1 gap-3 sm:grid-cols-2">
       {vms.map((vm) => (
         <VmItem key={vm.name} vm={vm} live={live[vm.name] ?? vm.live} showOwner={showOwner} />
       ))}

@@ -123,7 +123,7 @@ export function ProvisionForm({
       onSubmit={submit}
       className="space-y-4 rounded-xl border border-stone-200 bg-white p-4 dark:border-stone-800 dark:bg-stone-900"
     >
-      <div className="grid gap-4 sm:grid-cols-2">
+      <div className="grid grid-cols-1 gap-4 sm:grid-cols-2">
         <Labelled id={`${id}-owner`} label="Owner" error={errors.ownerId}>
           <select
             id={`${id}-owner`}

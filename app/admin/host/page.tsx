@@ -119,7 +119,7 @@ export default async function HostPage() {
               sudo for the production shape.
             </div>
           )}
-          <div className="grid gap-3 sm:grid-cols-2 lg:grid-cols-3">
+          <div className="grid grid-cols-1 gap-3 sm:grid-cols-2 lg:grid-cols-3">
             <Card title="Agent">
               <Row label="Status" value="reachable" testId="agent-status" />
               <Row label="Version" value={health.agentVersion} />

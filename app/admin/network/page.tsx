@@ -51,7 +51,7 @@ export default async function NetworkPage() {
         </p>
       ) : (
         <div className="space-y-8">
-          <div className="grid gap-3 sm:grid-cols-2">
+          <div className="grid grid-cols-1 gap-3 sm:grid-cols-2">
             <div className={card}>
               <h2 className="text-sm font-medium text-stone-500">Bridge</h2>
               <div className="mt-2 space-y-1 text-sm">

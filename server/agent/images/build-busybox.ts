@@ -84,6 +84,9 @@ if [ -f $z/ipv4 ] || [ -f $z/ipv6 ]; then
   ip link set eth0 up
   [ -f $z/ipv4 ] && ip addr add "$(cat $z/ipv4)" dev eth0
   [ -f $z/gateway4 ] && ip route add default via "$(cat $z/gateway4)"
+  # No duplicate address detection: the agent's per-port rules already keep the address this VM's
+  # own, and without it the address is usable at once instead of tentative for a second or two.
+  echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad 2>/dev/null
   [ -f $z/ipv6 ] && ip -6 addr add "$(cat $z/ipv6)" dev eth0
   [ -f $z/gateway6 ] && ip -6 route add default via "$(cat $z/gateway6)"
   [ -f $z/dns ] && sed 's/^/nameserver /' $z/dns > /etc/resolv.conf

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { PortForward } from "../../protocol/agent";
 import { AgentFailure } from "../errors";
+import { run } from "../exec";
 import { Relay } from "./relay";
 
 export interface ForwardsOptions {
@@ -157,7 +158,12 @@ export class Forwards {
   }
 
   private async listen(f: PortForward): Promise<void> {
-    if (this.nft) return;
+    if (this.nft) {
+      // DNAT would shadow a service of the bridge's namespace (the host's own in production).
+      if (await listenedIn(this.options.netns, f.hostPort))
+        throw new AgentFailure("conflict", `port ${f.hostPort} is in use on this host`);
+      return;
+    }
     const { netns, forwardAddress, vmAddress, log } = this.options;
     try {
       const relay = await Relay.listen({
@@ -215,4 +221,13 @@ export class Forwards {
     await writeFile(tmp, `${JSON.stringify({ forwards: this.list() })}\n`, { mode: 0o600 });
     await rename(tmp, this.file);
   }
+}
+
+/** Something listens on TCP `port` in the namespace at `netnsPath` (null: the agent's own). */
+async function listenedIn(netnsPath: string | null, port: number): Promise<boolean> {
+  const ss = ["ss", "-Hltn", "sport", "=", `:${port}`];
+  const out = await run(netnsPath ? ["nsenter", `--net=${netnsPath}`, "--", ...ss] : ss, {
+    timeoutMs: 10_000,
+  });
+  return out.stdout.trim() !== "";
 }

@@ -97,6 +97,12 @@ describe("the networking core", () => {
       expect(inn.stdout.trim()).toBe(String(MiB));
       return { outS, inS: (Date.now() - t0) / 1000 };
     };
+    // The counters are the VM's view: 1 MiB the guest sends is its tx, what comes back (ACKs) is small.
+    const before = (await h.client.call("vm.network", { name: "neta" })).counters;
+    await guestSsh(h, guest("neta"), "dd if=/dev/zero bs=64k count=16 2>/dev/null", 60_000);
+    const after = (await h.client.call("vm.network", { name: "neta" })).counters;
+    expect((after?.txBytes ?? 0) - (before?.txBytes ?? 0)).toBeGreaterThan(MiB);
+    expect((after?.rxBytes ?? 0) - (before?.rxBytes ?? 0)).toBeLessThan(MiB / 4);
     const free = await timedPair();
     // 2 Mbit/s: 1 MiB takes 4.2 s at the limit.
     await h.client.call("vm.setNetwork", { name: "neta", ipv4: VMS.neta, rateLimitKbit: 2000 });

@@ -14,7 +14,7 @@ import { scanUmlProcesses, type UmlProcess } from "../host-procs";
 import type { SeedNetwork } from "../seed-disk";
 import type { Runtime, VmManager } from "../vm-manager";
 import { setSeedNetwork } from "../vm-seed";
-import { dnsHosts, guestDns, Resolver } from "./dns";
+import { dnsHosts, guestDns, listenAddresses, Resolver } from "./dns";
 import { Forwards } from "./forwards";
 import { HostNetwork, poolOf } from "./host-network";
 import { applyNetworkRules, type BridgePort } from "./nft";
@@ -235,7 +235,12 @@ export class Networking {
       await this.vms.saveConfig(runtime);
       await this.refreshDns();
       if (await this.vms.mainProcess(runtime))
-        await setRateLimit(this.on().config, runtime.paths.dir, rateLimitKbit).catch(() => undefined);
+        await setRateLimit(this.on().config, runtime.paths.dir, rateLimitKbit).catch((error: Error) => {
+          throw new AgentFailure(
+            "internal",
+            `the rate limit is saved for ${name}'s next start, but setting it now failed: ${error.message}`,
+          );
+        });
     } finally {
       unlock();
     }
@@ -331,7 +336,8 @@ export class Networking {
       ipv4: `${address.ipv4}/${pool.subnet.prefix}`,
       gateway4: settings.gateway,
       ipv6: ipv6 ? `${ipv6}/64` : null,
-      gateway6: null,
+      // IPv6 leaves the bridge only in routed mode (there is no IPv6 NAT): then the prefix's ::1.
+      gateway6: ipv6 && settings.mode === "routed" ? (listenAddresses(settings)[1] ?? null) : null,
       dns: guestDns(settings),
     };
   }

@@ -106,4 +106,13 @@ describe("port forwards as nftables DNAT (ZAPHOD_NET_FORWARDS=nft)", () => {
     expect((await h.client.call("forward.remove", { hostPort: PORT })).forwards).toEqual([]);
     expect(await connectFrom(NS.inet, UPLINK, PORT)).toBe("fail");
   });
+
+  it("refuses a port a service of the bridge's namespace listens on (DNAT would shadow it)", async () => {
+    await startNetTool(NS.br, ["tcp-listen", String(PORT + 1), "0.0.0.0"], servers);
+    await expect(
+      h.client.call("forward.add", { hostPort: PORT + 1, name: "web", vmPort: 8080 }),
+    ).rejects.toMatchObject({ code: "conflict", message: `port ${PORT + 1} is in use on this host` });
+    expect(await connectFrom(NS.inet, UPLINK, PORT + 1)).toBe(INET); // the service, not the VM
+    expect((await h.client.call("host.network", {})).forwards).toEqual([]);
+  });
 });

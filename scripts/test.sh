@@ -29,14 +29,20 @@ STEPS=("$@")
 
 vitest_json() { echo "--reporter=default --reporter=json --outputFile.json=$REPORTS/$1.json"; }
 
+# The tsx CLI (the check scripts) makes $TMPDIR/tsx-<uid> for its IPC socket even without a
+# cache: as root that is a directory of root's own in the test state, never world-writable /tmp.
+TSX_TMP=$ZAPHOD_TEST_STATE/tsx-tmp
+install -d -m 0700 "$TSX_TMP"
+tsx_cli() { env TMPDIR="$TSX_TMP" "$@"; }
+
 step lint npx biome ci --colors=off --error-on-warnings .
 step types npx tsc --noEmit
-step wrappers npm run -s check:wrappers
-step layers npm run -s check:layers
+step wrappers tsx_cli npm run -s check:wrappers
+step layers tsx_cli npm run -s check:layers
 # Installed packages against security/advisories.json, and npm audit where the registry answers.
 # --no-cache: as root, tsx would keep its compile cache in world-writable /tmp.
-step advisories npx tsx --no-cache scripts/check-advisories.ts
-step db-schema npm run -s db:check
+step advisories tsx_cli npx tsx --no-cache scripts/check-advisories.ts
+step db-schema tsx_cli npm run -s db:check
 # shellcheck disable=SC2046
 step unit npx vitest run --project unit $(vitest_json unit)
 # The compiled processes and UML's xstate shim (dist/), which the agent tests boot VMs with.

@@ -18,7 +18,7 @@
  */
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import type { NetworkConfig } from "../../server/agent/config";
+import { loadConfig, type NetworkConfig } from "../../server/agent/config";
 import { ensureNetns, netnsPath } from "../../server/agent/confine/netns";
 import { vmNetnsName } from "../../server/agent/confine/vm-confinement";
 import { baseEnv, run } from "../../server/agent/exec";
@@ -154,26 +154,16 @@ export async function buildNet(
   return { id, bridgeNs, hostIp, vms: vms as [VmSpot, VmSpot], helperPids };
 }
 
+/** The agent's own reading of ZAPHOD_NET_* for the bench's bridge: isolated, no IPv6, vector. */
 function networkConfig(bridgeNs: string, subnet: string): NetworkConfig {
-  // Asserted, not annotated: the configuration's shape grows (forwards) while the bench needs these.
-  return {
-    netns: bridgeNs,
-    bridge: "zbr0",
-    forwardAddress: "127.0.0.1",
-    forwards: "relay",
-    nic: "vector",
-    defaults: {
-      mode: "isolated",
-      ipv4Subnet: `${subnet}.0/24`,
-      gateway: `${subnet}.1`,
-      poolFirst: `${subnet}.2`,
-      poolLast: `${subnet}.254`,
-      ipv6Prefix: null,
-      dns: [],
-      vmToVm: true,
-      outboundSmtp: true,
-    },
-  } as NetworkConfig;
+  const env: Record<string, string> = {
+    ZAPHOD_NET_NETNS: bridgeNs,
+    ZAPHOD_NET_SUBNET: `${subnet}.0/24`,
+    ZAPHOD_NET_IPV6_PREFIX: "none",
+  };
+  const net = loadConfig(env as NodeJS.ProcessEnv).network;
+  if (!net) throw new Error("the bench's network configuration did not parse");
+  return net;
 }
 
 async function waitForPath(path: string, timeoutMs: number): Promise<void> {

@@ -57,7 +57,7 @@ step build build
 step integration npx vitest run --project integration $(vitest_json integration)
 # The same data-layer tests against a private PostgreSQL (started and stopped by pg-run.sh).
 # shellcheck disable=SC2046
-step db-pg scripts/pg-run.sh npx vitest run --project integration server/web/dal server/web/auth server/web/console server/web/snapshots $(vitest_json db-pg)
+step db-pg scripts/pg-run.sh npx vitest run --project integration server/web/bus.itest.ts server/web/dal server/web/auth server/web/console server/web/snapshots $(vitest_json db-pg)
 # The units up.sh installs: systemd-analyze verify and security (web tier exposure at most 5.0).
 step units env REPORT=$REPORTS/units.json scripts/check-units.sh
 e2e() { PLAYWRIGHT_JSON_OUTPUT_NAME=$REPORTS/e2e.json npx playwright test --reporter=list,json; }

@@ -1,14 +1,19 @@
 /**
  * The web process's housekeeping: every few minutes, expired rate-limit counters, console tickets
  * and sign-out records are deleted, a bounded batch per table per run (so a large backlog never
- * holds SQLite's write lock for long; the next runs take the rest).
+ * holds SQLite's write lock for long; the next runs take the rest). With several web instances,
+ * the one holding the `housekeeping` lease runs it.
  */
 import type { Db } from "./db/client";
+import { holdsLease } from "./instances";
 
 export const HOUSEKEEPING_INTERVAL_MS = 5 * 60_000;
 export const PRUNE_BATCH = 500;
 
-export type Pruned = { rateLimits: number; tickets: number; revokedSessions: number };
+export type Pruned = { rateLimits: number; tickets: number; revokedSessions: number; instances: number };
+
+/** Heartbeat rows of processes gone this long are deleted (a CLI run that did not say goodbye). */
+const GONE_INSTANCE_MS = 60 * 60_000;
 
 /** One run. Unscoped by design: expired rows belong to no caller. */
 export async function pruneExpired(db: Db, now = new Date(), batch = PRUNE_BATCH): Promise<Pruned> {
@@ -40,7 +45,10 @@ export async function pruneExpired(db: Db, now = new Date(), batch = PRUNE_BATCH
   const revokedCount = revoked.length
     ? (await db.revokedSession.deleteMany({ where: { id: { in: revoked.map((r) => r.id) } } })).count
     : 0;
-  return { rateLimits, tickets: ticketCount, revokedSessions: revokedCount };
+  const { count: instances } = await db.webInstance.deleteMany({
+    where: { heartbeatAt: { lt: new Date(now.getTime() - GONE_INSTANCE_MS) } },
+  });
+  return { rateLimits, tickets: ticketCount, revokedSessions: revokedCount, instances };
 }
 
 /** Starts the schedule (first run soon after start); returns a stop. Failures are logged, not fatal. */
@@ -50,8 +58,10 @@ export function startHousekeeping(getDb: () => Db, intervalMs = HOUSEKEEPING_INT
     if (running) return;
     running = true;
     try {
+      // Held a little shorter than the interval, so a stopped holder's turn passes to another.
+      if (!(await holdsLease("housekeeping", Math.max(intervalMs - 1_000, intervalMs / 2)))) return;
       const pruned = await pruneExpired(getDb());
-      const total = pruned.rateLimits + pruned.tickets + pruned.revokedSessions;
+      const total = pruned.rateLimits + pruned.tickets + pruned.revokedSessions + pruned.instances;
       if (total) console.info(`[web] housekeeping: pruned ${JSON.stringify(pruned)}`);
     } catch (e) {
       console.warn("[web] housekeeping failed (next run retries):", (e as Error).message);

@@ -12,6 +12,7 @@ import type { Duplex } from "node:stream";
 import next from "next";
 import { captureProcessOutput } from "../agent/log-file";
 import { getAgent } from "./agent/instance";
+import { getBus } from "./bus";
 import { consoleCtrlAltDel } from "./console/console-ctrl-alt-del";
 import { getConsoleHub } from "./console/console-hub-instance";
 import { registerConsoleGateway } from "./console/register-console-gateway";
@@ -19,6 +20,7 @@ import { recordAuditEvent } from "./dal/record-audit-event";
 import { getDb } from "./db/client";
 import { EnvError, getEnv } from "./env";
 import { startHousekeeping } from "./housekeeping";
+import { leaveInstances, setInstance, webInstanceId } from "./instances";
 import { refuseServerAction } from "./request-guard";
 import { CLIENT_IP_HEADER, clientIpOf } from "./request-meta";
 import { ensureTaskPipeline } from "./tasks/pipeline";
@@ -123,6 +125,10 @@ async function main() {
     if (!dev) socket.destroy();
   });
 
+  // One of several web instances, maybe: named by its port (a restart on the same port is the same
+  // instance), hearing the others over PostgreSQL's LISTEN/NOTIFY (bus.ts).
+  setInstance("web", webInstanceId(env.port));
+  getBus().start();
   // Expired rate-limit counters, console tickets and sign-out records go away on a schedule.
   const stopHousekeeping = startHousekeeping(getDb);
   // Tasks a previous web process left running are followed again at once (the agent holds their
@@ -134,7 +140,9 @@ async function main() {
     stopHousekeeping();
     // Consoles close with 1001 so browsers reconnect (with a fresh ticket) to the next process.
     getConsoleHub().closeAll("shutdown");
-    server.close(() => process.exit(0));
+    // Its heartbeat row and leases go, so another instance adopts its tasks at once.
+    const left = Promise.allSettled([leaveInstances(), getBus().stop()]);
+    server.close(() => void left.then(() => process.exit(0)));
     setTimeout(() => process.exit(0), 5_000).unref();
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));

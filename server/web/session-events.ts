@@ -4,9 +4,11 @@
  * the console hub, ./console/console-hub-instance.ts), so they close at once rather than at their
  * next re-check. The arrow points down: the DAL knows nothing of streams or consoles. Kept on
  * globalThis: the custom server and Next's bundle load separate copies of this module in one
- * process.
+ * process. Said on one web instance, it is heard on all of them (../bus.ts): a member suspended
+ * through one loses the consoles they hold on another.
  */
 import { EventEmitter } from "node:events";
+import { getBus } from "./bus";
 
 const key = Symbol.for("zaphod.sessionEvents");
 type WithEmitter = typeof globalThis & { [key]?: EventEmitter };
@@ -16,12 +18,15 @@ function emitter(): EventEmitter {
   if (!scope[key]) {
     scope[key] = new EventEmitter();
     scope[key].setMaxListeners(0); // one per open stream
+    const local = scope[key];
+    getBus().on((m) => m.t === "ended" && local.emit("ended", m.userId));
   }
   return scope[key];
 }
 
 export function announceSessionsEnded(userId: string): void {
   emitter().emit("ended", userId);
+  getBus().publish({ t: "ended", userId });
 }
 
 /** Calls `listener` when `userId`'s sessions end. Returns an unsubscribe. */

@@ -13,6 +13,7 @@
  */
 import { parseArgs } from "node:util";
 import { migrate } from "../../../prisma/migrate";
+import { peekBus } from "../bus";
 import { unsafeChangeAccountStatus } from "../dal/change-account-status";
 import { unsafeIssuePasswordResetLink } from "../dal/password-reset";
 import { unsafeCreateUser, unsafeFindUserByUsername, unsafeListUsers } from "../dal/unsafe-create-user";
@@ -20,6 +21,7 @@ import { getDb } from "../db/client";
 import { unreachableDatabase } from "../db/reachable";
 import { getEnv } from "../env";
 import { ActionFailure } from "../errors";
+import { leaveInstances } from "../instances";
 import { cliDemoSetup, cliProvision } from "./vm-commands";
 
 const USAGE = `usage:
@@ -198,6 +200,9 @@ try {
   } else console.error(`zaphod: ${(e as Error).message ?? e}`);
   code = 1;
 } finally {
+  // Tasks this run started and did not see end are adopted by the web instances at once.
+  await leaveInstances();
+  await peekBus()?.flush(); // what this run told the web instances (a suspension) goes out first
   await getDb()
     .$disconnect()
     .catch(() => {});

@@ -168,16 +168,27 @@ describe("housekeeping", () => {
         { id: "t-live", tokenHash: "h-live", userId: u.id, vmId: "vm-hk", expiresAt: future },
       ],
     });
+    // A CLI run that never said goodbye two hours ago, and a live web instance.
+    const hoursAgo = new Date(Date.now() - 2 * 3600_000);
+    await t.db.webInstance.createMany({
+      data: [
+        { id: "cli@gone", kind: "cli", startedAt: hoursAgo, heartbeatAt: hoursAgo },
+        { id: "web@live", kind: "web" },
+      ],
+    });
     expect(await pruneExpired(t.db, new Date(), 5)).toEqual({
       rateLimits: 5,
       tickets: 1,
       revokedSessions: 1,
+      instances: 1,
     });
     expect(await pruneExpired(t.db, new Date(), 5)).toEqual({
       rateLimits: 2,
       tickets: 0,
       revokedSessions: 0,
+      instances: 0,
     });
+    expect((await t.db.webInstance.findMany()).map((r) => r.id)).toEqual(["web@live"]);
     expect((await t.db.rateLimit.findMany()).map((r) => r.key)).toEqual(["live"]);
     expect((await t.db.consoleTicket.findMany()).map((r) => r.id)).toEqual(["t-live"]);
     expect((await t.db.revokedSession.findMany()).map((r) => r.id)).toEqual(["live-sid"]);

@@ -225,6 +225,8 @@ export async function unsafeCreateTask(input: {
   actorId: string | null;
   kind: TaskKind;
   step: string;
+  /** The instance that follows it (server/web/instances.ts). */
+  followerId?: string | null;
 }): Promise<string> {
   const id = input.id ?? newId();
   const now = new Date();
@@ -240,6 +242,7 @@ export async function unsafeCreateTask(input: {
       result: JSON.stringify({ step: input.step } satisfies TaskDetail),
       createdAt: now,
       startedAt: now,
+      followerId: input.followerId ?? null,
     },
   });
   return id;
@@ -322,7 +325,7 @@ export async function unsafeEndTask(
   return count === 1;
 }
 
-/** Tasks left running by a previous web process (for recovery at start-up). */
+/** Tasks not ended yet (for recovery and adoption: their followers may be gone). */
 export async function unsafeListUnfinishedTasks(): Promise<
   {
     id: string;
@@ -331,6 +334,7 @@ export async function unsafeListUnfinishedTasks(): Promise<
     ownerId: string;
     vmName: string | null;
     vmOwnerId: string | null;
+    followerId: string | null;
     detail: TaskDetail;
   }[]
 > {
@@ -342,6 +346,7 @@ export async function unsafeListUnfinishedTasks(): Promise<
       vmId: true,
       ownerId: true,
       result: true,
+      followerId: true,
       vm: { select: { name: true, ownerId: true } },
     },
   });
@@ -352,8 +357,18 @@ export async function unsafeListUnfinishedTasks(): Promise<
     ownerId: r.ownerId,
     vmName: r.vm?.name ?? null,
     vmOwnerId: r.vm?.ownerId ?? null,
+    followerId: r.followerId,
     detail: parseDetail(r.result),
   }));
+}
+
+/** Tasks running now or ended since `since` (what another instance may have changed meanwhile). */
+export async function unsafeTasksChangedSince(since: Date): Promise<{ id: string; ownerId: string }[]> {
+  return getDb().task.findMany({
+    where: { OR: [{ status: { in: ["queued", "running"] } }, { endedAt: { gte: since } }] },
+    select: { id: true, ownerId: true },
+    take: 500,
+  });
 }
 
 /** The running task of a VM, if any (at most one runs per VM at a time through the panel). */

@@ -7,13 +7,16 @@ import "server-only";
  */
 import type { TaskInfo, TaskOp } from "../../protocol/agent";
 import { getAgent } from "../agent/instance";
+import { getBus } from "../bus";
 import { unsafeAppendTaskLog, unsafeGetTaskView, unsafeUpdateTask } from "../dal/tasks";
 import type { ActionFailure } from "../errors";
 import { getHub } from "../vms/hub";
 
+/** Pushes the Task row to this instance's browsers, and tells the other instances to. */
 export async function publishTask(taskId: string, ownerId: string): Promise<void> {
   const task = await unsafeGetTaskView(taskId);
   if (task) getHub().publish({ type: "task", ownerId, task });
+  getBus().publish({ t: "task", id: taskId, ownerId });
 }
 
 /** The agent refused the request before starting: the Task ends failed with the user-facing message. */

@@ -10,15 +10,21 @@ import "server-only";
  *   reboot's countdown), pushed to browsers through the VM event hub.
  * - settle: the kind's hooks, then the row ends once (`unsafeEndTask`: a second web process
  *   following the same agent task does not end it twice) with the kind's words.
- * - recover (once per web process): a row left running is followed again when the agent still
- *   runs its task, settled from the agent's record when it ended, and `interrupted` only when the
- *   agent does not know it. The agent holds the timers (a reboot's countdown), so nothing is lost.
+ * - recover: a row left running is followed again when the agent still runs its task, settled
+ *   from the agent's record when it ended, and `interrupted` only when the agent does not know it.
+ *   The agent holds the timers (a reboot's countdown), so nothing is lost.
+ * - one follower: a row names the instance that follows it (Task.followerId, ../instances.ts). A
+ *   web instance recovers at start the rows whose follower is itself (its previous process on the
+ *   same port) or gone, and after every heartbeat adopts the rows of followers whose heartbeat went
+ *   stale (kill -9 of another instance): never a task a live instance follows, and of two
+ *   instances adopting at once exactly one wins (a conditional UPDATE).
  */
 import { randomUUID } from "node:crypto";
 import type { TaskInfo } from "../../protocol/agent";
 import { AgentCallError } from "../agent/client";
 import { getAgent } from "../agent/instance";
 import type { Actor } from "../dal/caller";
+import { unsafeClaimTask } from "../dal/instances";
 import {
   type TaskDetail,
   type TaskKind,
@@ -32,6 +38,7 @@ import {
 } from "../dal/tasks";
 import type { AuditAction } from "../domain";
 import { ActionFailure } from "../errors";
+import { INSTANCE_TTL_MS, instanceId, isWebInstance, onHeartbeat, startHeartbeat } from "../instances";
 import type { RequestMeta } from "../request-meta";
 import { agentActor } from "../vms/agent-actor";
 import { toActionFailure, userMessageOf } from "../vms/agent-errors";
@@ -44,12 +51,38 @@ import type { TaskKindSpec, TaskRef } from "./task-kind";
 export { actorLabel, actorOf, auditVm, logTask } from "./records";
 export type { TaskKindSpec, TaskRef } from "./task-kind";
 
-const g = globalThis as { __zaphodTaskRecovery?: Promise<void> };
+const g = globalThis as {
+  __zaphodTaskRecovery?: Promise<void>;
+  /** Tasks this process follows now (never adopted twice by it). */
+  __zaphodFollowing?: Set<string>;
+};
+const following = (): Set<string> => {
+  g.__zaphodFollowing ??= new Set();
+  return g.__zaphodFollowing;
+};
 
-/** Starts the hub and, once per process, recovers what a previous process left running. */
+/**
+ * Starts the hub and the heartbeat and, once per process, recovers what a previous process left
+ * running; a web instance then adopts, after each heartbeat, the tasks of instances that are gone.
+ */
 export function ensureTaskPipeline(): Promise<void> {
   getHub().start();
-  g.__zaphodTaskRecovery ??= recoverTasks().catch((e) => console.error("[tasks] recovery failed:", e));
+  startHeartbeat();
+  g.__zaphodTaskRecovery ??= recoverTasks()
+    .catch((e) => console.error("[tasks] recovery failed:", e))
+    .then(() => {
+      if (!isWebInstance()) return;
+      let scanning = false;
+      onHeartbeat(() => {
+        if (scanning) return;
+        scanning = true;
+        recoverTasks()
+          .catch((e) => console.error("[tasks] adopting tasks failed:", e))
+          .finally(() => {
+            scanning = false;
+          });
+      });
+    });
   return g.__zaphodTaskRecovery;
 }
 
@@ -100,6 +133,7 @@ export async function startTask(input: StartTaskInput): Promise<{ taskId: string
     // A test may run a kind of its own (with its `spec`); the column is plain text.
     kind: input.kind as TaskKind,
     step: spec.firstStep,
+    followerId: instanceId(),
   });
   const data = input.data ?? {};
   if (input.data || input.detail) await unsafeUpdateTask(taskId, { detail: { ...input.detail, data } });
@@ -133,9 +167,15 @@ export async function startTask(input: StartTaskInput): Promise<{ taskId: string
     await auditVm(actor, audited.action, vm, "success", audited.meta, { taskId, ...audited.detail });
   if (input.acceptedText) await logTask(ref, input.acceptedText);
   getHub().refresh(vm.name);
-  const done = runTask(spec, ref, actor, agentTaskId);
+  const done = followed(taskId, runTask(spec, ref, actor, agentTaskId));
   done.catch((e) => console.error(`[tasks] ${input.kind} ${taskId} failed:`, e));
   return { taskId, done };
+}
+
+/** Marks task `id` as followed by this process until `work` ends. */
+function followed<T>(id: string, work: Promise<T>): Promise<T> {
+  following().add(id);
+  return work.finally(() => following().delete(id));
 }
 
 /** Follows the agent task (unless `known` already ended), goes on with the kind's next verb, settles. */
@@ -299,9 +339,16 @@ async function agentTaskOf(id: string): Promise<TaskInfo | "lost" | null> {
   }
 }
 
-/** Rows a previous web process left running: followed again, settled, or interrupted (see top). */
+/**
+ * Rows whose follower is this instance's previous process or gone: followed again, settled, or
+ * interrupted (see top). Rows a live instance follows are left to it.
+ */
 export async function recoverTasks(): Promise<void> {
   for (const row of await unsafeListUnfinishedTasks()) {
+    if (following().has(row.id)) continue;
+    if (!(await unsafeClaimTask(row.id, instanceId(), INSTANCE_TTL_MS))) continue;
+    if (row.followerId && row.followerId !== instanceId())
+      console.info(`[tasks] adopting task ${row.id} (${row.kind}) from ${row.followerId}, which is gone`);
     const spec = specOfKind(row.kind);
     if (!spec || !row.vmId || !row.vmName || !row.vmOwnerId) {
       await unsafeEndTask(row.id, {
@@ -337,7 +384,7 @@ export async function recoverTasks(): Promise<void> {
     }
     // Running (or the agent is unreachable for now): followed again; ended: settled from its record.
     // Settling an ended one is quick (awaited), unless the kind goes on with a next verb.
-    const done = runTask(spec, ref, "system", agentTaskId, known ?? undefined);
+    const done = followed(row.id, runTask(spec, ref, "system", agentTaskId, known ?? undefined));
     if (known && known.state !== "running" && !spec.next) await done;
     else done.catch((e) => console.error(`[tasks] following ${row.id} again failed:`, e));
   }

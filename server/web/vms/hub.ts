@@ -3,10 +3,16 @@ import "server-only";
  * One subscription to the agent's event stream per web process, fanned out to the browsers'
  * event streams (app/api/events, app/api/vms/[name]/events), each with its own filter. Also routes
  * agent task events to the VM service's waiters. Kept on globalThis: one per process.
+ *
+ * With several web instances, each has its own agent subscription (VM states reach all of them
+ * from the agent), and what only the database knows comes over the bus (../bus.ts): a task row the
+ * instance following it changed (re-read here and pushed to this instance's browsers), a VM whose
+ * owner changed (the owner cache forgotten), and `resync` after the bus's connection came back.
  */
 import type { AgentEvent, TaskInfo } from "../../protocol/agent";
 import { getAgent } from "../agent/instance";
-import type { TaskView } from "../dal/tasks";
+import { type BusEvent, getBus } from "../bus";
+import { type TaskView, unsafeGetTaskView, unsafeTasksChangedSince } from "../dal/tasks";
 import { unsafeGetVmByName } from "../dal/vms";
 import { liveFromStatus, unknownLive, type VmLive } from "./views";
 
@@ -32,10 +38,34 @@ class Hub {
   private off: (() => void) | null = null;
   private refreshTimer: NodeJS.Timeout | null = null;
 
-  /** Starts the agent subscription (idempotent). */
+  /** Starts the agent subscription and listens to the other instances (idempotent). */
   start(): void {
     if (this.off) return;
-    this.off = getAgent().subscribe((event) => this.onAgentEvent(event));
+    const offAgent = getAgent().subscribe((event) => this.onAgentEvent(event));
+    const offBus = getBus().on((event) => void this.onBusEvent(event));
+    this.off = () => {
+      offAgent();
+      offBus();
+    };
+  }
+
+  private async onBusEvent(event: BusEvent): Promise<void> {
+    if (event.t === "vm") {
+      this.owners.delete(event.name);
+      this.refresh(event.name);
+    } else if (event.t === "task") {
+      await this.publishTaskView(event.id, event.ownerId);
+    } else if (event.t === "resync") {
+      this.owners.clear();
+      for (const name of this.last.keys()) this.refresh(name);
+      const changed = await unsafeTasksChangedSince(event.since).catch(() => []);
+      for (const t of changed) await this.publishTaskView(t.id, t.ownerId);
+    }
+  }
+
+  private async publishTaskView(id: string, ownerId: string): Promise<void> {
+    const task = await unsafeGetTaskView(id).catch(() => null);
+    if (task) this.publish({ type: "task", ownerId, task });
   }
 
   private onAgentEvent(event: AgentEvent): void {
@@ -98,8 +128,10 @@ class Hub {
     return row?.ownerId ?? null;
   }
 
+  /** The VM's owner changed (or it went): forgotten here and on the other instances. */
   forgetOwner(vmName: string): void {
     this.owners.delete(vmName);
+    getBus().publish({ t: "vm", name: vmName });
   }
 
   /** Re-reads a VM's status from the agent (coalesced) and publishes it. */

@@ -1,0 +1,21 @@
+-- AlterTable
+ALTER TABLE "Task" ADD COLUMN     "followerId" TEXT;
+
+-- CreateTable
+CREATE TABLE "WebInstance" (
+    "id" TEXT NOT NULL,
+    "kind" TEXT NOT NULL DEFAULT 'web',
+    "startedAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "heartbeatAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "WebInstance_pkey" PRIMARY KEY ("id")
+);
+
+-- CreateTable
+CREATE TABLE "Lease" (
+    "name" TEXT NOT NULL,
+    "holder" TEXT NOT NULL,
+    "expiresAt" TIMESTAMP(3) NOT NULL,
+
+    CONSTRAINT "Lease_pkey" PRIMARY KEY ("name")
+);

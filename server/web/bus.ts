@@ -38,6 +38,8 @@ const RECONNECT_MIN_MS = 250;
 const RECONNECT_MAX_MS = 10_000;
 
 export interface Bus {
+  /** True when other instances can hear this one (PostgreSQL); false on SQLite's one instance. */
+  readonly shared: boolean;
   start(): void;
   publish(message: BusMessage): void;
   on(listener: (event: BusEvent) => void): () => void;
@@ -73,6 +75,7 @@ export function decodeMessage(payload: string | undefined, self: string): BusMes
 }
 
 class SingleInstanceBus implements Bus {
+  readonly shared = false;
   start() {}
   publish(message: BusMessage) {
     encodeMessage(message, instanceId()); // the same limit everywhere
@@ -88,6 +91,7 @@ class SingleInstanceBus implements Bus {
 }
 
 export class PgBus implements Bus {
+  readonly shared = true;
   readonly #events = new EventEmitter();
   #client: pg.Client | null = null;
   #up = false;

@@ -15,8 +15,9 @@ import "server-only";
  *   The agent holds the timers (a reboot's countdown), so nothing is lost.
  * - one follower: a row names the instance that follows it (Task.followerId, ../instances.ts). A
  *   web instance recovers at start the rows whose follower is itself (its previous process on the
- *   same port) or gone, and after every heartbeat adopts the rows of followers whose heartbeat went
- *   stale (kill -9 of another instance): never a task a live instance follows, and of two
+ *   same port) or gone, and on PostgreSQL (where the bus carries the adopter's task views to the
+ *   other instances' browsers) after every heartbeat adopts the rows of followers whose heartbeat
+ *   went stale (kill -9 of another instance): never a task a live instance follows, and of two
  *   instances adopting at once exactly one wins (a conditional UPDATE).
  */
 import { randomUUID } from "node:crypto";
@@ -38,6 +39,7 @@ import {
 } from "../dal/tasks";
 import type { AuditAction } from "../domain";
 import { ActionFailure } from "../errors";
+import { getBus } from "../bus";
 import { INSTANCE_TTL_MS, instanceId, isWebInstance, onHeartbeat, startHeartbeat } from "../instances";
 import type { RequestMeta } from "../request-meta";
 import { agentActor } from "../vms/agent-actor";
@@ -71,7 +73,9 @@ export function ensureTaskPipeline(): Promise<void> {
   g.__zaphodTaskRecovery ??= recoverTasks()
     .catch((e) => console.error("[tasks] recovery failed:", e))
     .then(() => {
-      if (!isWebInstance()) return;
+      // Adopting needs the bus: the adopter's task views must reach the browsers of the others. On
+      // SQLite (one instance; a second one on the same file only recovers at its own start).
+      if (!isWebInstance() || !getBus().shared) return;
       let scanning = false;
       onHeartbeat(() => {
         if (scanning) return;

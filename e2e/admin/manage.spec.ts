@@ -67,6 +67,9 @@ async function adminPage(browser: import("@playwright/test").Browser): Promise<P
 }
 
 test.beforeAll(() => {
+  // Four accounts and three VMs made through the real CLI and agent: more than the default 60 s
+  // on a loaded 2-core machine (a hook that times out fails the first test and skips the rest).
+  test.setTimeout(240_000);
   createUser(owner, password);
   createUser(other, password);
   createUser(leaver, password);

@@ -12,6 +12,7 @@ const vm = owner;
 const missing = "no-such-vm-here";
 
 test.beforeAll(() => {
+  test.setTimeout(240_000); // real provisioning through the CLI and agent
   createUser(owner, "vm-owner-password-1");
   zaphod(["provision", owner, vm, "--memory", "32", "--storage", "1", "--swap", "16", "--no-start"]);
 });

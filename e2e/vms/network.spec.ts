@@ -37,6 +37,7 @@ async function shots(page: Page, name: string) {
 }
 
 test.beforeAll(() => {
+  test.setTimeout(240_000); // real provisioning through the CLI and agent
   createUser(owner, password);
   zaphod([
     "provision",

@@ -26,7 +26,11 @@ export type BusMessage =
   /** A task row changed (progress, log, end): re-read its view and push it to browsers. */
   | { t: "task"; id: string; ownerId: string }
   /** A user's sessions ended (suspended, rejected): close their streams and consoles. */
-  | { t: "ended"; userId: string };
+  | { t: "ended"; userId: string }
+  /** Who watches a VM's console changed on the sender: re-read the VM's presence rows. */
+  | { t: "presence"; vmId: string }
+  /** An admin opened a member's console on the sender: the member's viewers here are told. */
+  | { t: "admin-opened"; vmId: string; userId: string };
 
 /** `since`: when the listening connection dropped. */
 export type BusEvent = BusMessage | { t: "resync"; since: Date };
@@ -71,6 +75,9 @@ export function decodeMessage(payload: string | undefined, self: string): BusMes
   if (m.t === "task" && str(m.id) && str(m.ownerId))
     return { t: "task", id: m.id as string, ownerId: m.ownerId as string };
   if (m.t === "ended" && str(m.userId)) return { t: "ended", userId: m.userId as string };
+  if (m.t === "presence" && str(m.vmId)) return { t: "presence", vmId: m.vmId as string };
+  if (m.t === "admin-opened" && str(m.vmId) && str(m.userId))
+    return { t: "admin-opened", vmId: m.vmId as string, userId: m.userId as string };
   return null;
 }
 

@@ -19,6 +19,35 @@ function viewer(userId: string, vmId: string, role: "admin" | "member" = "member
 }
 
 describe("ConsoleHub", () => {
+  it("merges the viewers other web instances report, says when its own change, and passes their admins' notice", () => {
+    const hub = new ConsoleHub();
+    const changed: string[] = [];
+    hub.onPresence((vmId) => changed.push(vmId));
+    const alice = viewer("alice", "vm-a");
+    hub.join(alice);
+    expect(changed).toEqual(["vm-a"]);
+    expect(hub.localViewerInfo("vm-a")).toEqual([
+      { user: "alice", role: "member", since: "2026-11-30T23:00:00.000Z" },
+    ]);
+    // Another instance has an admin on the same console, who joined earlier.
+    hub.setRemoteViewers("vm-a", [{ user: "root", role: "admin", since: "2026-11-30T22:00:00.000Z" }]);
+    expect(alice.got.at(-1)).toEqual({
+      type: "viewers",
+      viewers: [
+        { user: "root", role: "admin", since: "2026-11-30T22:00:00.000Z" },
+        { user: "alice", role: "member", since: "2026-11-30T23:00:00.000Z" },
+      ],
+    });
+    hub.noticeAdminOpened("vm-a", "root");
+    expect(alice.got).toContainEqual({ type: "notice", text: "Admin root opened this console." });
+    // Nobody watches vm-b here: nothing is sent, nothing kept.
+    hub.setRemoteViewers("vm-b", [{ user: "bob", role: "member", since: "2026-11-30T22:00:00.000Z" }]);
+    expect(hub.hasViewers("vm-b")).toBe(false);
+    hub.leave(alice);
+    expect(changed).toEqual(["vm-a", "vm-a"]);
+    expect(hub.watchedVms()).toEqual([]);
+  });
+
   it("counts slots per user and globally; release is idempotent", () => {
     const hub = new ConsoleHub({ maxPerUser: 2, maxTotal: 3 });
     const a = hub.acquire("a");

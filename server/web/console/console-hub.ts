@@ -36,6 +36,9 @@ export interface ConsoleHubOptions {
 
 export type SlotRefusal = "user-cap" | "global-cap";
 
+/** A viewer as the `viewers` list shows it (also what another web instance reports of its own). */
+export type ViewerInfo = { user: string; role: ConsoleRole; since: string };
+
 /** A reserved connection slot; `release` is idempotent. */
 export interface ConsoleSlot {
   release(): void;
@@ -53,6 +56,9 @@ export class ConsoleHub {
   readonly #slotsByUser = new Map<string, number>();
   #slots = 0;
   readonly #viewersByVm = new Map<string, Set<ConsoleViewer>>();
+  /** Viewers of a VM on the other web instances (set by ./console-hub-instance.ts). */
+  readonly #remoteByVm = new Map<string, ViewerInfo[]>();
+  readonly #presenceListeners = new Set<(vmId: string) => void>();
 
   constructor(options: ConsoleHubOptions = {}) {
     this.maxPerUser = options.maxPerUser ?? 4;
@@ -64,6 +70,43 @@ export class ConsoleHub {
   onAdminOpened(listener: AdminOpenedConsole): () => void {
     this.#adminOpenedListeners.add(listener);
     return () => this.#adminOpenedListeners.delete(listener);
+  }
+
+  /** Adds a listener for changes of this process's viewers of a VM; returns its removal. */
+  onPresence(listener: (vmId: string) => void): () => void {
+    this.#presenceListeners.add(listener);
+    return () => this.#presenceListeners.delete(listener);
+  }
+
+  /** This process's viewers of a VM, as the list shows them. */
+  localViewerInfo(vmId: string): ViewerInfo[] {
+    return [...(this.#viewersByVm.get(vmId) ?? [])].map((v) => ({
+      user: v.username.slice(0, 64),
+      role: v.role,
+      since: v.since.toISOString(),
+    }));
+  }
+
+  hasViewers(vmId: string): boolean {
+    return (this.#viewersByVm.get(vmId)?.size ?? 0) > 0;
+  }
+
+  /** The VMs this process has viewers of. */
+  watchedVms(): string[] {
+    return [...this.#viewersByVm.keys()];
+  }
+
+  /** What the other web instances say of a VM's viewers: merged into the list pushed here. */
+  setRemoteViewers(vmId: string, viewers: ViewerInfo[]): void {
+    if (viewers.length) this.#remoteByVm.set(vmId, viewers);
+    else this.#remoteByVm.delete(vmId);
+    this.#announce(vmId);
+  }
+
+  /** An admin opened this VM's console on another web instance: its viewers here are told. */
+  noticeAdminOpened(vmId: string, adminUsername: string): void {
+    const text = `Admin ${adminUsername} opened this console.`;
+    for (const viewer of this.#viewersByVm.get(vmId) ?? []) viewer.sendControl({ type: "notice", text });
   }
 
   /** Reserves a slot before the upgrade, so upgrades in flight count against the caps too. */
@@ -115,13 +158,27 @@ export class ConsoleHub {
       }
     }
     this.#announce(viewer.vmId);
+    this.#presenceChanged(viewer.vmId);
   }
 
   leave(viewer: ConsoleViewer): void {
     const set = this.#viewersByVm.get(viewer.vmId);
     if (!set?.delete(viewer)) return;
-    if (set.size === 0) this.#viewersByVm.delete(viewer.vmId);
-    else this.#announce(viewer.vmId);
+    if (set.size === 0) {
+      this.#viewersByVm.delete(viewer.vmId);
+      this.#remoteByVm.delete(viewer.vmId);
+    } else this.#announce(viewer.vmId);
+    this.#presenceChanged(viewer.vmId);
+  }
+
+  #presenceChanged(vmId: string): void {
+    for (const listener of this.#presenceListeners) {
+      try {
+        listener(vmId);
+      } catch (error) {
+        console.error("[console] presence listener failed:", error);
+      }
+    }
   }
 
   viewersOf(vmId: string): ConsoleViewer[] {
@@ -152,9 +209,9 @@ export class ConsoleHub {
   #announce(vmId: string): void {
     const set = this.#viewersByVm.get(vmId);
     if (!set) return;
-    const viewers = [...set]
-      .slice(0, 64)
-      .map((v) => ({ user: v.username.slice(0, 64), role: v.role, since: v.since.toISOString() }));
+    const viewers = [...this.localViewerInfo(vmId), ...(this.#remoteByVm.get(vmId) ?? [])]
+      .sort((a, b) => a.since.localeCompare(b.since))
+      .slice(0, 64);
     for (const viewer of set) viewer.sendControl({ type: "viewers", viewers });
   }
 }

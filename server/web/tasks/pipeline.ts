@@ -24,6 +24,7 @@ import { randomUUID } from "node:crypto";
 import type { TaskInfo } from "../../protocol/agent";
 import { AgentCallError } from "../agent/client";
 import { getAgent } from "../agent/instance";
+import { getBus } from "../bus";
 import type { Actor } from "../dal/caller";
 import { unsafeClaimTask } from "../dal/instances";
 import {
@@ -39,7 +40,6 @@ import {
 } from "../dal/tasks";
 import type { AuditAction } from "../domain";
 import { ActionFailure } from "../errors";
-import { getBus } from "../bus";
 import { INSTANCE_TTL_MS, instanceId, isWebInstance, onHeartbeat, startHeartbeat } from "../instances";
 import type { RequestMeta } from "../request-meta";
 import { agentActor } from "../vms/agent-actor";

@@ -19,3 +19,16 @@ CREATE TABLE "Lease" (
 
     CONSTRAINT "Lease_pkey" PRIMARY KEY ("name")
 );
+
+-- CreateTable
+CREATE TABLE "ConsolePresence" (
+    "instanceId" TEXT NOT NULL,
+    "vmId" TEXT NOT NULL,
+    "viewers" TEXT NOT NULL,
+    "updatedAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "ConsolePresence_pkey" PRIMARY KEY ("instanceId","vmId")
+);
+
+-- CreateIndex
+CREATE INDEX "ConsolePresence_vmId_idx" ON "ConsolePresence"("vmId");

@@ -15,3 +15,16 @@ CREATE TABLE "Lease" (
     "holder" TEXT NOT NULL,
     "expiresAt" DATETIME NOT NULL
 );
+
+-- CreateTable
+CREATE TABLE "ConsolePresence" (
+    "instanceId" TEXT NOT NULL,
+    "vmId" TEXT NOT NULL,
+    "viewers" TEXT NOT NULL,
+    "updatedAt" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    PRIMARY KEY ("instanceId", "vmId")
+);
+
+-- CreateIndex
+CREATE INDEX "ConsolePresence_vmId_idx" ON "ConsolePresence"("vmId");

@@ -3,7 +3,7 @@
  * changes (a `vm.state` event each; guest-initiated halts and boot-stage changes included) and
  * bounds the boot logs, and at start-up it boots the autostart VMs.
  */
-import type { BootStage, VmState } from "../protocol/agent";
+import type { BootStage, TaskInfo, VmState } from "../protocol/agent";
 import { capBootLog, currentBootLog, nextBootLog } from "./boot-log";
 import { scanUmlProcesses, type UmlProcess } from "./host-procs";
 import { ensurePiping } from "./tmux";
@@ -128,14 +128,25 @@ export class VmWatcher {
       for (let name = queue.shift(); name; name = queue.shift()) {
         try {
           const task = await this.vms.lifecycle.start(newId(), name);
-          await new Promise<void>((resolve) => {
+          this.log(`autostart ${name}: task ${task.id} ${task.state}`);
+          const done = await new Promise<TaskInfo>((resolve) => {
             const off = this.vms.events.subscribe((event) => {
               if (event.type === "task.done" && event.task.id === task.id) {
                 off();
-                resolve();
+                resolve(event.task);
               }
             });
+            // It may have ended before the subscription (a start refused at once).
+            const now = this.vms.tasks.getTask(task.id);
+            if (now.state !== "running") {
+              off();
+              resolve(now);
+            }
           });
+          // Said either way: an autostart VM that stays stopped must say why in the agent's log.
+          this.log(
+            `autostart ${name}: ${done.state}${done.error ? ` (${done.error.code}: ${done.error.message})` : ""}${done.step ? `, last step ${done.step}` : ""}`,
+          );
         } catch (error) {
           this.log(`autostart ${name}: ${(error as Error).message}`);
         }

@@ -30,7 +30,10 @@ if [ ! -f "$DATA/PG_VERSION" ]; then
     || { cat "$DIR/initdb.log" >&2; exit 1; }
 fi
 
-PORT=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+# process.stdout.write of a string: console.log of a number is coloured when FORCE_COLOR is set (as
+# Playwright sets it for the processes it starts), and PostgreSQL refused "port=\e[33m45509\e[39m".
+PORT=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{process.stdout.write(`${s.address().port}\n`);s.close()})')
+[[ $PORT =~ ^[0-9]+$ ]] || { echo "pg-start: no free port (got: $PORT)" >&2; exit 1; }
 echo "$PORT" > "$DIR/port"
 [ "$(id -u)" = 0 ] && chown postgres:postgres "$DIR/port"
 as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$DIR/server.log" -w -t 60 \

@@ -8,7 +8,7 @@ import { requireUser } from "@/server/web/dal/get-session";
 import { listVmsForCaller } from "@/server/web/dal/vms";
 import { ensureTaskPipeline } from "@/server/web/tasks/pipeline";
 import { getAdminOverview } from "@/server/web/vms/admin-overview";
-import { readLive } from "@/server/web/vms/hub";
+import { pageLive } from "@/server/web/vms/hub";
 
 export const metadata: Metadata = { title: "Dashboard" };
 
@@ -27,7 +27,7 @@ export default async function DashboardPage() {
       owner: vm.ownerUsername,
       image: vm.image,
       memoryMiB: vm.memoryMiB,
-      live: await readLive(vm.name),
+      live: await pageLive(vm.name),
     })),
   );
   const yourVms = (

@@ -28,10 +28,20 @@ export interface Member {
   vm: string;
 }
 
+export interface PanelStackOptions {
+  /** Another database (a PostgreSQL URL); default: a fresh SQLite file. */
+  databaseUrl?: string;
+  /** Web instances on that database (each its own port and process); default 1. */
+  webInstances?: number;
+}
+
 export interface PanelStack {
   base: string;
+  /** Every web instance's base URL (the first is `base`). */
+  bases: string[];
   harness: Harness;
   web: ChildProcess;
+  webs: ChildProcess[];
   webLog: string;
   /** The id of the console page's `openConsoleAction` in this build. */
   ticketActionId: string;
@@ -65,19 +75,26 @@ function cli(args: string[], env: Record<string, string>, stdin = "", timeoutMs 
 }
 
 /** Starts everything; on any failure stops what it started and rethrows. */
-export async function startPanelStack(members: Member[], log: (line: string) => void): Promise<PanelStack> {
+export async function startPanelStack(
+  members: Member[],
+  log: (line: string) => void,
+  options: PanelStackOptions = {},
+): Promise<PanelStack> {
   for (const built of [".next/BUILD_ID", "dist/web.mjs", "dist/cli.mjs", "dist/uml-xstate.so"])
     if (!existsSync(join(repoRoot, built)))
       throw new Error(`${built} is missing: build first (npx next build && node scripts/build-dist.mjs)`);
   const harness = await createHarness();
-  let web: ChildProcess | undefined;
-  const stop = async () => {
-    if (web?.pid && web.exitCode === null && web.signalCode === null) {
-      const exited = new Promise((resolve) => web?.once("exit", resolve));
+  const webs: ChildProcess[] = [];
+  const stopWeb = async (web: ChildProcess) => {
+    if (web.pid && web.exitCode === null && web.signalCode === null) {
+      const exited = new Promise((resolve) => web.once("exit", resolve));
       process.kill(web.pid, "SIGTERM");
       await Promise.race([exited, sleep(5_000)]);
       if (web.exitCode === null && web.signalCode === null) process.kill(web.pid, "SIGKILL");
     }
+  };
+  const stop = async () => {
+    await Promise.all(webs.map(stopWeb));
     await harness.cleanup();
   };
   try {
@@ -93,7 +110,7 @@ export async function startPanelStack(members: Member[], log: (line: string) => 
       NODE_ENV: "production",
       NEXT_TELEMETRY_DISABLED: "1",
       PORT: String(port),
-      DATABASE_URL: `file:${join(webDir, "bench.db")}`,
+      DATABASE_URL: options.databaseUrl ?? `file:${join(webDir, "bench.db")}`,
       AUTH_SECRET: randomBytes(32).toString("hex"),
       ZAPHOD_ORIGINS: base,
       ZAPHOD_AGENT_SOCKET: harness.socketPath,
@@ -111,25 +128,33 @@ export async function startPanelStack(members: Member[], log: (line: string) => 
       ),
     );
     const webLog = join(webDir, "web.log");
-    const logFd = openSync(webLog, "a");
-    const child = spawn(process.execPath, [join(repoRoot, "dist/web.mjs")], {
-      cwd: repoRoot,
-      env: env as NodeJS.ProcessEnv,
-      stdio: ["ignore", logFd, logFd],
-    });
-    web = child;
-    closeSync(logFd);
-    const until = Date.now() + 60_000;
-    for (;;) {
-      if (child.exitCode !== null)
-        throw new Error(`the web tier exited with ${web.exitCode} (see ${webLog})`);
-      const ok = await fetch(`${base}/api/health`)
-        .then((r) => r.ok)
-        .catch(() => false);
-      if (ok) break;
-      if (Date.now() > until) throw new Error(`the web tier did not answer within 60 s (see ${webLog})`);
-      await sleep(250);
-    }
+    const bases = [base];
+    for (let i = 1; i < (options.webInstances ?? 1); i++) bases.push(`http://127.0.0.1:${await freePort()}`);
+    await Promise.all(
+      bases.map(async (b, i) => {
+        const logFd = openSync(i === 0 ? webLog : join(webDir, `web-${i}.log`), "a");
+        const port = new URL(b).port;
+        const child = spawn(process.execPath, [join(repoRoot, "dist/web.mjs")], {
+          cwd: repoRoot,
+          env: { ...env, PORT: port, ZAPHOD_ORIGINS: b } as unknown as NodeJS.ProcessEnv,
+          stdio: ["ignore", logFd, logFd],
+        });
+        webs.push(child);
+        closeSync(logFd);
+        const until = Date.now() + 60_000;
+        for (;;) {
+          if (child.exitCode !== null)
+            throw new Error(`web instance ${i} exited with ${child.exitCode} (see ${webDir})`);
+          const ok = await fetch(`${b}/api/health`)
+            .then((r) => r.ok)
+            .catch(() => false);
+          if (ok) break;
+          if (Date.now() > until)
+            throw new Error(`web instance ${i} did not answer within 60 s (see ${webDir})`);
+          await sleep(250);
+        }
+      }),
+    );
     const manifest = JSON.parse(
       readFileSync(join(repoRoot, ".next/server/server-reference-manifest.json"), "utf8"),
     ) as { node: Record<string, { exportedName: string }> };
@@ -139,8 +164,10 @@ export async function startPanelStack(members: Member[], log: (line: string) => 
     if (!ticketActionId) throw new Error("no openConsoleAction in this build");
     return {
       base,
+      bases,
       harness,
-      web: child,
+      web: webs[0] as ChildProcess,
+      webs,
       webLog,
       ticketActionId,
       async vmHost(vm) {

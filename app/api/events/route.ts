@@ -2,7 +2,7 @@ import { withMember, z } from "@/server/web/auth/wrappers";
 import { getSessionToken } from "@/server/web/dal/get-session";
 import { listVmsForCaller } from "@/server/web/dal/vms";
 import { seesAllVms } from "@/server/web/vms/access";
-import { readLive } from "@/server/web/vms/hub";
+import { pageLive } from "@/server/web/vms/hub";
 import { eventStreamResponse } from "@/server/web/vms/sse";
 import type { VmsSnapshot } from "@/server/web/vms/stream-events";
 
@@ -23,7 +23,7 @@ export const GET = withMember("vm.read", z.object({}).strict(), async (_input, {
     accepts: () => true,
     snapshot: async (): Promise<VmsSnapshot> => {
       const vms = await listVmsForCaller(caller, { all });
-      return { vms: await Promise.all(vms.map((vm) => readLive(vm.name))) };
+      return { vms: await Promise.all(vms.map((vm) => pageLive(vm.name))) };
     },
   });
 });

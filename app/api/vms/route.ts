@@ -2,7 +2,7 @@ import { withMember, z } from "@/server/web/auth/wrappers";
 import { listVmsForCaller } from "@/server/web/dal/vms";
 import { ensureTaskPipeline } from "@/server/web/tasks/pipeline";
 import { seesAllVms } from "@/server/web/vms/access";
-import { readLive } from "@/server/web/vms/hub";
+import { pageLive } from "@/server/web/vms/hub";
 
 /** GET: the caller's VMs with their live state (the admin: every VM). */
 export const GET = withMember("vm.read", z.object({}).strict(), async (_input, { caller }) => {
@@ -13,7 +13,7 @@ export const GET = withMember("vm.read", z.object({}).strict(), async (_input, {
       name: vm.name,
       owner: vm.ownerUsername,
       memoryMiB: vm.memoryMiB,
-      live: await readLive(vm.name),
+      live: await pageLive(vm.name),
     })),
   );
 });

@@ -144,3 +144,51 @@ it("after a resync it re-reads the VMs its browsers watch and the tasks that cha
   await until(taskEvent(started, "running"));
   await until(() => got.slice(before).find((e) => e.type === "vm" && e.vm.name === "hub-vm"));
 });
+
+it("a page's read of a VM is one agent call for callers at once, reused briefly, re-read once the VM changed", async () => {
+  let calls = 0;
+  const counting = {
+    call: async () => {
+      calls += 1;
+      await new Promise((r) => setTimeout(r, 50));
+      return {
+        name: "hub-vm",
+        state: "running",
+        stage: "up",
+        stageDetail: null,
+        busy: null,
+        pid: 4242,
+        bootId: String(calls),
+        processUptimeSeconds: 10,
+        guest: null,
+        pausedForSpace: null,
+      };
+    },
+    subscribe: () => () => {},
+  } as unknown as AgentClient;
+  setAgentForTests(counting);
+  try {
+    const hub = getHub();
+    const ten = await Promise.all(Array.from({ length: 10 }, () => hub.live("hub-vm")));
+    expect(calls).toBe(1);
+    expect(new Set(ten.map((l) => l.bootId))).toEqual(new Set(["1"]));
+    expect((await hub.live("hub-vm")).bootId).toBe("1"); // reused
+    // Another instance says the VM changed: the next read asks the agent again.
+    bus.deliver({ t: "vm", name: "hub-vm" });
+    await until(() => (calls >= 2 ? true : undefined)); // the hub's own refresh
+    const after = await hub.live("hub-vm");
+    expect(Number(after.bootId)).toBeGreaterThanOrEqual(2);
+    // Older than the bound: read again.
+    const before = calls;
+    await hub.live("hub-vm", 0);
+    expect(calls).toBe(before + 1);
+    // An agent that does not answer: "unknown", never kept — the next read asks again.
+    setAgentForTests(silentAgent);
+    bus.deliver({ t: "vm", name: "hub-vm" });
+    expect((await hub.live("hub-vm")).state).toBe("unknown");
+    setAgentForTests(counting);
+    expect((await hub.live("hub-vm")).state).toBe("running");
+  } finally {
+    setAgentForTests(silentAgent);
+  }
+});

@@ -21,7 +21,7 @@ import { ActionFailure } from "@/server/web/errors";
 import { ensureTaskPipeline } from "@/server/web/tasks/pipeline";
 import { mayActOn } from "@/server/web/vms/access";
 import { vmGuestAccess } from "@/server/web/vms/guest-access";
-import { readLive } from "@/server/web/vms/hub";
+import { pageLive } from "@/server/web/vms/hub";
 import { getVmNetwork } from "@/server/web/vms/network";
 
 export const metadata: Metadata = { title: "VM" };
@@ -45,7 +45,7 @@ export default async function VmPage({ params }: { params: Promise<{ name: strin
   }
   await ensureTaskPipeline();
   const [live, tasks, audit, access, network] = await Promise.all([
-    readLive(vm.name),
+    pageLive(vm.name),
     listTasksForVm(caller, vm.id, 20),
     listVmAudit(caller, vm.id, 20),
     vmGuestAccess(caller, vm.name),

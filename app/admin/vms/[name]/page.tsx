@@ -19,7 +19,7 @@ import { requireAdmin } from "@/server/web/dal/get-session";
 import { getVmForCaller, listProvisionableOwners, type VmRow } from "@/server/web/dal/vms";
 import { ActionFailure } from "@/server/web/errors";
 import { ensureTaskPipeline } from "@/server/web/tasks/pipeline";
-import { readLive } from "@/server/web/vms/hub";
+import { pageLive } from "@/server/web/vms/hub";
 import { getVmNetwork } from "@/server/web/vms/network";
 
 export async function generateMetadata({ params }: { params: Promise<{ name: string }> }): Promise<Metadata> {
@@ -39,7 +39,7 @@ export default async function ManageVmPage({ params }: { params: Promise<{ name:
   }
   await ensureTaskPipeline();
   const [live, owners, snapshotCount, network] = await Promise.all([
-    readLive(vm.name),
+    pageLive(vm.name),
     listProvisionableOwners(caller),
     countVmSnapshots(caller, vm.name),
     getVmNetwork(caller, vm.name),

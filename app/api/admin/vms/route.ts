@@ -1,6 +1,6 @@
 import { withAdmin, z } from "@/server/web/auth/wrappers";
 import { listVmsForCaller } from "@/server/web/dal/vms";
-import { readLive } from "@/server/web/vms/hub";
+import { pageLive } from "@/server/web/vms/hub";
 import { ProvisionInput } from "@/server/web/vms/inputs";
 import { provisionVm } from "@/server/web/vms/service";
 
@@ -12,7 +12,7 @@ export const GET = withAdmin("vm.read.any", z.object({}).strict(), async (_input
       name: vm.name,
       owner: vm.ownerUsername,
       memoryMiB: vm.memoryMiB,
-      live: await readLive(vm.name),
+      live: await pageLive(vm.name),
     })),
   );
 });

@@ -7,7 +7,7 @@ import { findConsoleVm } from "@/server/web/console/issue-console-ticket";
 import { requireUser } from "@/server/web/dal/get-session";
 import { Slug } from "@/server/web/domain";
 import { ensureTaskPipeline } from "@/server/web/tasks/pipeline";
-import { readLive } from "@/server/web/vms/hub";
+import { pageLive } from "@/server/web/vms/hub";
 
 export async function generateMetadata({ params }: { params: Promise<{ name: string }> }): Promise<Metadata> {
   const { name } = await params;
@@ -23,7 +23,7 @@ export default async function ConsolePage({ params }: { params: Promise<{ name: 
   const vm = await findConsoleVm(caller, name);
   if (!vm) notFound();
   await ensureTaskPipeline();
-  const live = await readLive(vm.name);
+  const live = await pageLive(vm.name);
   return (
     <ConsoleView
       vmName={vm.name}

@@ -2,7 +2,7 @@ import { withMember, z } from "@/server/web/auth/wrappers";
 import { getSessionToken } from "@/server/web/dal/get-session";
 import { listTasksForVm } from "@/server/web/dal/tasks";
 import { getVmForCaller } from "@/server/web/dal/vms";
-import { readLive } from "@/server/web/vms/hub";
+import { pageLive } from "@/server/web/vms/hub";
 import { eventStreamResponse } from "@/server/web/vms/sse";
 import type { VmSnapshot } from "@/server/web/vms/stream-events";
 
@@ -23,7 +23,7 @@ export const GET = withMember("vm.read", z.object({}).strict(), async (_input, {
     // VM handed to another member stops reaching its former owner's open stream.
     accepts: (_ownerId, vmName) => vmName === vm.name,
     snapshot: async (): Promise<VmSnapshot> => {
-      const [live, tasks] = await Promise.all([readLive(vm.name), listTasksForVm(caller, vm.id, 20)]);
+      const [live, tasks] = await Promise.all([pageLive(vm.name), listTasksForVm(caller, vm.id, 20)]);
       return { vm: live, tasks };
     },
   });

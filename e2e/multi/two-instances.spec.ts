@@ -201,6 +201,21 @@ test("presence is shared: an admin opening the console on one instance shows on 
   }
 });
 
+test("the host page lists both web instances, this one marked", async ({ browser }) => {
+  const one = await pageOn(browser, 0, admin);
+  try {
+    await one.page.goto("/admin/host");
+    const list = one.page.getByRole("list", { name: "Web instances" });
+    await expect(list.getByRole("listitem")).toHaveCount(2);
+    await expect(list).toContainText(`:${PORTS[0]} (this page)`);
+    await expect(list).toContainText(`:${PORTS[1]}`);
+    // For a person to look at (.data/screenshots/multi/).
+    await one.page.screenshot({ path: ".data/screenshots/multi/admin-host.png", fullPage: true });
+  } finally {
+    await one.context.close();
+  }
+});
+
 test("a suspension on one instance closes a console held by the other within 5 s", async ({ browser }) => {
   test.setTimeout(120_000);
   const two = await pageOn(browser, 1, member);

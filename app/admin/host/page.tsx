@@ -6,7 +6,9 @@ import { PageShell } from "@/components/page-shell";
 import { Cell, stackedTable } from "@/components/stacked-table";
 import { VmStateBadge } from "@/components/vms/vm-state-badge";
 import { requireAdmin } from "@/server/web/dal/get-session";
+import { listWebInstances } from "@/server/web/dal/instances";
 import { listVmsForCaller } from "@/server/web/dal/vms";
+import { INSTANCE_TTL_MS, instanceId } from "@/server/web/instances";
 import { getHostFigures } from "@/server/web/vms/host-figures";
 import { getHostNetwork } from "@/server/web/vms/network";
 import { gib, overcommitWarnings } from "@/server/web/vms/overcommit";
@@ -49,7 +51,12 @@ function duration(s: number): string {
 
 export default async function HostPage() {
   const caller = await requireAdmin();
-  const [figures, network] = await Promise.all([getHostFigures(caller), getHostNetwork(caller)]);
+  const [figures, network, webInstances] = await Promise.all([
+    getHostFigures(caller),
+    getHostNetwork(caller),
+    listWebInstances(caller, INSTANCE_TTL_MS),
+  ]);
+  const thisInstance = instanceId();
   const rows = await listVmsForCaller(caller, { all: true }); // every VM the caller may see: the owners
   const ownerOf = new Map(rows.map((r) => [r.name, r.ownerUsername]));
   const { health, overcommit } = figures;
@@ -167,6 +174,24 @@ export default async function HostPage() {
               <Row label="VM disks, provisioned" value={`${gib(overcommit.diskProvisionedBytes)} GiB`} />
               <Row label="VM disks, allocated" value={`${gib(overcommit.diskAllocatedBytes)} GiB`} />
               <DiskReserveForm reserve={health.host.dataDiskReserve} save={setDiskReserveAction} />
+            </Card>
+            <Card title="Web instances">
+              <ul aria-label="Web instances" className="space-y-1">
+                {webInstances.map((w) => (
+                  <li key={w.id} className="flex justify-between gap-4">
+                    <span className="min-w-0 truncate font-mono text-xs">
+                      {w.id}
+                      {w.id === thisInstance ? " (this page)" : ""}
+                    </span>
+                    <span className="shrink-0 text-stone-600 dark:text-stone-400">
+                      {w.following ? `follows ${w.following} task${w.following === 1 ? "" : "s"}` : "idle"}
+                    </span>
+                  </li>
+                ))}
+              </ul>
+              {webInstances.length === 0 ? (
+                <p className="text-stone-600 dark:text-stone-400">None has beaten yet.</p>
+              ) : null}
             </Card>
             <Card title="Network">
               {network.state === "on" ? (

@@ -6,8 +6,11 @@
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { actionFailure, activeCallers } from "../testing/actors";
 import { setupTestDb, type TestDb } from "../testing/test-db";
+import type { Caller } from "./caller";
 import {
+  listWebInstances,
   unsafeAcquireLease,
   unsafeBeat,
   unsafeClaimTask,
@@ -90,6 +93,20 @@ describe("who follows a running task", () => {
     const live = (await unsafeLiveInstances(TTL)).map((i) => i.id);
     expect(live).toContain("web@a");
     expect(live).not.toContain("web@leaving");
+  });
+
+  it("shows the admin the live web instances (not CLI runs) and what each follows; a member nothing", async () => {
+    const { root, mem } = await activeCallers(t.db, [
+      ["root", "admin"],
+      ["mem", "member"],
+    ]);
+    await Promise.all([unsafeBeat("web@a", "web"), unsafeBeat("cli@x:1", "cli")]);
+    await task("web@a");
+    const seen = await listWebInstances(root as Caller, TTL);
+    expect(seen.map((i) => i.id)).toContain("web@a");
+    expect(seen.map((i) => i.id)).not.toContain("cli@x:1");
+    expect(seen.find((i) => i.id === "web@a")?.following).toBeGreaterThanOrEqual(2);
+    expect((await actionFailure(listWebInstances(mem as Caller, TTL))).code).toBe("forbidden");
   });
 });
 

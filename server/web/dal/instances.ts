@@ -13,6 +13,8 @@ import "server-only";
  *   name nobody held), so of two instances exactly one holds it at a time.
  */
 import { getDb } from "../db/client";
+import { assertPermission } from "./assert-permission";
+import type { Caller } from "./caller";
 
 export async function unsafeBeat(id: string, kind: "web" | "cli", now = new Date()): Promise<void> {
   await getDb().webInstance.upsert({
@@ -35,6 +37,27 @@ export async function unsafeLiveInstances(
     where: { heartbeatAt: { gte: new Date(now.getTime() - ttlMs) } },
     orderBy: { startedAt: "asc" },
   });
+}
+
+/** The web instances alive now (the host page): admins only. */
+export async function listWebInstances(
+  caller: Caller,
+  ttlMs: number,
+): Promise<{ id: string; startedAt: Date; heartbeatAt: Date; following: number }[]> {
+  assertPermission(caller, "host.read");
+  const live = (await unsafeLiveInstances(ttlMs)).filter((i) => i.kind === "web");
+  const counts = await getDb().task.groupBy({
+    by: ["followerId"],
+    where: { status: { in: ["queued", "running"] }, followerId: { in: live.map((i) => i.id) } },
+    _count: { _all: true },
+  });
+  const following = new Map(counts.map((c) => [c.followerId, c._count._all]));
+  return live.map((i) => ({
+    id: i.id,
+    startedAt: i.startedAt,
+    heartbeatAt: i.heartbeatAt,
+    following: following.get(i.id) ?? 0,
+  }));
 }
 
 /**

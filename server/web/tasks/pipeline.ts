@@ -38,6 +38,7 @@ import {
   unsafeRunningTaskOfVm,
   unsafeUpdateTask,
 } from "../dal/tasks";
+import { newId } from "../db/ids";
 import type { AuditAction } from "../domain";
 import { ActionFailure } from "../errors";
 import { INSTANCE_TTL_MS, instanceId, isWebInstance, onHeartbeat, startHeartbeat } from "../instances";
@@ -126,11 +127,32 @@ export async function startTask(input: StartTaskInput): Promise<{ taskId: string
   await ensureTaskPipeline();
   const spec = input.spec ?? specOfKind(input.kind);
   if (!spec) throw new Error(`no task kind ${input.kind}`);
-  const { vm, actor } = input;
+  const { vm } = input;
   const running = await unsafeRunningTaskOfVm(vm.id);
   if (running) throw new ActionFailure("conflict", busyText(running.kind));
   const ownerId = input.taskOwnerId ?? vm.ownerId;
-  const taskId = await unsafeCreateTask({
+  // Followed by this process from before its row exists: an adoption scan (every heartbeat on
+  // PostgreSQL) must not take the row while the agent is still accepting the task, ask the agent,
+  // hear "no such task" and end it interrupted.
+  const taskId = newId();
+  following().add(taskId);
+  try {
+    return await startFollowed(taskId, input, spec, ownerId);
+  } catch (error) {
+    following().delete(taskId);
+    throw error;
+  }
+}
+
+async function startFollowed(
+  taskId: string,
+  input: StartTaskInput,
+  spec: TaskKindSpec,
+  ownerId: string,
+): Promise<{ taskId: string; done: Promise<TaskInfo> }> {
+  const { vm, actor } = input;
+  await unsafeCreateTask({
+    id: taskId,
     vmId: vm.id,
     ownerId,
     actorId: typeof actor === "string" ? null : actor.id,

@@ -33,6 +33,8 @@ class FakeAgent {
   network: HostNetworkInfo | null = null;
   /** The next call of this op is refused with this agent error code. */
   refuse = new Map<string, AgentCallError["code"]>();
+  /** The next call of this op is answered only once this promise resolves (a slow, busy agent). */
+  hold = new Map<string, Promise<void>>();
   private listeners = new Set<(e: AgentEvent) => void>();
 
   private emit(type: "task.progress" | "task.done", task: TaskInfo) {
@@ -84,6 +86,11 @@ class FakeAgent {
       // Reads (the hub's status refreshes, the pipeline's polls) are not what the tests count.
       if (op !== "vm.status" && op !== "task.get")
         this.calls.push({ op, args, id: options?.id, actor: options?.actor });
+      const held = this.hold.get(op);
+      if (held) {
+        this.hold.delete(op);
+        await held;
+      }
       const code = this.refuse.get(op);
       if (code) {
         this.refuse.delete(op);
@@ -607,6 +614,24 @@ describe("the task pipeline: recovery after a web restart", () => {
     const again = await readTask(id);
     expect(again.logs.filter((l) => l.message === "The VM is up.")).toHaveLength(1);
     expect(again.endedAt?.getTime()).toBe(row.endedAt?.getTime());
+  });
+
+  it("a scan for tasks to adopt while the agent is still accepting a start leaves the task to its starter", async () => {
+    // On PostgreSQL every heartbeat scans for tasks to adopt; a busy agent can take 300 ms to accept.
+    let release!: () => void;
+    agent.hold.set("vm.start", new Promise<void>((resolve) => (release = resolve)));
+    const started = requestPowerAction(alice, "alice-vm", "start");
+    for (let i = 0; i < 100 && !agent.calls.some((c) => c.op === "vm.start"); i++)
+      await new Promise((r) => setTimeout(r, 10));
+    const taskId = agent.calls.find((c) => c.op === "vm.start")?.id as string;
+    expect((await readTask(taskId)).status).toBe("running");
+    await recoverTasks(); // the row is ours and the agent does not know the task yet
+    release();
+    expect((await started).taskId).toBe(taskId);
+    expect((await readTask(taskId)).status).toBe("running");
+    agent.finish(taskId);
+    const row = await until(taskId, (r) => r.status === "succeeded");
+    expect(row.logs.at(-1)?.message).toBe("The VM is up.");
   });
 });
 

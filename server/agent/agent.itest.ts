@@ -533,12 +533,12 @@ describe("host agent with real UML VMs", () => {
         auto = await h.client.call("vm.status", { name: VM2 });
       }
       // What the restarted agent said of it, should it not come up (a rare failure, cause not known yet).
-      const said = h.agentLog
+      const said = `${h.agentLog
         .join("")
         .split("\n")
         .filter((l) => l.includes(VM2))
         .slice(-40)
-        .join("\n");
+        .join("\n")}\n--- its console:\n${(await currentBootLog(VM2).catch(() => "")).slice(-3000)}`;
       expect(auto.state, said).toBe("running");
       expect(auto.stage, said).toBe("up");
     } finally {

@@ -33,6 +33,11 @@ export interface PanelStackOptions {
   databaseUrl?: string;
   /** Web instances on that database (each its own port and process); default 1. */
   webInstances?: number;
+  /** More environment for the agent and for each web instance (a bench's probes, the agent's settings). */
+  agentEnv?: Record<string, string>;
+  webEnv?: Record<string, string>;
+  /** More `zaphod provision` arguments for every member's VM (e.g. `--autostart --no-start`). */
+  provisionArgs?: string[];
 }
 
 export interface PanelStack {
@@ -98,6 +103,7 @@ export async function startPanelStack(
     await harness.cleanup();
   };
   try {
+    Object.assign(harness.env, options.agentEnv);
     await harness.startAgent();
     const webDir = join(harness.root, "web");
     mkdirSync(webDir, { mode: 0o700 });
@@ -119,14 +125,27 @@ export async function startPanelStack(
     for (const m of members)
       await cli(["create-user", m.username, "--email", `${m.username}@example.org`], env, `${m.password}\n`);
     log(`provisioning ${members.map((m) => m.vm).join(", ")} (busybox, 64 MiB) through the agent…`);
-    await Promise.all(
-      members.map((m) =>
-        cli(
-          ["provision", m.username, m.vm, "--image", harness.image, "--memory", "64", "--storage", "1"],
+    // Four at a time: a storm of CLI processes on one SQLite file only measures the lock.
+    const queue = [...members];
+    const provisionNext = async (): Promise<void> => {
+      for (let m = queue.shift(); m; m = queue.shift())
+        await cli(
+          [
+            "provision",
+            m.username,
+            m.vm,
+            "--image",
+            harness.image,
+            "--memory",
+            "64",
+            "--storage",
+            "1",
+            ...(options.provisionArgs ?? []),
+          ],
           env,
-        ),
-      ),
-    );
+        );
+    };
+    await Promise.all(Array.from({ length: 4 }, provisionNext));
     const webLog = join(webDir, "web.log");
     const bases = [base];
     for (let i = 1; i < (options.webInstances ?? 1); i++) bases.push(`http://127.0.0.1:${await freePort()}`);
@@ -136,7 +155,7 @@ export async function startPanelStack(
         const port = new URL(b).port;
         const child = spawn(process.execPath, [join(repoRoot, "dist/web.mjs")], {
           cwd: repoRoot,
-          env: { ...env, PORT: port, ZAPHOD_ORIGINS: b } as unknown as NodeJS.ProcessEnv,
+          env: { ...env, ...options.webEnv, PORT: port, ZAPHOD_ORIGINS: b } as unknown as NodeJS.ProcessEnv,
           stdio: ["ignore", logFd, logFd],
         });
         webs.push(child);

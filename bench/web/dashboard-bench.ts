@@ -20,8 +20,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
-import pg from "pg";
 import { type PanelStack, startPanelStack } from "../lib/panel-stack";
+import { freshDatabase } from "../lib/pg-database";
 import { signInCookie } from "../lib/sign-in";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
@@ -116,19 +116,6 @@ async function startPeer(): Promise<{ url: string; child: ChildProcess }> {
   }
 }
 
-async function freshDatabase(): Promise<string> {
-  const url = execFileSync(join(repoRoot, "scripts/pg-start.sh"), { encoding: "utf8" }).trim();
-  const root = new pg.Client({ connectionString: url });
-  await root.connect();
-  try {
-    await root.query("DROP DATABASE IF EXISTS zaphod_bench_b6 WITH (FORCE)");
-    await root.query("CREATE DATABASE zaphod_bench_b6");
-  } finally {
-    await root.end();
-  }
-  return url.replace(/\/[^/]+$/, "/zaphod_bench_b6");
-}
-
 const fmt = (f: Figures) =>
   `${f.rps.toFixed(0).padStart(5)} req/s  p50 ${String(f.p50).padStart(4)} ms  p99 ${String(f.p99).padStart(4)} ms${f.errors ? `  (${f.errors} errors/non-2xx)` : ""}`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
@@ -136,7 +123,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 let stack: PanelStack | undefined;
 let peer: { url: string; child: ChildProcess } | undefined;
 try {
-  const databaseUrl = await freshDatabase();
+  const databaseUrl = await freshDatabase("zaphod_bench_b6");
   const member = { username: "b6member", password: "b6-member-password-1", vm: "b6vm" };
   stack = await startPanelStack([member], log, { databaseUrl, webInstances: 2 });
   const cookie = await signInCookie(stack.base, member.username, member.password);

@@ -499,7 +499,7 @@ describe("host agent with real UML VMs", () => {
       name: VM2,
       owner: OWNER,
       image: h.image,
-      memoryMiB: 48,
+      memoryMiB: 64,
       storageGiB: 1,
       swapMiB: 0,
       autostart: true,

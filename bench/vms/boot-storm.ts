@@ -34,6 +34,7 @@ import { parseBootLogName } from "../../server/agent/vm-paths";
 import { type Lag, lagProbeEnv, readLag } from "../lib/loop-lag-read";
 import { type Member, type PanelStack, startPanelStack } from "../lib/panel-stack";
 import { signInCookie } from "../lib/sign-in";
+import { median } from "../lib/stats";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -262,12 +263,6 @@ async function directStorm(stack: PanelStack, k: number): Promise<Storm> {
   }
 }
 
-const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
-const pct = (xs: number[], p: number) => {
-  const s = sorted(xs);
-  return s.length ? (s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number) : Number.NaN;
-};
-const median = (xs: number[]) => pct(xs, 50);
 const sec = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 let stack: PanelStack | undefined;

@@ -30,6 +30,7 @@ import { parseArgs } from "node:util";
 import { type Member, type PanelStack, startPanelStack } from "../lib/panel-stack";
 import { freshDatabase } from "../lib/pg-database";
 import { signInCookie } from "../lib/sign-in";
+import { median, percentile } from "../lib/stats";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -208,12 +209,6 @@ async function phase(stack: PanelStack, cookies: string[], split: boolean): Prom
   };
 }
 
-const sorted = (xs: number[]) => [...xs].sort((x, y) => x - y);
-const pct = (xs: number[], p: number) => {
-  const s = sorted(xs);
-  return s.length ? (s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number) : Number.NaN;
-};
-const median = (xs: number[]) => pct(xs, 50);
 const ms = (x: number) => `${x.toFixed(1)} ms`;
 
 let stack: PanelStack | undefined;
@@ -236,7 +231,7 @@ try {
       ["one", one],
     ] as const)
       log(
-        `rep ${rep} ${name}: ${p.actions} actions (${p.failedActions} failed), ${p.delivered} events delivered; action → event p99 A ${ms(pct(p.latencyA, 99))}${p.latencyB.length ? `, B ${ms(pct(p.latencyB, 99))}; B − A p50 ${ms(median(p.crossInstance))} p99 ${ms(pct(p.crossInstance, 99))} (${p.crossInstance.length} pairs)` : ""}; CPU ${p.cpuPerAction.toFixed(2)} ms/action, ${p.cpuPerEvent.toFixed(3)} ms/event`,
+        `rep ${rep} ${name}: ${p.actions} actions (${p.failedActions} failed), ${p.delivered} events delivered; action → event p99 A ${ms(percentile(p.latencyA, 99))}${p.latencyB.length ? `, B ${ms(percentile(p.latencyB, 99))}; B − A p50 ${ms(median(p.crossInstance))} p99 ${ms(percentile(p.crossInstance, 99))} (${p.crossInstance.length} pairs)` : ""}; CPU ${p.cpuPerAction.toFixed(2)} ms/action, ${p.cpuPerEvent.toFixed(3)} ms/event`,
       );
     rows.push({ two, one });
   }
@@ -249,13 +244,13 @@ try {
   );
   console.log("| --- | --- | --- | --- | --- | --- |");
   console.log(
-    `| two instances (half the streams on B) | ${ms(m((r) => median(r.two.latencyA)))} / ${ms(m((r) => pct(r.two.latencyA, 99)))} | ${ms(m((r) => median(r.two.latencyB)))} / ${ms(m((r) => pct(r.two.latencyB, 99)))} | ${ms(m((r) => median(r.two.crossInstance)))} / ${ms(m((r) => pct(r.two.crossInstance, 99)))} | ${m((r) => r.two.cpuPerAction).toFixed(2)} ms | ${m((r) => r.two.cpuPerEvent).toFixed(3)} ms |`,
+    `| two instances (half the streams on B) | ${ms(m((r) => median(r.two.latencyA)))} / ${ms(m((r) => percentile(r.two.latencyA, 99)))} | ${ms(m((r) => median(r.two.latencyB)))} / ${ms(m((r) => percentile(r.two.latencyB, 99)))} | ${ms(m((r) => median(r.two.crossInstance)))} / ${ms(m((r) => percentile(r.two.crossInstance, 99)))} | ${m((r) => r.two.cpuPerAction).toFixed(2)} ms | ${m((r) => r.two.cpuPerEvent).toFixed(3)} ms |`,
   );
   console.log(
-    `| one instance (every stream on A) | ${ms(m((r) => median(r.one.latencyA)))} / ${ms(m((r) => pct(r.one.latencyA, 99)))} | — | — | ${m((r) => r.one.cpuPerAction).toFixed(2)} ms | ${m((r) => r.one.cpuPerEvent).toFixed(3)} ms |`,
+    `| one instance (every stream on A) | ${ms(m((r) => median(r.one.latencyA)))} / ${ms(m((r) => percentile(r.one.latencyA, 99)))} | — | — | ${m((r) => r.one.cpuPerAction).toFixed(2)} ms | ${m((r) => r.one.cpuPerEvent).toFixed(3)} ms |`,
   );
   console.log(
-    `two / one: action → event p99 on B's streams ${m((r) => pct(r.two.latencyB, 99) / pct(r.one.latencyA, 99)).toFixed(2)}×, CPU per action ${m((r) => r.two.cpuPerAction / r.one.cpuPerAction).toFixed(2)}×`,
+    `two / one: action → event p99 on B's streams ${m((r) => percentile(r.two.latencyB, 99) / percentile(r.one.latencyA, 99)).toFixed(2)}×, CPU per action ${m((r) => r.two.cpuPerAction / r.one.cpuPerAction).toFixed(2)}×`,
   );
 } finally {
   await stack?.stop().catch((e) => log(`stopping the stack: ${(e as Error).message}`));

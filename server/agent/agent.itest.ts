@@ -532,7 +532,8 @@ describe("host agent with real UML VMs", () => {
         await new Promise((r) => setTimeout(r, 500));
         auto = await h.client.call("vm.status", { name: VM2 });
       }
-      // What the restarted agent said of it, should it not come up (a rare failure, cause not known yet).
+      // What the restarted agent said of it and its console, should it not come up (at 48 MiB it once
+      // panicked at boot, "System is deadlocked on memory"; it has 64 MiB since).
       const said = `${h.agentLog
         .join("")
         .split("\n")

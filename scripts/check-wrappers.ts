@@ -14,7 +14,7 @@ import { pathToFileURL } from "node:url";
 import ts from "typescript";
 
 const ACTION_WRAPPERS = new Set(["publicAction", "memberAction", "adminAction"]);
-const ROUTE_WRAPPERS = new Set(["withPublic", "withMember", "withAdmin"]);
+const ROUTE_WRAPPERS = new Set(["withPublic", "withBodyCredential", "withMember", "withAdmin"]);
 const HTTP_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
 /** Route segment config exports Next reads; not handlers. */
 const ROUTE_CONFIG = new Set([

@@ -51,7 +51,10 @@ export function ProvisionForm({
   overcommit,
   defaultOwnerId,
   provision,
+  hosts = [],
 }: {
+  /** Joined hosts besides the panel's own (issue 13): the admin picks one, or the most headroom. */
+  hosts?: string[];
   /** The wrapped provisioning action, passed down by the page. */
   provision: (form: FormData) => Promise<ActionResult<{ name: string }>>;
   owners: Owner[];
@@ -177,6 +180,25 @@ export function ProvisionForm({
             ))}
           </select>
         </Labelled>
+        {hosts.length > 0 ? (
+          <Labelled id={`${id}-host`} label="Host" error={errors.host}>
+            <select
+              id={`${id}-host`}
+              name="host"
+              className={errors.host ? invalidInput : input}
+              aria-invalid={errors.host ? true : undefined}
+              defaultValue="auto"
+            >
+              <option value="auto">The most headroom (RAM + swap)</option>
+              <option value="local">local (this host)</option>
+              {hosts.map((h) => (
+                <option key={h} value={h}>
+                  {h}
+                </option>
+              ))}
+            </select>
+          </Labelled>
+        ) : null}
         <Labelled id={`${id}-memory`} label="Memory (MiB)" error={errors.memoryMiB}>
           <input
             id={`${id}-memory`}

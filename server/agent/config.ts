@@ -98,6 +98,15 @@ const Env = z.object({
    * `destroy:after-disks`) until a file appears (see snapshot-test-hook.ts), so a test can kill -9
    * the agent exactly there.
    */
+  /**
+   * Listen for the panel over TCP with mutual TLS too (issue 13: agents on other hosts), as
+   * ADDRESS:PORT; needs the certificates `join` wrote to ZAPHOD_TLS_DIR (default <data>/tls).
+   */
+  ZAPHOD_AGENT_LISTEN: z
+    .string()
+    .regex(/^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]|[a-z0-9.-]{1,253}):\d{1,5}$/, "ADDRESS:PORT")
+    .optional(),
+  ZAPHOD_TLS_DIR: safePath.optional(),
   ZAPHOD_TEST_PAUSE_AT: z
     .string()
     .regex(/^(snapshot|destroy):[a-z-]{1,32}$/)
@@ -134,6 +143,10 @@ export interface AgentConfig {
   network: NetworkConfig | null;
   /** ZAPHOD_LOG_FILE: everything the agent prints goes there, size-capped and rotated; null: stderr. */
   logFile: { path: string; maxBytes: number; keep: number } | null;
+  /** ZAPHOD_AGENT_LISTEN: the mutual-TLS listener for a panel on another host; null: the socket only. */
+  listen: { host: string; port: number } | null;
+  /** ZAPHOD_TLS_DIR: the key, certificate, pinned CA and CRL `join` wrote (root, 0700). */
+  tlsDir: string;
 }
 
 export interface NetworkConfig {
@@ -196,7 +209,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
           keep: e.ZAPHOD_LOG_KEEP ?? LOG_FILE_DEFAULTS.keep,
         }
       : null,
+    listen: parseListen(e.ZAPHOD_AGENT_LISTEN),
+    tlsDir: resolve(e.ZAPHOD_TLS_DIR ?? join(dataDir, "tls")),
   };
+}
+
+function parseListen(text: string | undefined): AgentConfig["listen"] {
+  if (!text) return null;
+  const at = text.lastIndexOf(":");
+  const host = text.slice(0, at).replace(/^\[|\]$/g, "");
+  const port = Number(text.slice(at + 1));
+  if (!(port >= 1 && port <= 65535))
+    throw new ConfigError(`ZAPHOD_AGENT_LISTEN: port ${port} is not 1-65535`);
+  return { host, port };
 }
 
 /** ZAPHOD_NET_*: null when ZAPHOD_NET_NETNS is unset; every value checked with a sentence. */

@@ -43,6 +43,7 @@ describe("agent handler map", () => {
       manager: {} as VmManager,
       snapshots: null,
       droppingInput: (_name, task) => task,
+      trust: () => null,
     });
     expect(Object.keys(handlers).sort()).toEqual([...OPS].sort());
   });
@@ -52,6 +53,7 @@ describe("agent handler map", () => {
       manager: {} as VmManager,
       snapshots: null,
       droppingInput: (_name, task) => task,
+      trust: () => null,
     });
     await expect(
       dispatch(handlers, "snapshot.usage", {}, { id: "x", actor: undefined }),

@@ -32,9 +32,11 @@ export interface HandlerDeps {
   snapshots: SnapshotManager | null;
   /** Called with an accepted power verb's task: console input queued for the old boot is dropped. */
   droppingInput(name: string, task: TaskInfo): TaskInfo;
+  /** host.trust: the TCP listener's CRL update; null when the agent has no TCP listener. */
+  trust(): { updateCrl(pem: string): Promise<ResultOf["host.trust"]> } | null;
 }
 
-export function createHandlers({ manager: m, snapshots, droppingInput }: HandlerDeps): AgentHandlers {
+export function createHandlers({ manager: m, snapshots, droppingInput, trust }: HandlerDeps): AgentHandlers {
   const snap = () => {
     if (!snapshots) throw new AgentFailure("invalid-request", "snapshots are not enabled");
     return snapshots;
@@ -93,6 +95,12 @@ export function createHandlers({ manager: m, snapshots, droppingInput }: Handler
       return m.info.hostFigures();
     },
     "host.network": () => m.network.hostInfo(),
+    "host.trust": async (args) => {
+      const listener = trust();
+      if (!listener)
+        throw new AgentFailure("invalid-request", "this agent has no TCP listener (ZAPHOD_AGENT_LISTEN)");
+      return listener.updateCrl(args.crl);
+    },
     "host.setNetwork": (args) => m.network.setHost(args.settings),
     "vm.network": (args) => m.network.vmInfo(args.name),
     "vm.setNetwork": (args) => m.network.setVm(args.name, args.ipv4, args.rateLimitKbit),

@@ -16,6 +16,7 @@ import { captureProcessOutput } from "./log-file";
 import { ensureDir, lstatOrNull } from "./safe-fs";
 import { AgentServer } from "./server";
 import { SnapshotManager } from "./snapshots";
+import { joinPanel, loadTlsFiles, TlsListener } from "./tls";
 import { VmManager } from "./vm-manager";
 
 const log = (line: string) => console.error(`${new Date().toISOString()} agent: ${line}`);
@@ -82,6 +83,8 @@ async function installUmlPreload(config: AgentConfig): Promise<void> {
 
 export async function startAgent(config: AgentConfig) {
   process.umask(0o077);
+  // Before anything changes: a TCP listener without the certificates of a `join` is a sentence.
+  const tlsFiles = config.listen ? await loadTlsFiles(config.tlsDir) : null;
   await assertReachableByHostUsers(config);
   await mkdir(config.dataDir, { recursive: true, mode: 0o755 });
   await chmod(config.dataDir, 0o755);
@@ -117,6 +120,12 @@ export async function startAgent(config: AgentConfig) {
   });
   await chmod(config.socketPath, 0o660);
   if (gid !== null) await chown(config.socketPath, 0, gid);
+  if (tlsFiles) {
+    const listener = new TlsListener(config, tlsFiles, log);
+    server.attach(listener.server);
+    server.trust = listener;
+    await listener.start();
+  }
   manager.watcher.startSweeping();
   manager.space.start();
   log(
@@ -139,12 +148,24 @@ async function main(): Promise<void> {
     process.stderr.write(`agent: logging to ${config.logFile.path}\n`);
     captureProcessOutput(config.logFile);
   }
+  if (process.argv[2] === "join") {
+    const [panelUrl, token, fingerprint] = process.argv.slice(3);
+    if (!panelUrl || !token || !fingerprint) {
+      console.error(
+        "usage: agent join PANEL-URL TOKEN CA-FINGERPRINT   (the three `zaphod host add` printed)",
+      );
+      process.exit(2);
+    }
+    await joinPanel(config, { panelUrl, token, fingerprint }, log);
+    return;
+  }
   const { manager, server } = await startAgent(config);
   const stop = (signal: string) => {
     log(`${signal}: closing the socket; VMs and their consoles keep running`);
     manager.stop();
     server.closeConsoles();
     server.http.close();
+    server.trust?.close();
     void unlink(config.socketPath).catch(() => undefined);
     setTimeout(() => process.exit(0), 200).unref();
   };

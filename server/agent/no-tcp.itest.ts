@@ -1,10 +1,9 @@
 /**
- * security.md check 26 (remote agent transport), nearest equivalent: zaphod has no remote agent
- * transport yet, so there is no TLS, client certificate or replayed request id to refuse over TCP.
- * What holds instead is that the real agent (started as the harness starts it, as root) opens no
- * inet socket at all: every socket it holds is a Unix socket, its RPC socket among them. The TCP
- * checks (no certificate, a wrong, expired or revoked one, TLS 1.1) land with the agent over TCP
- * (check 47).
+ * security.md check 26 (remote agent transport), for the panel's own host: an agent without
+ * ZAPHOD_AGENT_LISTEN (the default, one host) opens no inet socket at all: every socket it holds is
+ * a Unix socket, its RPC socket among them. The agent of another host listens with mutual TLS; its
+ * refusals (no certificate, another CA's, an expired, revoked or host certificate, TLS 1.1) are
+ * server/web/hosts/hosts.itest.ts (checks 26 and 47).
  */
 
 import { readdir, readFile, readlink } from "node:fs/promises";

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Server as HttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer } from "ws";
 import {
@@ -34,6 +35,7 @@ import { ConsoleSession } from "./console-session";
 import { AgentFailure, toAgentError } from "./errors";
 import { AGENT_VERSION, type AgentHandlers, createHandlers, dispatch } from "./handlers";
 import type { SnapshotManager } from "./snapshots";
+import type { TlsListener } from "./tls";
 import { captureScreen, flushConsoleInput } from "./tmux";
 import type { Runtime, VmManager } from "./vm-manager";
 
@@ -55,6 +57,8 @@ export class AgentServer {
   private replies = new Map<string, CachedReply>();
   private hubs = new Map<string, ConsoleHub>();
   private handlers: AgentHandlers;
+  /** The mutual-TLS listener (tls.ts) when the agent has one: host.trust updates its CRL. */
+  trust: TlsListener | null = null;
 
   constructor(
     private manager: VmManager,
@@ -65,14 +69,21 @@ export class AgentServer {
       manager,
       snapshots,
       droppingInput: (name, task) => this.droppingInput(name, task),
+      trust: () => this.trust,
     });
     // A reboot's own hard reset (its countdown ended) is a power action too.
     manager.holdConsoleInput = (name) => this.holdInput(name);
-    this.http = createServer((req, res) => void this.onRequest(req, res));
-    this.http.on("upgrade", (req, socket, head) => void this.onUpgrade(req, socket, head));
-    this.http.on("clientError", (_error, socket) => socket.destroy());
-    this.http.headersTimeout = 10_000;
-    this.http.requestTimeout = 30_000;
+    this.http = createServer();
+    this.attach(this.http);
+  }
+
+  /** Serves the same verbs, events and consoles on another listener (the mutual-TLS one). */
+  attach(server: Server | HttpsServer): void {
+    server.on("request", (req, res) => void this.onRequest(req, res));
+    server.on("upgrade", (req, socket, head) => void this.onUpgrade(req, socket, head));
+    server.on("clientError", (_error, socket) => socket.destroy());
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
   }
 
   // ── RPC ───────────────────────────────────────────────────────────────────────────────────

@@ -227,6 +227,19 @@ const verbs = {
   /** The host network's settings, its state and every VM's address and forwards. */
   "host.network": none,
   /**
+   * The panel's newest certificate revocation list (PEM, signed by the CA the agent pinned at
+   * `join`): the TCP listener refuses the web certificates it lists from now on. An older CRL than
+   * the agent holds, or one the pinned CA did not sign, is refused (`invalid-request`).
+   */
+  "host.trust": z
+    .object({
+      crl: z
+        .string()
+        .min(1)
+        .max(32 * 1024),
+    })
+    .strict(),
+  /**
    * Changes the host network (applied now: bridge address, NAT/routes, the VM-to-VM and SMTP
    * rules); a subnet or pool that leaves out an address a VM has is refused (`conflict`).
    */
@@ -361,6 +374,7 @@ export const AgentRequest = z.discriminatedUnion("op", [
   request("snapshot.usage"),
   request("host.setDiskReserve"),
   request("host.network"),
+  request("host.trust"),
   request("host.setNetwork"),
   request("vm.setNetwork"),
   request("vm.network"),
@@ -655,6 +669,7 @@ export interface ResultOf {
   "vm.resume": VmStatus;
   "host.setDiskReserve": HostResources;
   "host.network": HostNetworkInfo;
+  "host.trust": { crlNumber: number; listening: boolean };
   "host.setNetwork": HostNetworkInfo;
   "vm.setNetwork": VmNetworkInfo;
   "vm.network": VmNetworkInfo;

@@ -10,6 +10,8 @@ export const Slug = z.string().max(32).regex(SLUG_PATTERN, "must be a slug: a-z,
 
 export const VmName = Slug;
 export const ImageName = Slug;
+/** A host of the panel (issue 13): "local" is the panel's own host, the agent on its Unix socket. */
+export const HostName = Slug;
 
 /**
  * Owner (member username) slugs are shorter: the host user is `<prefix><owner>` and Linux user

@@ -19,6 +19,7 @@ import { registerConsoleGateway } from "./console/register-console-gateway";
 import { recordAuditEvent } from "./dal/record-audit-event";
 import { getDb } from "./db/client";
 import { EnvError, getEnv } from "./env";
+import { startHostChecks } from "./hosts/health";
 import { startHousekeeping } from "./housekeeping";
 import { leaveInstances, setInstance, webInstanceId } from "./instances";
 import { refuseServerAction } from "./request-guard";
@@ -56,7 +57,9 @@ async function main() {
 
   // /ws/console: browser ⇄ this process ⇄ the agent's console of the VM (server/web/console).
   registerConsoleGateway({
-    openAgentConsole: (vmName) => getAgent().openConsole(vmName),
+    openAgentConsole: (vmName) => getAgent().openConsoleOn("local", vmName),
+    // The VM's own host's agent (found before the browser's handshake).
+    connectAgentConsole: (vmName) => getAgent().prepareConsole(vmName),
     // An admin on a member's console: in the VM's history (the member also sees a notice live).
     onAdminOpened: (e) =>
       void recordAuditEvent({
@@ -131,6 +134,8 @@ async function main() {
   getBus().start();
   // Expired rate-limit counters, console tickets and sign-out records go away on a schedule.
   const stopHousekeeping = startHousekeeping(getDb);
+  // Joined hosts' agents are asked how they are (the host pages), by the lease holder.
+  const stopHostChecks = startHostChecks();
   // Tasks a previous web process left running are followed again at once (the agent holds their
   // timers, a reboot's countdown among them), not only when someone opens a page.
   void ensureTaskPipeline();
@@ -138,6 +143,7 @@ async function main() {
   const shutdown = (signal: string) => {
     console.log(`[web] ${signal}: shutting down`);
     stopHousekeeping();
+    stopHostChecks();
     // Consoles close with 1001 so browsers reconnect (with a fresh ticket) to the next process.
     getConsoleHub().closeAll("shutdown");
     // Its heartbeat row and leases go, so another instance adopts its tasks at once.

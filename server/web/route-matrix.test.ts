@@ -152,6 +152,7 @@ vi.mock("@/server/web/auth/wrappers", async (importOriginal) => {
     adminAction: (p: Parameters<typeof real.adminAction>[0], _s: unknown, _fn: unknown) =>
       real.adminAction(p, anything, marker),
     withPublic: (_s: unknown, _fn: unknown) => real.withPublic(anything, marker),
+    withBodyCredential: (_s: unknown, _fn: unknown) => real.withBodyCredential(anything, marker),
     withMember: (p: Parameters<typeof real.withMember>[0], _s: unknown, _fn: unknown) =>
       real.withMember(p, anything, marker),
     withAdmin: (p: Parameters<typeof real.withAdmin>[0], _s: unknown, _fn: unknown) =>
@@ -176,6 +177,8 @@ const SIGNED_OUT_PAGE: Row = [R, "→/pending", "→/", "→/", R];
 const EXPECTED: Record<string, Row> = {
   // Route handlers (method path).
   "GET /api/health": OPEN,
+  // A new host's join: the one-time token in the body is its credential (no session, no Origin).
+  "POST /api/hosts/join": OPEN,
   "GET /api/me": ROUTE_GATE,
   "GET /api/events": ROUTE_GATE,
   "GET /api/vms": ROUTE_GATE,
@@ -376,11 +379,14 @@ describe("route × role authorization matrix (security.md check 1)", () => {
       }
     }
     expect(refused.length).toBeGreaterThan(60);
-    expect(refused.filter((r) => !/: (403|bad-origin)$/.test(r))).toEqual([]);
+    // The one route without a session: a new host's join carries its one-time token in the body
+    // and no Origin (the agent is no browser); it reads no cookie, so a foreign Origin gains nothing.
+    const bodyCredential = /^POST \/api\/hosts\/join /;
+    expect(refused.filter((r) => !/: (403|bad-origin)$/.test(r) && !bodyCredential.test(r))).toEqual([]);
   });
 
   it("every route handler and action file is built by a wrapper (the source says so too)", () => {
     for (const { file } of files(/^route\.tsx?$/))
-      expect(readFileSync(file, "utf8"), file).toMatch(/with(Public|Member|Admin)\(/);
+      expect(readFileSync(file, "utf8"), file).toMatch(/with(Public|BodyCredential|Member|Admin)\(/);
   });
 });

@@ -6,6 +6,7 @@ import { PageShell } from "@/components/page-shell";
 import { Cell, stackedTable } from "@/components/stacked-table";
 import { VmStateBadge } from "@/components/vms/vm-state-badge";
 import { requireAdmin } from "@/server/web/dal/get-session";
+import { listHosts } from "@/server/web/dal/hosts";
 import { listWebInstances } from "@/server/web/dal/instances";
 import { listVmsForCaller } from "@/server/web/dal/vms";
 import { INSTANCE_TTL_MS, instanceId } from "@/server/web/instances";
@@ -49,15 +50,128 @@ function duration(s: number): string {
   return h ? `${h} h ${m} min` : `${m} min ${Math.floor(s % 60)} s`;
 }
 
-export default async function HostPage() {
+function HostList({
+  hosts,
+  current,
+  localVms,
+}: {
+  hosts: Awaited<ReturnType<typeof listHosts>>;
+  current: string;
+  localVms: number;
+}) {
+  const link = "text-teal-800 underline-offset-4 hover:underline dark:text-teal-300";
+  return (
+    <section aria-labelledby="hosts-heading" className="mb-8">
+      <h2 id="hosts-heading" className="text-lg font-medium">
+        Hosts
+      </h2>
+      <div className={`mt-3 ${stackedTable.wrapper}`}>
+        <table className={`${stackedTable.table} md:min-w-[32rem]`} aria-label="Hosts">
+          <thead
+            className={`${stackedTable.thead} border-b border-stone-200 text-xs uppercase tracking-wide text-stone-500 dark:border-stone-800`}
+          >
+            <tr>
+              {["Host", "Address", "State", "Agent", "RAM", "Swap", "Disk free", "VMs"].map((h) => (
+                <th key={h} scope="col" className="px-4 py-2 font-medium">
+                  {h}
+                </th>
+              ))}
+            </tr>
+          </thead>
+          <tbody className={`${stackedTable.tbody} divide-y divide-stone-200 dark:divide-stone-800`}>
+            <tr className={stackedTable.tr}>
+              <Cell label="Host" className="font-mono">
+                <a
+                  href="/admin/host"
+                  className={link}
+                  aria-current={current === "local" ? "page" : undefined}
+                >
+                  local
+                </a>
+              </Cell>
+              <Cell label="Address">this host (Unix socket)</Cell>
+              <Cell label="State">see below</Cell>
+              <Cell label="Agent">—</Cell>
+              <Cell label="RAM">—</Cell>
+              <Cell label="Swap">—</Cell>
+              <Cell label="Disk free">—</Cell>
+              <Cell label="VMs" className="tabular-nums">
+                {localVms}
+              </Cell>
+            </tr>
+            {hosts.map((h) => (
+              <tr key={h.name} className={stackedTable.tr} data-testid={`host-row-${h.name}`}>
+                <Cell label="Host" className="font-mono">
+                  <a
+                    href={`/admin/host?host=${h.name}`}
+                    className={link}
+                    aria-current={current === h.name ? "page" : undefined}
+                  >
+                    {h.name}
+                  </a>
+                </Cell>
+                <Cell label="Address" className="font-mono text-xs">
+                  {h.address}:{h.port}
+                </Cell>
+                <Cell label="State">
+                  <span data-testid={`host-state-${h.name}`}>
+                    {h.state === "pending"
+                      ? "waiting to join"
+                      : h.reachability === "unreachable"
+                        ? "unreachable"
+                        : h.reachability === "incompatible"
+                          ? `refused: protocol ${h.protocolVersion ?? "?"} not spoken here`
+                          : h.reachability === "up"
+                            ? "up"
+                            : "not checked yet"}
+                  </span>
+                  {h.lastError && h.reachability !== "up" ? (
+                    <span className="block text-xs text-stone-500">{h.lastError}</span>
+                  ) : null}
+                </Cell>
+                <Cell label="Agent">{h.agentVersion ?? "—"}</Cell>
+                <Cell label="RAM" className="tabular-nums">
+                  {h.ramMiB === null ? "—" : `${h.ramMiB} MiB`}
+                </Cell>
+                <Cell label="Swap" className="tabular-nums">
+                  {h.swapMiB === null ? "—" : `${h.swapMiB} MiB`}
+                </Cell>
+                <Cell label="Disk free" className="tabular-nums">
+                  {h.diskFreeMiB === null ? "—" : `${gib(h.diskFreeMiB * 2 ** 20)} GiB`}
+                </Cell>
+                <Cell label="VMs" className="tabular-nums">
+                  {h.vms}
+                </Cell>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <p className="mt-2 text-sm text-stone-600 dark:text-stone-400">
+        Add a host with <code>zaphod host add NAME ADDRESS</code> on this host, then run the join it prints on
+        the new one.
+      </p>
+    </section>
+  );
+}
+
+export default async function HostPage({
+  searchParams,
+}: {
+  searchParams: Promise<{ host?: string | string[] }>;
+}) {
   const caller = await requireAdmin();
+  const hosts = await listHosts(caller);
+  const asked = (await searchParams).host;
+  const current = typeof asked === "string" && hosts.some((h) => h.name === asked) ? asked : "local";
   const [figures, network, webInstances] = await Promise.all([
-    getHostFigures(caller),
-    getHostNetwork(caller),
+    getHostFigures(caller, current),
+    current === "local" ? getHostNetwork(caller) : Promise.resolve({ state: "off" as const }),
     listWebInstances(caller, INSTANCE_TTL_MS),
   ]);
   const thisInstance = instanceId();
   const rows = await listVmsForCaller(caller, { all: true }); // every VM the caller may see: the owners
+  const localVms = rows.length - hosts.reduce((n, h) => n + h.vms, 0);
   const ownerOf = new Map(rows.map((r) => [r.name, r.ownerUsername]));
   const { health, overcommit } = figures;
   const warnings = overcommit ? overcommitWarnings(overcommit) : null;
@@ -67,15 +181,19 @@ export default async function HostPage() {
     <PageShell
       caller={caller}
       signOut={signOutAction}
-      title="Host"
+      title={current === "local" ? "Host" : `Host ${current}`}
       description="The host's memory, disk and its free-space reserve, the agent; every VM on it and what it uses on the host."
     >
+      {hosts.length > 0 ? <HostList hosts={hosts} current={current} localVms={localVms} /> : null}
       {!figures.reachable || !health || !overcommit ? (
         <p
           role="alert"
+          data-testid="host-unreachable"
           className="rounded-lg border border-red-200 bg-red-50 px-4 py-3 text-sm text-red-800 dark:border-red-900 dark:bg-red-950/60 dark:text-red-200"
         >
-          The host agent is not reachable. VMs keep running; the panel cannot act on them until it is back.
+          {current === "local" ? "The host agent" : `The agent of host ${current}`} is not reachable. Its VMs
+          keep running and show as unknown; the panel cannot act on them until it is back
+          {hosts.length > 0 ? ", and the other hosts are unaffected" : ""}.
         </p>
       ) : (
         <>
@@ -173,7 +291,9 @@ export default async function HostPage() {
               />
               <Row label="VM disks, provisioned" value={`${gib(overcommit.diskProvisionedBytes)} GiB`} />
               <Row label="VM disks, allocated" value={`${gib(overcommit.diskAllocatedBytes)} GiB`} />
-              <DiskReserveForm reserve={health.host.dataDiskReserve} save={setDiskReserveAction} />
+              {current === "local" ? (
+                <DiskReserveForm reserve={health.host.dataDiskReserve} save={setDiskReserveAction} />
+              ) : null}
             </Card>
             <Card title="Web instances">
               <ul aria-label="Web instances" className="space-y-1">

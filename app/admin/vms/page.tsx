@@ -7,10 +7,12 @@ import { LiveVmList } from "@/components/vms/live-vm-list";
 import { ProvisionForm } from "@/components/vms/provision-form";
 import { TaskList } from "@/components/vms/task-list";
 import { requireAdmin } from "@/server/web/dal/get-session";
+import { listHosts } from "@/server/web/dal/hosts";
 import { listAllTasks } from "@/server/web/dal/tasks";
 import { listProvisionableOwners, listVmsForCaller } from "@/server/web/dal/vms";
 import { ensureTaskPipeline } from "@/server/web/tasks/pipeline";
 import { getHostFigures } from "@/server/web/vms/host-figures";
+import { getHub } from "@/server/web/vms/hub";
 import { liveFromStatus, unknownLive } from "@/server/web/vms/views";
 
 export const metadata: Metadata = { title: "VMs" };
@@ -23,23 +25,31 @@ export default async function AdminVmsPage({
   const caller = await requireAdmin();
   await ensureTaskPipeline();
   const sp = await searchParams;
-  const [owners, vms, figures, tasks] = await Promise.all([
+  const [owners, vms, figures, tasks, hosts] = await Promise.all([
     listProvisionableOwners(caller),
     listVmsForCaller(caller, { all: true }),
     getHostFigures(caller),
     listAllTasks(caller, 30),
+    listHosts(caller),
   ]);
   const statusByName = new Map(figures.vms.map((s) => [s.name, s]));
-  const cards = vms.map((vm) => {
-    const s = statusByName.get(vm.name);
-    return {
-      name: vm.name,
-      owner: vm.ownerUsername,
-      image: vm.image,
-      memoryMiB: vm.memoryMiB,
-      live: s ? liveFromStatus(s) : unknownLive(vm.name),
-    };
-  });
+  // A VM on another host is not in this host's list: its own host's agent says (or "unknown").
+  const cards = await Promise.all(
+    vms.map(async (vm) => {
+      const s = statusByName.get(vm.name);
+      return {
+        name: vm.name,
+        owner: vm.ownerUsername,
+        image: vm.image,
+        memoryMiB: vm.memoryMiB,
+        live: s
+          ? liveFromStatus(s)
+          : await getHub()
+              .live(vm.name)
+              .catch(() => unknownLive(vm.name)),
+      };
+    }),
+  );
   return (
     <PageShell
       caller={caller}
@@ -58,6 +68,7 @@ export default async function AdminVmsPage({
             images={figures.images.map((i) => ({ name: i.name, sizeBytes: i.sizeBytes }))}
             overcommit={figures.overcommit}
             defaultOwnerId={typeof sp.owner === "string" ? sp.owner : undefined}
+            hosts={hosts.filter((h) => h.state === "joined").map((h) => h.name)}
           />
         </div>
         <p className="mt-2 text-xs text-stone-500">

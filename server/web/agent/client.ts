@@ -8,6 +8,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { request } from "node:http";
+import { request as tlsRequest } from "node:https";
+import type { PeerCertificate } from "node:tls";
 import { WebSocket } from "ws";
 import {
   type Actor,
@@ -33,13 +35,32 @@ export class AgentCallError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly op: Op,
+    /** The agent could not be reached, or answers in a protocol version this panel does not speak. */
+    readonly transport?: "unreachable" | "incompatible",
   ) {
     super(message);
   }
 }
 
+/**
+ * An agent on another host (issue 13): mutual TLS with this web instance's certificate; the
+ * agent's certificate must be issued by `ca`, name `host:<hostName>` and carry `serial` (the one it
+ * joined with), or the connection ends before any request is sent.
+ */
+export interface TlsTarget {
+  hostName: string;
+  address: string;
+  port: number;
+  ca: string;
+  cert: string;
+  key: string;
+  serial: string;
+}
+
 export interface AgentClientOptions {
+  /** The local agent's Unix socket; ignored when `tls` is given. */
   socketPath: string;
+  tls?: TlsTarget;
   /** Per-request timeout (the agent answers task verbs at once; tasks report through events). */
   timeoutMs?: number;
   /** Delay before reconnecting the event stream, doubling up to 10 s. */
@@ -60,15 +81,47 @@ export interface AgentClient {
   close(): void;
 }
 
+/** The agent's certificate is the one its host joined with, or the connection is refused. */
+export function checkAgentIdentity(target: TlsTarget) {
+  return (_servername: string, cert: PeerCertificate): Error | undefined => {
+    const cn = cert.subject?.CN;
+    if (cn !== `host:${target.hostName}`)
+      return new Error(
+        `the agent at ${target.address}:${target.port} is not host ${target.hostName} (its certificate names ${cn ?? "nobody"})`,
+      );
+    if ((cert.serialNumber ?? "").toUpperCase() !== target.serial.toUpperCase())
+      return new Error(
+        `host ${target.hostName}'s certificate is not the one it joined with (revoked or replaced)`,
+      );
+    return undefined;
+  };
+}
+
+function tlsOptions(target: TlsTarget) {
+  return {
+    ca: target.ca,
+    cert: target.cert,
+    key: target.key,
+    minVersion: "TLSv1.2" as const,
+    servername: "",
+    checkServerIdentity: checkAgentIdentity(target),
+  };
+}
+
 function post(
   socketPath: string,
   body: string,
   timeoutMs: number,
+  target?: TlsTarget,
 ): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(
+    const send = target ? tlsRequest : request;
+    const where = target
+      ? { host: target.address, port: target.port, ...tlsOptions(target), agent: false }
+      : { socketPath };
+    const req = send(
       {
-        socketPath,
+        ...where,
         path: AGENT_PATHS.rpc,
         method: "POST",
         headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
@@ -100,11 +153,19 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
   let backoff = options.reconnectMs ?? 250;
   let reconnectTimer: NodeJS.Timeout | null = null;
 
-  const wsUrl = (path: string) => `ws+unix://${socketPath}:${path}`;
+  const target = options.tls;
+  const wsUrl = (path: string) =>
+    target
+      ? `wss://${target.address.includes(":") ? `[${target.address}]` : target.address}:${target.port}${path}`
+      : `ws+unix://${socketPath}:${path}`;
+  const wsTls = target ? tlsOptions(target) : {};
 
   function connectEvents(): void {
     if (closed || events || listeners.size === 0) return;
-    const ws = new WebSocket(wsUrl(AGENT_PATHS.events), { maxPayload: AGENT_LIMITS.maxEventFrameBytes });
+    const ws = new WebSocket(wsUrl(AGENT_PATHS.events), {
+      maxPayload: AGENT_LIMITS.maxEventFrameBytes,
+      ...wsTls,
+    });
     events = ws;
     ws.on("open", () => {
       backoff = options.reconnectMs ?? 250;
@@ -140,10 +201,16 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     const body = JSON.stringify({ v: PROTOCOL_VERSION, id, op, args, ...(actor ? { actor } : {}) });
     let response: { status: number; text: string };
     try {
-      response = await post(socketPath, body, timeoutMs);
+      response = await post(socketPath, body, timeoutMs, target);
     } catch (error) {
-      if (error instanceof AgentCallError) throw new AgentCallError(error.code, error.message, op);
-      throw new AgentCallError("internal", `agent unreachable: ${(error as Error).message}`, op);
+      if (error instanceof AgentCallError)
+        throw new AgentCallError(error.code, error.message, op, "unreachable");
+      throw new AgentCallError(
+        "internal",
+        `agent unreachable: ${(error as Error).message}`,
+        op,
+        "unreachable",
+      );
     }
     let reply: AgentReply<O>;
     try {
@@ -151,6 +218,13 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     } catch {
       throw new AgentCallError("internal", `agent sent a non-JSON reply (HTTP ${response.status})`, op);
     }
+    if (reply.v !== PROTOCOL_VERSION)
+      throw new AgentCallError(
+        "internal",
+        `the agent speaks protocol ${String(reply.v)}; this panel speaks ${PROTOCOL_VERSION}`,
+        op,
+        "incompatible",
+      );
     if (!reply.ok) throw new AgentCallError(reply.error.code, reply.error.message, op);
     return reply.result;
   }
@@ -217,6 +291,7 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
   function openConsole(vmName: string): WebSocket {
     const ws = new WebSocket(wsUrl(AGENT_PATHS.console(vmName)), {
       maxPayload: CONSOLE_LIMITS.maxFrameBytes,
+      ...wsTls,
     });
     ws.binaryType = "nodebuffer";
     return ws;

@@ -70,10 +70,12 @@ function toPlainInput(input: unknown): unknown {
 
 type Access =
   | { kind: "public" }
+  /** The request carries its own one-time credential (a host's join token): no session, no Origin. */
+  | { kind: "credential" }
   | { kind: "member"; permission: Permission }
   | { kind: "admin"; permission: Permission };
 
-type Ctx<A extends Access> = { meta: RequestMeta } & (A extends { kind: "public" }
+type Ctx<A extends Access> = { meta: RequestMeta } & (A extends { kind: "public" } | { kind: "credential" }
   ? { caller: Caller | null }
   : { caller: Caller });
 
@@ -82,6 +84,9 @@ async function authorize(
   method: string,
   hdrs: { get(name: string): string | null },
 ): Promise<{ ok: true; caller: Caller | null } | ReturnType<typeof fail>> {
+  // A one-time credential in the body is not a browser's ambient authority: no cookie is read, so
+  // a cross-site request gains nothing (an agent joining sends no Origin).
+  if (access.kind === "credential") return { ok: true, caller: null };
   if (!SAFE_METHODS.has(method) && !isAllowedOrigin(hdrs.get("origin"), getEnv().origins))
     return fail("bad-origin");
   const caller = await getSession();
@@ -227,6 +232,17 @@ export function withPublic<S extends z.ZodType, R>(
   fn: (input: z.output<S>, ctx: Ctx<{ kind: "public" }> & { req: NextRequest }) => Promise<R>,
 ): Handler {
   return route({ kind: "public" }, schema, fn);
+}
+
+/**
+ * A route whose input carries its own one-time credential, checked by `fn` (the join endpoint of
+ * a new host): no session is read and no Origin is needed. Nothing else may use it.
+ */
+export function withBodyCredential<S extends z.ZodType, R>(
+  schema: S,
+  fn: (input: z.output<S>, ctx: Ctx<{ kind: "credential" }> & { req: NextRequest }) => Promise<R>,
+): Handler {
+  return route({ kind: "credential" }, schema, fn);
 }
 
 export function withMember<S extends z.ZodType, R>(

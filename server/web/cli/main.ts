@@ -10,6 +10,7 @@
  *   zaphod reset-link <username>
  *   zaphod provision <owner> <vm-name> [--image I] [--memory MiB] [--storage GiB] [--swap MiB] [--autostart] [--no-start]
  *   zaphod demo-setup [--ssh-port P]   (stdin: the admin password, the member password, then SSH public keys for the demo member, one per line)
+ *   zaphod host add <name> <address>[:<port>] [--panel URL] | host list | host remove <name>
  */
 import { parseArgs } from "node:util";
 import { migrate } from "../../../prisma/migrate";
@@ -22,6 +23,7 @@ import { unreachableDatabase } from "../db/reachable";
 import { getEnv } from "../env";
 import { ActionFailure } from "../errors";
 import { leaveInstances } from "../instances";
+import { cliHost } from "./host-commands";
 import { cliDemoSetup, cliProvision } from "./vm-commands";
 
 const USAGE = `usage:
@@ -36,7 +38,13 @@ const USAGE = `usage:
   zaphod provision <owner> <vm-name> [--image <image>] [--memory <MiB>] [--storage <GiB>] [--swap <MiB>] [--autostart] [--no-start]
     provisions a VM through the agent (ZAPHOD_AGENT_SOCKET), starts it and waits until it is up
   zaphod demo-setup [--ssh-port P]   (stdin: admin password, member password, then the demo member's SSH public keys, one per line)
-    idempotent: admin "admin", member "demo", VM "demo" from the busybox image, started; waits until up`;
+    idempotent: admin "admin", member "demo", VM "demo" from the busybox image, started; waits until up
+  zaphod host add <name> <address>[:<port>] [--panel <url>]
+    adds a host whose agent the panel reaches over mutual TLS (port 7443 unless given); prints a
+    one-time join token (an hour) and the panel CA's fingerprint for \`agent join\` on that host
+  zaphod host list
+  zaphod host remove <name>
+    refused while VMs live there; revokes the host's certificate`;
 
 const cliMeta = { ip: "", userAgent: "zaphod-cli" };
 
@@ -67,6 +75,8 @@ async function main(argv: string[]): Promise<number> {
       autostart: { type: "boolean" },
       "no-start": { type: "boolean" },
       "ssh-port": { type: "string" },
+      host: { type: "string" },
+      panel: { type: "string" },
       help: { type: "boolean" },
     },
   });
@@ -164,6 +174,7 @@ async function main(argv: string[]): Promise<number> {
         swapMiB: num(values.swap),
         autostart: values.autostart ?? false,
         start: !values["no-start"],
+        host: values.host,
       });
       console.log(`provisioned ${name} for ${owner}`);
       return 0;
@@ -183,6 +194,8 @@ async function main(argv: string[]): Promise<number> {
       });
       return 0;
     }
+    case "host":
+      return cliHost(positionals, { panel: values.panel }, USAGE);
     default:
       console.error(USAGE);
       return command === "help" || values.help ? 0 : 2;

@@ -24,10 +24,12 @@ export type ProvisionOptions = {
   swapMiB?: number;
   autostart?: boolean;
   start?: boolean;
+  /** "local", a joined host, or unset: the most headroom. */
+  host?: string;
 };
 
-async function pickImage(wanted?: string): Promise<string> {
-  const { images } = await getAgent().call("image.list", {});
+async function pickImage(wanted?: string, host = "local"): Promise<string> {
+  const { images } = await getAgent().forHost(host).call("image.list", {});
   if (wanted) {
     if (!images.some((i) => i.name === wanted))
       throw new Error(`no image ${wanted} on the host (npm run image:busybox -- --name ${wanted})`);
@@ -66,7 +68,7 @@ export async function cliProvision(owner: string, name: string, o: ProvisionOpti
   skipTaskRecoveryInThisProcess();
   const user = await unsafeFindUserByUsername(owner);
   if (user?.status !== "active") throw new Error(`${owner} is not an active account`);
-  const image = await pickImage(o.image);
+  const image = await pickImage(o.image, o.host && o.host !== "auto" ? o.host : "local");
   const { taskId } = await unsafeProvisionVm({
     ownerId: user.id,
     name,
@@ -76,6 +78,7 @@ export async function cliProvision(owner: string, name: string, o: ProvisionOpti
     swapMiB: o.swapMiB ?? 128,
     autostart: o.autostart ?? false,
     startNow: o.start ?? true,
+    host: o.host,
   });
   await waitTask(taskId);
 }

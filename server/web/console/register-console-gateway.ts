@@ -21,6 +21,8 @@ import { createConsoleUpgradeHandler } from "./upgrade";
 
 export function registerConsoleGateway(deps: {
   openAgentConsole: (vmName: string) => WebSocket;
+  /** Several hosts: the VM's host is found before the browser's handshake (upgrade.ts). */
+  connectAgentConsole?: (vmName: string) => Promise<() => WebSocket>;
   onAdminOpened?: AdminOpenedConsole;
   /** Ctrl-Alt-Del from a console: the panel's reboot as that user (null, or why it was refused). */
   onCtrlAltDel?: (who: { userId: string; vmName: string }) => Promise<string | null>;
@@ -34,6 +36,7 @@ export function registerConsoleGateway(deps: {
       consumeTicket: (token) => getConsoleTicketService().consumeTicket(token),
       loadUserAndVm: loadConsoleAccess,
       openAgentConsole: deps.openAgentConsole,
+      connectAgentConsole: deps.connectAgentConsole,
       hub,
       session: deps.onCtrlAltDel ? { ctrlAltDel: deps.onCtrlAltDel } : undefined,
     }),

@@ -19,7 +19,12 @@ export interface ConsoleUpgradeOptions {
   /** Re-reads the user (status, role) and VM and checks `vm.console`; null refuses the upgrade. */
   loadUserAndVm: (ids: { userId: string; vmId: string }) => Promise<ConsoleAccess | null>;
   /** Opens `GET /v1/vms/<name>/console` on the agent; may return a socket that is still connecting. */
+  /**
+   * The agent's console of the VM; or, with several hosts, `connectAgentConsole` finds the VM's
+   * host first (before the browser's handshake) and returns the opener called after it.
+   */
   openAgentConsole: (vmName: string) => WebSocket;
+  connectAgentConsole?: (vmName: string) => Promise<() => WebSocket>;
   hub: ConsoleHub;
   session?: Pick<
     ConsoleSessionOptions,
@@ -88,8 +93,12 @@ export function createConsoleUpgradeHandler(options: ConsoleUpgradeOptions) {
     if (typeof slot === "string") return refused(429, `console cap (${slot})`, access.user.id);
     socket.once("close", () => slot.release()); // also when handleUpgrade refuses a bad handshake
     if (socket.destroyed) return slot.release();
+    const open = options.connectAgentConsole
+      ? await options.connectAgentConsole(access.vm.name)
+      : () => options.openAgentConsole(access.vm.name);
+    if (socket.destroyed) return;
     wss.handleUpgrade(req, socket, head, (browser) => {
-      const agent = options.openAgentConsole(access.vm.name);
+      const agent = open();
       // Re-read now and then, so a revocation made elsewhere (CLI, another process) closes it too.
       const recheckAccess = async () => (await options.loadUserAndVm(consumed))?.vm.name === access.vm.name;
       const session = new ConsoleSession({

@@ -14,9 +14,9 @@ export type HostFigures = {
   overcommit: Overcommit | null;
 };
 
-/** One read of the agent: its health, its images and every VM. */
-async function askAgent() {
-  const agent = getAgent();
+/** One read of a host's agent (the panel's own unless named): its health, its images and every VM. */
+async function askAgent(host = "local") {
+  const agent = getAgent().forHost(host);
   const [health, images, list] = await Promise.all([
     agent.call("agent.health", {}),
     agent.call("image.list", {}),
@@ -40,10 +40,10 @@ function overcommitOf(health: HealthResult, vms: VmStatus[]): Overcommit {
   };
 }
 
-export async function getHostFigures(caller: Caller): Promise<HostFigures> {
+export async function getHostFigures(caller: Caller, host = "local"): Promise<HostFigures> {
   assertPermission(caller, "host.read");
   try {
-    const { health, images, vms } = await askAgent();
+    const { health, images, vms } = await askAgent(host);
     return { reachable: true, health, images, vms, overcommit: overcommitOf(health, vms) };
   } catch (e) {
     console.error("[vms] host figures:", e instanceof Error ? e.message : e);
@@ -58,9 +58,10 @@ export async function getHostFigures(caller: Caller): Promise<HostFigures> {
  */
 export async function unsafeReadProvisionFigures(
   image: string,
+  host = "local",
 ): Promise<{ overcommit: Overcommit; imageBytes: number } | null> {
   try {
-    const { health, images, vms } = await askAgent();
+    const { health, images, vms } = await askAgent(host);
     return {
       imageBytes: images.find((i) => i.name === image)?.sizeBytes ?? 0,
       overcommit: overcommitOf(health, vms),
@@ -68,4 +69,25 @@ export async function unsafeReadProvisionFigures(
   } catch {
     return null;
   }
+}
+
+/**
+ * Placement (issue 13 point 2): of the panel's own host and the joined ones that answer, the one
+ * with the most headroom by the RAM + swap rule (RAM + swap less what its VMs are configured for).
+ */
+export async function unsafePickHost(candidates: string[]): Promise<string> {
+  if (candidates.length <= 1) return candidates[0] ?? "local";
+  const room = await Promise.all(
+    candidates.map(async (host) => {
+      try {
+        const { health, vms } = await askAgent(host);
+        const o = overcommitOf(health, vms);
+        return { host, headroom: o.hostRamMiB + o.hostSwapMiB - o.vmMemoryMiB };
+      } catch {
+        return null;
+      }
+    }),
+  );
+  const best = room.filter((r) => r !== null).sort((a, b) => b.headroom - a.headroom)[0];
+  return best?.host ?? "local";
 }

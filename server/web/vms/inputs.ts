@@ -26,4 +26,6 @@ export const ProvisionInput = z.object({
   startNow: checkbox,
   /** The admin's explicit "Provision anyway" when the host would be overcommitted. */
   confirmOvercommit: checkbox,
+  /** The host to place it on ("local" or a joined host); empty or "auto": the most headroom. */
+  host: z.string().max(32).optional(),
 });

@@ -16,6 +16,7 @@ import { OwnerName, VmName } from "../../protocol/names";
 import { getAgent } from "../agent/instance";
 import { assertPermission } from "../dal/assert-permission";
 import type { Actor, Caller } from "../dal/caller";
+import { unsafeListHosts } from "../dal/hosts";
 import { unsafeGetTaskStatus, unsafeRunningTaskOfVm, unsafeUpdateTask } from "../dal/tasks";
 import { getVmForCaller, type VmRow } from "../dal/vms";
 import { getDb } from "../db/client";
@@ -27,7 +28,7 @@ import type { RequestMeta } from "../request-meta";
 import { actorLabel, actorOf, auditVm, ensureTaskPipeline, logTask, startTask } from "../tasks/pipeline";
 import { agentActor } from "./agent-actor";
 import { toActionFailure } from "./agent-errors";
-import { unsafeReadProvisionFigures } from "./host-figures";
+import { unsafePickHost, unsafeReadProvisionFigures } from "./host-figures";
 import { getHub } from "./hub";
 import { unsafeAllocateVmAddress } from "./network";
 import { provisionRefusal } from "./overcommit";
@@ -146,6 +147,8 @@ export type ProvisionInput = {
   startNow: boolean;
   /** Overcommit the host (RAM + swap, free disk) within the hard ceiling; the CLI always may. */
   confirmOvercommit?: boolean;
+  /** "local" or a joined host; unset or "auto": the host with the most headroom. */
+  host?: string;
 };
 
 export async function provisionVm(
@@ -178,8 +181,9 @@ async function provision(actor: Actor, input: ProvisionInput, meta: RequestMeta 
     throw invalid("name", "3–32 characters: lowercase letters, digits and dashes; start with a letter");
   if (await db.vm.findUnique({ where: { name: input.name }, select: { id: true } }))
     throw invalid("name", "A VM with this name exists");
+  const host = await placement(input.host);
   // Never beyond the host's hard ceiling; overcommit only when the admin confirmed it.
-  const figures = await unsafeReadProvisionFigures(input.image);
+  const figures = await unsafeReadProvisionFigures(input.image, host);
   if (figures) {
     const refusal = provisionRefusal(
       figures.overcommit,
@@ -204,7 +208,7 @@ async function provision(actor: Actor, input: ProvisionInput, meta: RequestMeta 
     autostart: input.autostart,
   };
   const vm = { id: newId(), name: input.name, ownerId: owner.id };
-  const ipv4 = await createVmRowWithAddress(vm, spec);
+  const ipv4 = await createVmRowWithAddress(vm, spec, host);
   getHub().forgetOwner(vm.name);
   const address = ipv4 === null ? {} : { ipv4 };
   const { taskId } = await startTask({
@@ -223,6 +227,17 @@ async function provision(actor: Actor, input: ProvisionInput, meta: RequestMeta 
   return { taskId, name: vm.name };
 }
 
+/** The host a new VM goes to: the one named (local or joined), else the most headroom. */
+async function placement(wanted: string | undefined): Promise<string> {
+  const joined = (await unsafeListHosts()).filter((h) => h.state === "joined").map((h) => h.name);
+  if (wanted && wanted !== "auto") {
+    if (wanted !== "local" && !joined.includes(wanted))
+      throw invalid("host", "No such host (or it has not joined yet)");
+    return wanted;
+  }
+  return unsafePickHost(["local", ...joined]);
+}
+
 /**
  * The VM's row with the lowest free address of the host network's pool (none when the host has no
  * network). `Vm.ip` is unique: a provisioning that took the same address at the same moment makes
@@ -231,11 +246,13 @@ async function provision(actor: Actor, input: ProvisionInput, meta: RequestMeta 
 async function createVmRowWithAddress(
   vm: { id: string; name: string; ownerId: string },
   spec: { image: string; memoryMiB: number; storageGiB: number; swapMiB: number; autostart: boolean },
+  host: string,
 ): Promise<string | null> {
   for (let attempt = 1; ; attempt++) {
-    const ip = await unsafeAllocateVmAddress();
+    // The address pool is the panel's own host's network; VMs on other hosts get none yet.
+    const ip = host === "local" ? await unsafeAllocateVmAddress() : null;
     try {
-      await getDb().vm.create({ data: { ...vm, ...spec, ip } });
+      await getDb().vm.create({ data: { ...vm, ...spec, ip, host } });
       return ip;
     } catch (error) {
       const target = JSON.stringify((error as { meta?: unknown }).meta ?? "");

@@ -1,0 +1,68 @@
+/** `zaphod host add|list|remove` (issue 13 point 2): the hosts whose agents the panel reaches over mutual TLS. */
+import { unsafeListHosts } from "../dal/hosts";
+import { getEnv } from "../env";
+import { addHost, HostError, removeHost } from "../hosts/service";
+
+export async function cliHost(
+  positionals: string[],
+  options: { panel?: string },
+  usage: string,
+): Promise<number> {
+  const [verb, name, where] = positionals;
+  try {
+    if (verb === "add" && name && where) {
+      const m = /^(\[[0-9a-fA-F:]+\]|[^:]+)(?::(\d{1,5}))?$/.exec(where);
+      if (!m?.[1]) throw new HostError(`"${where}" is not ADDRESS or ADDRESS:PORT`);
+      const added = await addHost({
+        name,
+        address: m[1].replace(/^\[|\]$/g, ""),
+        port: m[2] ? Number(m[2]) : undefined,
+      });
+      const panel = options.panel ?? getEnv().origins[0] ?? "https://PANEL";
+      console.log(
+        `host ${added.name} added: the panel will reach its agent at ${added.address}:${added.port}`,
+      );
+      console.log(`join token (one use, until ${added.expiresAt.toISOString()}): ${added.token}`);
+      console.log(`panel CA fingerprint: ${added.fingerprint}`);
+      console.log("");
+      console.log(`on ${added.name}, as root, with zaphod installed:`);
+      console.log(
+        `  node /opt/zaphod/current/dist/agent.mjs join ${panel} ${added.token} ${added.fingerprint}`,
+      );
+      console.log(
+        `  then start the agent with ZAPHOD_AGENT_LISTEN=${added.address.includes(":") ? `[${added.address}]` : added.address}:${added.port}`,
+      );
+      return 0;
+    }
+    if (verb === "list" && !name) {
+      const hosts = await unsafeListHosts();
+      console.log(["NAME", "ADDRESS", "STATE", "REACHABLE", "AGENT", "CHECKED"].join("\t"));
+      console.log(["local", "(unix socket)", "joined", "-", "-", "-"].join("\t"));
+      for (const h of hosts)
+        console.log(
+          [
+            h.name,
+            `${h.address}:${h.port}`,
+            h.state,
+            h.reachability ?? "-",
+            h.agentVersion ?? "-",
+            h.checkedAt?.toISOString() ?? "-",
+          ].join("\t"),
+        );
+      return 0;
+    }
+    if (verb === "remove" && name && !where) {
+      const { revoked } = await removeHost(name);
+      console.log(`host ${name} removed${revoked ? `; certificate ${revoked} revoked` : ""}`);
+      return 0;
+    }
+  } catch (error) {
+    if (error instanceof HostError) {
+      console.error(`zaphod: ${error.message}`);
+      return 1;
+    }
+    throw error;
+  }
+  console.error(usage);
+  return 2;
+}

@@ -1,0 +1,528 @@
+/**
+ * Several hosts (issue 13 points 2 and 4; security.md checks 26 and 47), against a real database
+ * and two real agents: the panel's own on its Unix socket, and a second one with its own data
+ * directory and prefixes (host users, cgroups, namespaces) listening with mutual TLS on 127.0.0.2,
+ * added with `host add` and joined through the real join route handler (`agent join`, the real
+ * agent program). Every refusal is asserted before any verb: the agent's log gains no `rpc` line.
+ */
+import { spawn } from "node:child_process";
+import { X509Certificate } from "node:crypto";
+import { lstat } from "node:fs/promises";
+import { createServer as createHttpServer, type Server } from "node:http";
+import { createServer as createHttpsServer, request as httpsRequest } from "node:https";
+import { createServer as createNetServer } from "node:net";
+import { join } from "node:path";
+import { connect as tlsConnect } from "node:tls";
+import { fileURLToPath } from "node:url";
+import { NextRequest } from "next/server";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { POST as joinRoute } from "../../../app/api/hosts/join/route";
+import { createHarness, type Harness } from "../../agent/testing/agent-harness";
+import { TestConsole } from "../../agent/testing/console-client";
+import { AgentCallError, createAgentClient } from "../agent/client";
+import { createHostDirectory } from "../agent/host-directory";
+import { setAgentForTests } from "../agent/instance";
+import { createRoutedAgent, type RoutedAgent } from "../agent/routed";
+import type { Caller } from "../dal/caller";
+import { unsafeGetHost, unsafeRecordCertificate } from "../dal/hosts";
+import { takeSnapshot } from "../snapshots/service";
+import { activeCallers } from "../testing/actors";
+import { setupTestDb, type TestDb } from "../testing/test-db";
+import { getHub } from "../vms/hub";
+import { provisionVm, requestPowerAction } from "../vms/service";
+import { createCa, makeCsr, newKeyPem, signCsr } from "./pki";
+import {
+  addHost,
+  currentCrl,
+  panelCa,
+  removeHost,
+  resetHostsCacheForTests,
+  revokeCertificates,
+  webIdentity,
+} from "./service";
+
+// The join route reads no session (its token is the credential); Auth.js is not loaded here.
+vi.mock("../dal/get-session", () => ({
+  getSession: async () => {
+    throw new Error("the join route must not read a session");
+  },
+}));
+
+const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
+
+let local: Harness;
+let h2: Harness;
+let t: TestDb;
+let panel: Server;
+let panelUrl: string;
+let port2: number;
+let agent: RoutedAgent;
+let admin: Caller;
+let member: Caller;
+
+async function settled(
+  taskId: string,
+  timeoutMs = 120_000,
+): Promise<{ status: string; error: string | null }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const task = await t.db.task.findUnique({ where: { id: taskId } });
+    if (task && task.status !== "running" && task.status !== "queued")
+      return { status: task.status, error: task.error };
+    if (Date.now() > deadline) return { status: task?.status ?? "missing", error: "timed out" };
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const spec = { memoryMiB: 64, storageGiB: 1, swapMiB: 0, autostart: false, startNow: false } as const;
+
+async function freePort(host: string): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** The real route handler of POST /api/hosts/join behind a plain HTTP server on 127.0.0.1. */
+async function startJoinEndpoint(): Promise<void> {
+  panel = createHttpServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const request = new NextRequest(`http://127.0.0.1${req.url}`, {
+      method: req.method,
+      headers: { "content-type": String(req.headers["content-type"] ?? "") },
+      body: Buffer.concat(chunks),
+    });
+    const response = await joinRoute(request, { params: Promise.resolve({}) });
+    res.writeHead(response.status, { "content-type": "application/json" });
+    res.end(await response.text());
+  });
+  await new Promise<void>((resolve) => panel.listen(0, "127.0.0.1", resolve));
+  panelUrl = `http://127.0.0.1:${(panel.address() as { port: number }).port}`;
+}
+
+/** `agent join` as an admin runs it on the new host: the real agent program, the host's env. */
+function agentJoin(h: Harness, token: string, fingerprint: string) {
+  return new Promise<{ code: number | null; output: string }>((resolve) => {
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", "server/agent/main.ts", "join", panelUrl, token, fingerprint],
+      {
+        cwd: repoRoot,
+        env: h.env as unknown as NodeJS.ProcessEnv,
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let output = "";
+    child.stdout.on("data", (d) => (output += d));
+    child.stderr.on("data", (d) => (output += d));
+    child.on("exit", (code) => resolve({ code, output }));
+  });
+}
+
+const rpcLines = () => h2.agentLog.join("").match(/ rpc op=/g)?.length ?? 0;
+
+/** One raw request to h2's agent with the given TLS client settings: the health verb. */
+function rawHealth(options: Record<string, unknown>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const body = JSON.stringify({ v: 1, id: crypto.randomUUID(), op: "agent.health", args: {} });
+    const req = httpsRequest(
+      {
+        host: "127.0.0.2",
+        port: port2,
+        path: "/v1/rpc",
+        method: "POST",
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+        rejectUnauthorized: false,
+        agent: false,
+        timeout: 10_000,
+        ...options,
+      },
+      (res) => {
+        let text = "";
+        res.on("data", (d) => (text += d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** A certificate the panel's CA issued and recorded (as `addHost`/`webIdentity` would). */
+async function issuedCert(role: "web" | "host", name: string) {
+  const made = await clientCert(await panelCa(), role, name);
+  await unsafeRecordCertificate({
+    serial: made.serial,
+    role,
+    subject: name,
+    notAfter: new Date(Date.now() + 86_400_000),
+  });
+  return made;
+}
+
+/** A client certificate of the given role from `ca`, valid from `notBefore` to `notAfter`. */
+async function clientCert(
+  ca: { certPem: string; keyPem: string },
+  role: "web" | "host",
+  name: string,
+  dates: { notBefore?: Date; notAfter?: Date } = {},
+) {
+  const key = newKeyPem();
+  const { certPem, serial } = await signCsr(ca, { csrPem: await makeCsr(key, "x"), role, name, ...dates });
+  return { key, cert: certPem, serial };
+}
+
+beforeAll(async () => {
+  t = await setupTestDb();
+  resetHostsCacheForTests();
+  [local, h2] = await Promise.all([createHarness({ confine: false }), createHarness()]);
+  port2 = await freePort("127.0.0.2");
+  Object.assign(h2.env, { ZAPHOD_AGENT_LISTEN: `127.0.0.2:${port2}` });
+  await local.startAgent();
+  await startJoinEndpoint();
+  agent = createRoutedAgent(
+    createAgentClient({ socketPath: local.socketPath, timeoutMs: 15_000 }),
+    createHostDirectory(),
+  );
+  setAgentForTests(agent);
+  const tag = String(Date.now() % 10_000);
+  const callers = await activeCallers(t.db, [
+    [`hostadm${tag}`, "admin"],
+    [`carol${tag}`, "member"],
+  ]);
+  admin = callers[`hostadm${tag}`] as Caller;
+  member = callers[`carol${tag}`] as Caller;
+}, 240_000);
+
+afterAll(async () => {
+  setAgentForTests(undefined);
+  agent?.close();
+  if (panel) await new Promise((resolve) => panel.close(resolve));
+  await h2?.cleanup();
+  await local?.cleanup();
+  await t?.close();
+});
+
+describe("joining a host", () => {
+  it("an agent with ZAPHOD_AGENT_LISTEN and no certificates refuses to start, naming `agent join`", async () => {
+    await expect(h2.startAgent()).rejects.toThrow(/agent join/);
+  });
+
+  it("host add prints a one-time token and the CA fingerprint; agent join with them gives the host its certificate", async () => {
+    const added = await addHost({ name: "host-two", address: "127.0.0.2", port: port2 });
+    expect(added.fingerprint).toMatch(/^SHA256:([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    expect(added.token.length).toBeGreaterThanOrEqual(32);
+    expect((await unsafeGetHost("host-two"))?.state).toBe("pending");
+
+    const joined = await agentJoin(h2, added.token, added.fingerprint);
+    expect(joined.output).toContain("joined the panel");
+    expect(joined.code).toBe(0);
+    const row = await unsafeGetHost("host-two");
+    expect(row).toMatchObject({ state: "joined", joinTokenHash: null });
+    // The key never left the host, 0600 in a 0700 directory; the certificate names the host.
+    const tlsDir = join(h2.dataDir, "tls");
+    expect((await lstat(tlsDir)).mode & 0o777).toBe(0o700);
+    expect((await lstat(join(tlsDir, "agent.key"))).mode & 0o777).toBe(0o600);
+    const { readFile } = await import("node:fs/promises");
+    const cert = new X509Certificate(await readFile(join(tlsDir, "agent.crt"), "utf8"));
+    expect(cert.subject).toContain("CN=host:host-two");
+    expect(cert.subjectAltName).toContain("IP Address:127.0.0.2");
+    expect(cert.serialNumber.toUpperCase()).toBe(row?.certSerial);
+
+    // The token was one use.
+    const again = await agentJoin(h2, added.token, added.fingerprint);
+    expect(again.code).not.toBe(0);
+    expect(again.output).toContain("join token is not valid");
+  });
+
+  it("a join whose panel CA is not the fingerprint given is refused and writes nothing", async () => {
+    const other = await createHarness({ confine: false });
+    try {
+      const added = await addHost({ name: "host-three", address: "127.0.0.3" });
+      const wrong = `SHA256:${"AB:".repeat(31)}AB`;
+      const joined = await agentJoin(other, added.token, wrong);
+      expect(joined.code).not.toBe(0);
+      expect(joined.output).toContain("not the one given: not joined");
+      await expect(lstat(join(other.dataDir, "tls", "agent.crt"))).rejects.toThrow(/ENOENT/);
+      await expect(lstat(join(other.dataDir, "tls", "agent.key"))).rejects.toThrow(/ENOENT/);
+    } finally {
+      await other.cleanup();
+      await removeHost("host-three");
+    }
+  });
+
+  it("the joined agent starts with its TLS listener, and the panel reaches it through the VM's host", async () => {
+    await h2.startAgent();
+    await expect
+      .poll(() => h2.agentLog.join(""), { timeout: 30_000 })
+      .toContain(`listening on 127.0.0.2:${port2} (mutual TLS, host host-two)`);
+    const health = await agent.forHost("host-two").call("agent.health", {});
+    expect(health.version).toBe(1);
+    expect(health.privileged).toBe(true);
+    expect(health.confined).toBe(true);
+    // The two agents are two hosts: their own data, images and VMs.
+    const [mine, theirs] = await Promise.all([
+      agent.call("image.list", {}),
+      agent.forHost("host-two").call("image.list", {}),
+    ]);
+    expect(mine.images.map((i) => i.name)).toContain(local.image);
+    expect(theirs.images.map((i) => i.name)).toContain(h2.image);
+  });
+});
+
+describe("the agent refuses every client the panel did not issue, before any verb (checks 26, 47)", () => {
+  it("the panel's own web certificate is accepted (the positive control)", async () => {
+    const me = await webIdentity();
+    const before = rpcLines();
+    const r = await rawHealth({ key: me.key, cert: me.cert, ca: me.ca });
+    expect(r.status).toBe(200);
+    await expect.poll(rpcLines).toBe(before + 1);
+  });
+
+  it("no client certificate, one from another CA, an expired one, a host's certificate and TLS 1.1 are refused", async () => {
+    const ca = await panelCa();
+    const foreign = await clientCert(await createCa("someone else's CA"), "web", "intruder");
+    const expired = await clientCert(ca, "web", "old-instance", {
+      notBefore: new Date(Date.now() - 3 * 86_400_000),
+      notAfter: new Date(Date.now() - 86_400_000),
+    });
+    const hostCert = await clientCert(ca, "host", "host-two");
+    const me = await webIdentity();
+    const before = rpcLines();
+    await expect(rawHealth({})).rejects.toThrow();
+    await expect(rawHealth({ key: foreign.key, cert: foreign.cert })).rejects.toThrow();
+    await expect(rawHealth({ key: expired.key, cert: expired.cert })).rejects.toThrow();
+    await expect(rawHealth({ key: hostCert.key, cert: hostCert.cert })).rejects.toThrow();
+    await expect(
+      rawHealth({ key: me.key, cert: me.cert, maxVersion: "TLSv1.1", minVersion: "TLSv1" }),
+    ).rejects.toThrow();
+    expect(rpcLines()).toBe(before);
+    const log = h2.agentLog.join("");
+    expect(log).toMatch(/tls refused .*certificate/);
+  });
+
+  it("a revoked web certificate is refused once the panel's CRL reaches the agent, and its open connection ends", async () => {
+    const ca = await panelCa();
+    const doomed = await issuedCert("web", "doomed-instance");
+    expect((await rawHealth({ key: doomed.key, cert: doomed.cert })).status).toBe(200);
+    // A connection it holds open now is closed by the agent when the CRL arrives.
+    const held = tlsConnect({
+      host: "127.0.0.2",
+      port: port2,
+      key: doomed.key,
+      cert: doomed.cert,
+      rejectUnauthorized: false,
+    });
+    held.on("error", () => undefined);
+    await new Promise((resolve) => held.once("secureConnect", resolve));
+    const heldClosed = new Promise((resolve) => held.once("close", resolve));
+    await revokeCertificates([doomed.serial]);
+    const crl = await currentCrl();
+    const trusted = await agent.forHost("host-two").call("host.trust", { crl: crl.pem });
+    expect(trusted.crlNumber).toBe(crl.number);
+    await heldClosed;
+    const before = rpcLines();
+    await expect(rawHealth({ key: doomed.key, cert: doomed.cert })).rejects.toThrow();
+    expect(rpcLines()).toBe(before);
+    // An older CRL, or one another CA signed, is refused by the agent.
+    const stale = await agent
+      .forHost("host-two")
+      .call("host.trust", { crl: crl.pem })
+      .catch((e) => e);
+    expect(stale).toMatchObject({ crlNumber: crl.number }); // the same one again is no change
+    const { makeCrl } = await import("./pki");
+    const forged = await makeCrl(await createCa("forger"), [], crl.number + 5);
+    await expect(agent.forHost("host-two").call("host.trust", { crl: forged })).rejects.toThrow(
+      /not one the pinned CA signed/,
+    );
+    const older = await makeCrl(ca, [], 1);
+    await expect(agent.forHost("host-two").call("host.trust", { crl: older })).rejects.toThrow(
+      /older than the one held/,
+    );
+    // The panel's own certificate still works.
+    expect((await agent.forHost("host-two").call("agent.health", {})).version).toBe(1);
+  });
+});
+
+describe("the panel refuses an agent it did not issue, before any verb", () => {
+  /** A TLS server on 127.0.0.3 that counts the requests it gets and answers like an agent would. */
+  async function fakeAgent(certs: { key: string; cert: string }, reply: object) {
+    let requests = 0;
+    const me = await webIdentity();
+    const server = createHttpsServer(
+      { ...certs, ca: me.ca, requestCert: true, rejectUnauthorized: false },
+      (req, res) => {
+        requests++;
+        req.resume();
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify(reply));
+      },
+    );
+    const port = await freePort("127.0.0.3");
+    await new Promise<void>((resolve) => server.listen(port, "127.0.0.3", resolve));
+    return { port, requests: () => requests, close: () => new Promise((r) => server.close(r)) };
+  }
+
+  async function joinedRow(name: string, port: number, certSerial: string) {
+    await t.db.host.create({ data: { name, address: "127.0.0.3", port, state: "joined", certSerial } });
+  }
+
+  it("an agent with a certificate from another CA, with another host's certificate, or with one it did not join with", async () => {
+    const ca = await panelCa();
+    const cases: [string, { key: string; cert: string; serial: string }, string, RegExp][] = [];
+    const foreign = await clientCert(await createCa("rogue CA"), "host", "rogue-a");
+    cases.push(["rogue-a", foreign, foreign.serial, /unable to verify|self.signed|certificate/i]);
+    const otherHost = await clientCert(ca, "host", "host-two");
+    cases.push(["rogue-b", otherHost, otherHost.serial, /is not host rogue-b/]);
+    const replaced = await clientCert(ca, "host", "rogue-c");
+    cases.push(["rogue-c", replaced, "0123456789ABCDEF0123456789ABCDEF", /not the one it joined with/]);
+    for (const [name, certs, serial, why] of cases) {
+      await unsafeRecordCertificate({
+        serial,
+        role: "host",
+        subject: name,
+        notAfter: new Date(Date.now() + 86_400_000),
+      });
+      const fake = await fakeAgent(certs, { v: 1, id: null, ok: true, result: {} });
+      try {
+        await joinedRow(name, fake.port, serial);
+        const error = await agent
+          .forHost(name)
+          .call("agent.health", {})
+          .catch((e) => e);
+        expect(error, name).toBeInstanceOf(AgentCallError);
+        expect((error as AgentCallError).transport).toBe("unreachable");
+        expect((error as Error).message).toMatch(why);
+        expect(fake.requests(), name).toBe(0);
+      } finally {
+        await fake.close();
+        await t.db.host.delete({ where: { name } });
+      }
+    }
+  });
+
+  it("a host whose certificate the panel revoked is refused", async () => {
+    const certs = await issuedCert("host", "rogue-d");
+    await revokeCertificates([certs.serial]);
+    const fake = await fakeAgent(certs, { v: 1, id: null, ok: true, result: {} });
+    try {
+      await joinedRow("rogue-d", fake.port, certs.serial);
+      await expect(agent.forHost("rogue-d").call("agent.health", {})).rejects.toThrow(/revoked/);
+      expect(fake.requests()).toBe(0);
+    } finally {
+      await fake.close();
+      await t.db.host.delete({ where: { name: "rogue-d" } });
+    }
+  });
+
+  it("an agent that speaks another protocol version is refused and shown as incompatible", async () => {
+    const certs = await issuedCert("host", "future");
+    const fake = await fakeAgent(certs, {
+      v: 2,
+      id: null,
+      ok: false,
+      error: { code: "invalid-request", message: "v: expected 2" },
+    });
+    try {
+      await joinedRow("future", fake.port, certs.serial);
+      const error = await agent
+        .forHost("future")
+        .call("agent.health", {})
+        .catch((e) => e);
+      expect((error as AgentCallError).transport).toBe("incompatible");
+      expect((error as Error).message).toMatch(/speaks protocol 2; this panel speaks 1/);
+      await expect.poll(async () => (await unsafeGetHost("future"))?.reachability).toBe("incompatible");
+    } finally {
+      await fake.close();
+      await t.db.host.delete({ where: { name: "future" } });
+    }
+  });
+});
+
+describe("a VM on the second host", () => {
+  it("is provisioned on the host the admin picks, and its power, status, snapshot and console go to that host's agent", async () => {
+    const { taskId } = await provisionVm(admin, {
+      ownerId: member.id,
+      name: "far-vm",
+      image: h2.image,
+      ...spec,
+      host: "host-two",
+    });
+    expect(await settled(taskId)).toMatchObject({ status: "succeeded" });
+    expect((await t.db.vm.findUnique({ where: { name: "far-vm" } }))?.host).toBe("host-two");
+    // It lives on h2 (its data directory, its host user with h2's prefix), not on the panel's host.
+    expect((await lstat(join(h2.dataDir, "vms", "far-vm"))).isDirectory()).toBe(true);
+    await expect(lstat(join(local.dataDir, "vms", "far-vm"))).rejects.toThrow(/ENOENT/);
+    const passwd = await (await import("node:fs/promises")).readFile("/etc/passwd", "utf8");
+    expect(passwd).toContain(`${h2.prefix}${member.username}:`);
+
+    const start = await requestPowerAction(member, "far-vm", "start");
+    expect(await settled(start.taskId)).toMatchObject({ status: "succeeded" });
+    expect((await agent.call("vm.status", { name: "far-vm" })).state).toBe("running");
+    expect((await getHub().live("far-vm")).state).toBe("running");
+
+    const console = await TestConsole.shell(await agent.openConsole("far-vm"));
+    const mark = console.text.length;
+    console.type("echo on-$(hostname)-$((6*7))\r");
+    await console.waitFor(/on-far-vm-42/, 30_000, mark);
+    console.ws.close();
+
+    const snap = await takeSnapshot(member, { vmName: "far-vm", label: "before", includeStorage: false });
+    expect(snap.taskId).toBeTruthy();
+    expect(await settled(snap.taskId as string)).toMatchObject({ status: "succeeded" });
+    const { snapshots } = await agent.call("snapshot.list", { name: "far-vm" });
+    expect(snapshots.map((x) => x.id)).toContain(snap.snapshotId);
+  }, 240_000);
+
+  it("with the most headroom by RAM + swap, placement picks a host that answers", async () => {
+    const { unsafePickHost } = await import("../vms/host-figures");
+    const picked = await unsafePickHost(["local", "host-two", "nowhere"]);
+    expect(["local", "host-two"]).toContain(picked);
+  });
+
+  it("killing host-two's agent shows its VM as unknown and the host unreachable; the panel's own host keeps working", async () => {
+    const { taskId } = await provisionVm(admin, {
+      ownerId: member.id,
+      name: "near-vm",
+      image: local.image,
+      ...spec,
+      host: "local",
+    });
+    expect(await settled(taskId)).toMatchObject({ status: "succeeded" });
+    await h2.killAgent("SIGKILL");
+    const error = await agent.call("vm.status", { name: "far-vm" }).catch((e) => e);
+    expect((error as AgentCallError).transport).toBe("unreachable");
+    expect((error as Error).message).toMatch(/^host host-two: /);
+    await expect.poll(async () => (await getHub().live("far-vm")).state, { timeout: 15_000 }).toBe("unknown");
+    await expect
+      .poll(async () => (await unsafeGetHost("host-two"))?.reachability, { timeout: 15_000 })
+      .toBe("unreachable");
+    // The VM kept running on h2: the agent is gone, not the host.
+    // The panel's own host is unaffected.
+    const start = await requestPowerAction(member, "near-vm", "start");
+    expect(await settled(start.taskId)).toMatchObject({ status: "succeeded" });
+    expect((await getHub().live("near-vm")).state).toBe("running");
+    // The agent comes back: so does the VM's state.
+    await h2.startAgent();
+    await expect.poll(async () => (await getHub().live("far-vm")).state, { timeout: 30_000 }).toBe("running");
+    await expect
+      .poll(async () => (await unsafeGetHost("host-two"))?.reachability, { timeout: 15_000 })
+      .toBe("up");
+  }, 240_000);
+
+  it("host remove is refused while VMs live on the host", async () => {
+    await expect(removeHost("host-two")).rejects.toThrow(/still has 1 VM: move or destroy them first/);
+  });
+});
+
+describe("removing a host", () => {
+  it("host remove revokes the host's certificate; a pending host has none", async () => {
+    const added = await addHost({ name: "host-nine", address: "127.0.0.9" });
+    expect(added.token).toBeTruthy();
+    expect(await removeHost("host-nine")).toEqual({ revoked: null });
+    expect(await unsafeGetHost("host-nine")).toBeNull();
+    expect(admin.role).toBe("admin");
+  });
+});

@@ -8,6 +8,10 @@ const config: NextConfig = {
     "@prisma/adapter-pg",
     "pg",
     "@node-rs/argon2",
+    // The panel's CA (server/web/hosts/pki.ts): tsyringe needs reflect-metadata loaded first, as Node loads it.
+    "@peculiar/x509",
+    "reflect-metadata",
+    "tsyringe",
   ],
   poweredByHeader: false,
   // Types are checked once for the whole repository by `npm run typecheck` (tsc --noEmit).

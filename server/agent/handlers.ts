@@ -11,6 +11,7 @@ import {
   PROTOCOL_VERSION,
   type ResultOf,
   type TaskInfo,
+  type VmConfig,
 } from "../protocol/agent";
 import { AgentFailure } from "./errors";
 import type { SnapshotManager } from "./snapshots";
@@ -95,6 +96,11 @@ export function createHandlers({ manager: m, snapshots, droppingInput, trust }: 
       return m.info.hostFigures();
     },
     "host.network": () => m.network.hostInfo(),
+    "image.checksum": (args) => m.transfers.imageChecksum(args.name),
+    "vm.moveOut": (args) => m.transfers.moveOut(args.name),
+    "vm.moveIn": (args) => m.transfers.moveIn(args.name, args.config as unknown as VmConfig, args.hostKeys),
+    "vm.moveCommit": (args) => m.transfers.moveCommit(args.name),
+    "vm.moveAbort": (args) => m.transfers.moveAbort(args.name),
     "host.trust": async (args) => {
       const listener = trust();
       if (!listener)

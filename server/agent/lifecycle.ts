@@ -13,6 +13,7 @@ import { mconsole } from "./mconsole";
 import { ensureDir, lstatOrNull, readSmallFileNoFollow } from "./safe-fs";
 import type { StepFn } from "./tasks";
 import { holderInfo, killHolder, startConsoleHolder, switchConsoleLog, TMUX_CONF } from "./tmux";
+import { isMovingOut } from "./transfer";
 import type { Runtime, VmManager } from "./vm-manager";
 import { refreshSeed } from "./vm-seed";
 import { sleep, waitFor } from "./wait";
@@ -33,6 +34,9 @@ export class Lifecycle {
       name,
       async () => {
         const runtime = await vms.load(name);
+        // A VM moving to another host stays stopped here (autostart included): it is not this host's.
+        if (await isMovingOut(runtime.paths.dir))
+          throw new AgentFailure("invalid-state", `${name} is being moved to another host`);
         const unlock = vms.tasks.lock(name, "vm.start");
         try {
           const main = await vms.mainProcess(runtime);

@@ -15,6 +15,7 @@ import {
   AgentRequest,
   CAPABILITIES,
   HTTP_STATUS_BY_CODE,
+  type MoveDisk,
   type Op,
   PROTOCOL_VERSION,
   REBOOT_DEFAULTS,
@@ -83,7 +84,10 @@ export class AgentServer {
     server.on("upgrade", (req, socket, head) => void this.onUpgrade(req, socket, head));
     server.on("clientError", (_error, socket) => socket.destroy());
     server.headersTimeout = 10_000;
-    server.requestTimeout = 30_000;
+    // A disk or an image in transit may take minutes as a whole: no limit on the whole request,
+    // but a connection idle for a minute (a stalled body, a silent client) is closed.
+    server.requestTimeout = 0;
+    server.timeout = 60_000;
   }
 
   // ── RPC ───────────────────────────────────────────────────────────────────────────────────
@@ -99,7 +103,46 @@ export class AgentServer {
     this.send(res, status ?? HTTP_STATUS_BY_CODE[error.code], { v: PROTOCOL_VERSION, id, ok: false, error });
   }
 
+  /** Images and disks between hosts (transfer.ts): GET sends, PUT receives; errors as RPC errors. */
+  private async onTransfer(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    const url = req.url ?? "";
+    const image = AGENT_PATHS.imagePattern.exec(url);
+    const disk = image ? null : AGENT_PATHS.diskPattern.exec(url);
+    if (!image && !disk) return false;
+    const t = this.manager.transfers;
+    const started = Date.now();
+    const what = image ? `image=${image[1]}` : `vm=${disk?.[1]} disk=${disk?.[2]}`;
+    try {
+      if (req.method === "GET") {
+        if (image?.[1]) await t.sendImage(image[1], res);
+        else if (disk?.[1] && disk[2]) await t.sendDisk(disk[1], disk[2] as MoveDisk, res);
+        this.log(`transfer send ${what} ok ms=${Date.now() - started}`);
+        return true;
+      }
+      if (req.method !== "PUT") throw new AgentFailure("not-found", "unknown path");
+      const result = image?.[1]
+        ? await t.receiveImage(image[1], req)
+        : await t.receiveDisk(disk?.[1] ?? "", disk?.[2] as MoveDisk, req);
+      this.log(`transfer receive ${what} ok ms=${Date.now() - started}`);
+      this.send(res, 200, { v: PROTOCOL_VERSION, id: null, ok: true, result } as unknown as AgentReply);
+    } catch (error) {
+      req.resume();
+      const agentError = toAgentError(error);
+      this.log(`transfer ${what} error=${agentError.code} (${agentError.message})`);
+      if (res.headersSent) res.destroy();
+      else
+        this.send(res, HTTP_STATUS_BY_CODE[agentError.code], {
+          v: PROTOCOL_VERSION,
+          id: null,
+          ok: false,
+          error: agentError,
+        });
+    }
+    return true;
+  }
+
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (await this.onTransfer(req, res)) return;
     if (req.url !== AGENT_PATHS.rpc || req.method !== "POST") {
       return this.fail(res, null, { code: "not-found", message: "unknown path" });
     }

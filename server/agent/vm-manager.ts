@@ -30,6 +30,7 @@ import { Provisioning } from "./provision";
 import { Reboots } from "./reboot";
 import { readSmallFileNoFollow } from "./safe-fs";
 import { TaskRunner } from "./tasks";
+import { Transfers } from "./transfer";
 import { VmManage } from "./vm-manage";
 import { type VmPaths, vmPaths } from "./vm-paths";
 import { VmStatusReader } from "./vm-status";
@@ -53,6 +54,8 @@ export class VmManager {
   readonly reboots: Reboots;
   readonly provisioning: Provisioning;
   readonly manage: VmManage;
+  /** Images published from another host and cold moves (transfer.ts). */
+  readonly transfers: Transfers;
   readonly space: DiskSpaceGuard;
   /** The host network's verbs and checks (net/network.ts); its `host` is null when networking is off. */
   readonly network: Networking;
@@ -82,6 +85,7 @@ export class VmManager {
     this.reboots = new Reboots(this, log);
     this.provisioning = new Provisioning(this);
     this.manage = new VmManage(this);
+    this.transfers = new Transfers(this);
     this.space = new DiskSpaceGuard(this, log);
     this.network = new Networking(this);
   }

@@ -261,6 +261,26 @@ const verbs = {
    */
   "forward.add": PortForward,
   "forward.remove": z.object({ hostPort: z.number().int().min(1).max(65535) }).strict(),
+  /** An image's SHA-256, size, mtime and kind (reads it whole: publish checks it end to end). */
+  "image.checksum": z.object({ name: ImageName }).strict(),
+  /**
+   * Cold move, on the host a stopped VM leaves: marks it moving (start and autostart refuse it),
+   * and answers its config, SSH host keys and each disk's size and SHA-256. `vm.moveAbort` undoes
+   * the mark; after the panel switched the VM, `vm.destroy` removes this host's copy.
+   */
+  "vm.moveOut": vm,
+  /** On the host it moves to: a staging directory for the disks (PUT AGENT_PATHS.disk). */
+  "vm.moveIn": z
+    .object({
+      name: VmName,
+      config: z.looseObject({}),
+      hostKeys: z.record(z.string().regex(/^[a-z0-9_.-]{1,64}$/), z.string().max(16 * 1024)),
+    })
+    .strict(),
+  /** Every disk arrived with its checksum: the VM is installed here (stopped). */
+  "vm.moveCommit": vm,
+  /** Either side: the move is off (the mark cleared, the staging directory removed). */
+  "vm.moveAbort": vm,
 } as const;
 type Verbs = typeof verbs;
 export type Op = keyof Verbs;
@@ -375,6 +395,11 @@ export const AgentRequest = z.discriminatedUnion("op", [
   request("host.setDiskReserve"),
   request("host.network"),
   request("host.trust"),
+  request("image.checksum"),
+  request("vm.moveOut"),
+  request("vm.moveIn"),
+  request("vm.moveCommit"),
+  request("vm.moveAbort"),
   request("host.setNetwork"),
   request("vm.setNetwork"),
   request("vm.network"),
@@ -493,6 +518,22 @@ export interface ImageInfo {
   sizeBytes: number;
   allocatedBytes: number;
   createdAt: string;
+}
+
+export interface ImageChecksum {
+  name: string;
+  kind: ImageInfo["kind"];
+  sha256: string;
+  sizeBytes: number;
+  /** Whole seconds: what a UML COW header pins (32-bit seconds). */
+  mtimeSeconds: number;
+}
+
+export interface MoveManifest {
+  config: VmConfig;
+  /** The VM's SSH host keys (file name → content), so the guest keeps its identity. */
+  hostKeys: Record<string, string>;
+  disks: { disk: MoveDisk; sizeBytes: number; sha256: string }[];
 }
 
 export interface HealthResult {
@@ -670,6 +711,11 @@ export interface ResultOf {
   "host.setDiskReserve": HostResources;
   "host.network": HostNetworkInfo;
   "host.trust": { crlNumber: number; listening: boolean };
+  "image.checksum": ImageChecksum;
+  "vm.moveOut": MoveManifest;
+  "vm.moveIn": { name: string; staged: true };
+  "vm.moveCommit": VmStatus;
+  "vm.moveAbort": { name: string; aborted: boolean };
   "host.setNetwork": HostNetworkInfo;
   "vm.setNetwork": VmNetworkInfo;
   "vm.network": VmNetworkInfo;
@@ -712,4 +758,23 @@ export const AGENT_PATHS = {
   events: "/v1/events",
   console: (vm: string) => `/v1/vms/${encodeURIComponent(vm)}/console`,
   consolePattern: /^\/v1\/vms\/([^/]+)\/console$/,
+  /** GET: an image's bytes; PUT: an image published from another host (TRANSFER_HEADERS). */
+  image: (name: string) => `/v1/images/${encodeURIComponent(name)}`,
+  imagePattern: /^\/v1\/images\/([a-z][a-z0-9-]{1,30}[a-z0-9])$/,
+  /** GET: a disk of a VM moving out; PUT: that disk arriving on the host it moves to. */
+  disk: (vm: string, disk: MoveDisk) => `/v1/vms/${encodeURIComponent(vm)}/disks/${disk}`,
+  diskPattern: /^\/v1\/vms\/([a-z][a-z0-9-]{1,30}[a-z0-9])\/disks\/(root\.cow|swap\.img|storage\.img)$/,
+} as const;
+
+/** The disks a cold move carries (vm-paths.ts names them). */
+export const MOVE_DISKS = ["root.cow", "swap.img", "storage.img"] as const;
+export type MoveDisk = (typeof MOVE_DISKS)[number];
+
+/** Headers of a transfer (image publish, cold move): what the receiver checks before it keeps a byte. */
+export const TRANSFER_HEADERS = {
+  sha256: "x-zaphod-sha256",
+  size: "x-zaphod-size",
+  /** An image's mtime in whole seconds (a UML COW header pins it). */
+  mtimeSeconds: "x-zaphod-mtime",
+  kind: "x-zaphod-image-kind",
 } as const;

@@ -135,6 +135,7 @@ export const AuditActions = [
   "network.settings",
   "network.forward_add",
   "network.forward_remove",
+  "vm.move",
 ] as const;
 export const AuditAction = z.enum(AuditActions);
 export type AuditAction = z.infer<typeof AuditAction>;

@@ -7,8 +7,9 @@
  *   const ws = agent.openConsole("alice");                            // console frames (protocol/console.ts)
  */
 import { randomUUID } from "node:crypto";
-import { request } from "node:http";
+import { type IncomingMessage, request } from "node:http";
 import { request as tlsRequest } from "node:https";
+import type { Readable } from "node:stream";
 import type { PeerCertificate } from "node:tls";
 import { WebSocket } from "ws";
 import {
@@ -69,7 +70,11 @@ export interface AgentClientOptions {
 
 export interface AgentClient {
   /** `actor`: the user the web tier authorized and why (VM verbs only; see protocol README). */
-  call<O extends Op>(op: O, args: ArgsOf<O>, options?: { id?: string; actor?: Actor }): Promise<ResultOf[O]>;
+  call<O extends Op>(
+    op: O,
+    args: ArgsOf<O>,
+    options?: { id?: string; actor?: Actor; timeoutMs?: number },
+  ): Promise<ResultOf[O]>;
   /** Starts a task verb and resolves when it ends (rejects with the task's error on failure). */
   run<O extends TaskOp>(
     op: O,
@@ -78,6 +83,10 @@ export interface AgentClient {
   ): Promise<TaskInfo>;
   subscribe(listener: (event: AgentEvent) => void): () => void;
   openConsole(vmName: string): WebSocket;
+  /** GET a transfer path (an image, a moving VM's disk): the response once it is 200. */
+  download(path: string): Promise<IncomingMessage>;
+  /** PUT a body of `size` bytes to a transfer path with its checksum headers; the agent's result. */
+  upload(path: string, body: Readable, headers: Record<string, string>, size: number): Promise<unknown>;
   close(): void;
 }
 
@@ -194,14 +203,14 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
   async function call<O extends Op>(
     op: O,
     args: ArgsOf<O>,
-    callOptions: { id?: string; actor?: Actor } = {},
+    callOptions: { id?: string; actor?: Actor; timeoutMs?: number } = {},
   ): Promise<ResultOf[O]> {
     const id = callOptions.id ?? randomUUID();
     const { actor } = callOptions;
     const body = JSON.stringify({ v: PROTOCOL_VERSION, id, op, args, ...(actor ? { actor } : {}) });
     let response: { status: number; text: string };
     try {
-      response = await post(socketPath, body, timeoutMs, target);
+      response = await post(socketPath, body, callOptions.timeoutMs ?? timeoutMs, target);
     } catch (error) {
       if (error instanceof AgentCallError)
         throw new AgentCallError(error.code, error.message, op, "unreachable");
@@ -297,6 +306,81 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     return ws;
   }
 
+  function transferRequest(method: "GET" | "PUT", path: string, headers: Record<string, string>) {
+    const send = target ? tlsRequest : request;
+    const where = target
+      ? { host: target.address, port: target.port, ...tlsOptions(target), agent: false }
+      : { socketPath };
+    // Idle for a minute (not long as a whole): a disk takes as long as it takes.
+    return send({ ...where, path, method, headers, timeout: 60_000 });
+  }
+
+  async function errorOf(res: IncomingMessage, what: string): Promise<AgentCallError> {
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    try {
+      const reply = JSON.parse(Buffer.concat(chunks).toString("utf8")) as AgentReply;
+      if (!reply.ok) return new AgentCallError(reply.error.code, reply.error.message, "agent.health");
+    } catch {}
+    return new AgentCallError("internal", `${what}: HTTP ${res.statusCode}`, "agent.health");
+  }
+
+  const unreachable = (e: Error) =>
+    e instanceof AgentCallError
+      ? e
+      : new AgentCallError("internal", `agent unreachable: ${e.message}`, "agent.health", "unreachable");
+
+  function download(path: string): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const req = transferRequest("GET", path, {});
+      req.on("timeout", () =>
+        req.destroy(new AgentCallError("timeout", "the agent stopped sending", "agent.health")),
+      );
+      req.on("error", (e) => reject(unreachable(e)));
+      req.on("response", (res) => {
+        if (res.statusCode === 200) resolve(res);
+        else void errorOf(res, `GET ${path}`).then(reject);
+      });
+      req.end();
+    });
+  }
+
+  function upload(
+    path: string,
+    body: Readable,
+    headers: Record<string, string>,
+    size: number,
+  ): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const req = transferRequest("PUT", path, {
+        ...headers,
+        "content-type": "application/octet-stream",
+        "content-length": String(size),
+      });
+      req.on("timeout", () =>
+        req.destroy(new AgentCallError("timeout", "the agent stopped receiving", "agent.health")),
+      );
+      req.on("error", (e) => {
+        body.destroy();
+        reject(unreachable(e));
+      });
+      req.on("response", (res) => {
+        if (res.statusCode !== 200) return void errorOf(res, `PUT ${path}`).then(reject);
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          try {
+            resolve((JSON.parse(Buffer.concat(chunks).toString("utf8")) as { result?: unknown }).result);
+          } catch {
+            reject(new AgentCallError("internal", "the agent sent a non-JSON reply", "agent.health"));
+          }
+        });
+      });
+      body.on("error", (e) => req.destroy(e));
+      body.pipe(req);
+    });
+  }
+
   function close(): void {
     closed = true;
     if (reconnectTimer) clearTimeout(reconnectTimer);
@@ -305,5 +389,5 @@ export function createAgentClient(options: AgentClientOptions): AgentClient {
     events = null;
   }
 
-  return { call, run, subscribe, openConsole, close };
+  return { call, run, subscribe, openConsole, download, upload, close };
 }

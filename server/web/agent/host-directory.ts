@@ -24,6 +24,9 @@ export function createHostDirectory(): HostDirectory {
       if (vmHosts.size > 5_000) vmHosts.delete(vmHosts.keys().next().value as string);
       return host;
     },
+    forgetVm(name) {
+      vmHosts.delete(name);
+    },
     async hostOfTask(id) {
       const row = await getDb().task.findUnique({
         where: { id },

@@ -31,13 +31,17 @@ export interface HostDirectory {
   joinedHosts(): Promise<string[]>;
   /** A client for a joined host, or a sentence why there is none. */
   connect(host: string): Promise<AgentClient>;
+  /** The VM moved: its host is read again. */
+  forgetVm?(name: string): void;
   /** Called after a remote call: what its host looked like (the host page shows it). */
   observed?(host: string, outcome: "up" | "unreachable" | "incompatible", error?: string): void;
 }
 
-type CallOptions = { id?: string; actor?: import("../../protocol/agent").Actor };
+type CallOptions = { id?: string; actor?: import("../../protocol/agent").Actor; timeoutMs?: number };
 
 export interface HostAgent {
+  /** The host's own client (transfers: download and upload). */
+  client(): Promise<AgentClient>;
   call<O extends Op>(op: O, args: ArgsOf<O>, options?: CallOptions): Promise<ResultOf[O]>;
   run<O extends TaskOp>(
     op: O,
@@ -54,6 +58,8 @@ export interface RoutedAgent extends HostAgent {
   prepareConsole(vmName: string): Promise<() => WebSocket>;
   /** The console on a known, ready host: "local" opens at once. */
   openConsoleOn(host: "local", vmName: string): WebSocket;
+  /** A VM changed hosts (a move): the next call reads its host again. */
+  forgetVm(name: string): void;
   /** Joined hosts whose events are not subscribed yet are (called by the host refresh). */
   refreshHosts(): Promise<void>;
   close(): void;
@@ -120,6 +126,7 @@ export function createRoutedAgent(local: AgentClient, directory: HostDirectory):
 
   function hostAgent(fixed: string | null): HostAgent {
     return {
+      client: () => onHost(fixed ?? LOCAL_HOST, "agent.health", async (c) => c),
       async call(op, args, options = {}) {
         const host = fixed ?? (await routeOf(op, args));
         if (options.id) rememberTask(options.id, host);
@@ -210,6 +217,7 @@ export function createRoutedAgent(local: AgentClient, directory: HostDirectory):
       return local.openConsole(vmName);
     },
     refreshHosts,
+    forgetVm: (name) => directory.forgetVm?.(name),
     close() {
       stopRefreshing();
       for (const off of subscriptions.values()) off();

@@ -1,11 +1,47 @@
 /** `zaphod host add|list|remove` (issue 13 point 2): the hosts whose agents the panel reaches over mutual TLS. */
 import { unsafeListHosts } from "../dal/hosts";
 import { getEnv } from "../env";
+import { drainHost, MoveError, moveVm, publishImageTo } from "../hosts/move";
 import { addHost, HostError, removeHost } from "../hosts/service";
+
+/** `zaphod vm move NAME HOST` and `zaphod image publish IMAGE HOST [--from HOST]`. */
+export async function cliTransfer(
+  command: "vm" | "image",
+  positionals: string[],
+  options: { from?: string },
+  usage: string,
+): Promise<number> {
+  const [verb, name, host] = positionals;
+  try {
+    if (command === "vm" && verb === "move" && name && host) {
+      const moved = await moveVm("cli", name, host);
+      for (const d of moved.disks) console.log(`  ${d.disk}: ${d.sizeBytes} bytes, sha256 ${d.sha256}`);
+      console.log(`moved ${name} from ${moved.from} to ${moved.to} in ${moved.seconds} s`);
+      return 0;
+    }
+    if (command === "image" && verb === "publish" && name && host) {
+      const r = await publishImageTo(name, options.from ?? "local", host);
+      console.log(
+        r.copied
+          ? `published ${name} on ${host} (sha256 ${r.sha256})`
+          : `${name} is on ${host} already (sha256 ${r.sha256})`,
+      );
+      return 0;
+    }
+  } catch (error) {
+    if (error instanceof MoveError || (error as { name?: string }).name === "AgentCallError") {
+      console.error(`zaphod: ${(error as Error).message}`);
+      return 1;
+    }
+    throw error;
+  }
+  console.error(usage);
+  return 2;
+}
 
 export async function cliHost(
   positionals: string[],
-  options: { panel?: string },
+  options: { panel?: string; to?: string },
   usage: string,
 ): Promise<number> {
   const [verb, name, where] = positionals;
@@ -51,13 +87,24 @@ export async function cliHost(
         );
       return 0;
     }
+    if (verb === "drain" && name && !where) {
+      const { moved, blocking } = await drainHost("cli", name, options.to);
+      for (const m of moved) console.log(`moved ${m.name} to ${m.to}`);
+      for (const b of blocking) console.log(`blocking: ${b.name}: ${b.why}`);
+      console.log(
+        blocking.length
+          ? `host ${name} is not empty: ${blocking.length} VM${blocking.length === 1 ? "" : "s"} left`
+          : `host ${name} is empty`,
+      );
+      return blocking.length ? 1 : 0;
+    }
     if (verb === "remove" && name && !where) {
       const { revoked } = await removeHost(name);
       console.log(`host ${name} removed${revoked ? `; certificate ${revoked} revoked` : ""}`);
       return 0;
     }
   } catch (error) {
-    if (error instanceof HostError) {
+    if (error instanceof HostError || error instanceof MoveError) {
       console.error(`zaphod: ${error.message}`);
       return 1;
     }

@@ -10,7 +10,8 @@
  *   zaphod reset-link <username>
  *   zaphod provision <owner> <vm-name> [--image I] [--memory MiB] [--storage GiB] [--swap MiB] [--autostart] [--no-start]
  *   zaphod demo-setup [--ssh-port P]   (stdin: the admin password, the member password, then SSH public keys for the demo member, one per line)
- *   zaphod host add <name> <address>[:<port>] [--panel URL] | host list | host remove <name>
+ *   zaphod host add <name> <address>[:<port>] [--panel URL] | host list | host remove <name> | host drain <name>
+ *   zaphod vm move <vm> <host>;  zaphod image publish <image> <host> [--from <host>]
  */
 import { parseArgs } from "node:util";
 import { migrate } from "../../../prisma/migrate";
@@ -23,7 +24,7 @@ import { unreachableDatabase } from "../db/reachable";
 import { getEnv } from "../env";
 import { ActionFailure } from "../errors";
 import { leaveInstances } from "../instances";
-import { cliHost } from "./host-commands";
+import { cliHost, cliTransfer } from "./host-commands";
 import { cliDemoSetup, cliProvision } from "./vm-commands";
 
 const USAGE = `usage:
@@ -44,7 +45,13 @@ const USAGE = `usage:
     one-time join token (an hour) and the panel CA's fingerprint for \`agent join\` on that host
   zaphod host list
   zaphod host remove <name>
-    refused while VMs live there; revokes the host's certificate`;
+    refused while VMs live there; revokes the host's certificate
+  zaphod host drain <name> [--to <host>]
+    moves every VM off the host (cold: stopped VMs), listing those that cannot move and why
+  zaphod vm move <vm> <host>
+    moves a stopped VM to another host: its image published there, disks copied and checked, switched
+  zaphod image publish <image> <host> [--from <host>]
+    the same image (bytes and mtime) on another host`;
 
 const cliMeta = { ip: "", userAgent: "zaphod-cli" };
 
@@ -77,6 +84,8 @@ async function main(argv: string[]): Promise<number> {
       "ssh-port": { type: "string" },
       host: { type: "string" },
       panel: { type: "string" },
+      to: { type: "string" },
+      from: { type: "string" },
       help: { type: "boolean" },
     },
   });
@@ -195,7 +204,10 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case "host":
-      return cliHost(positionals, { panel: values.panel }, USAGE);
+      return cliHost(positionals, { panel: values.panel, to: values.to }, USAGE);
+    case "vm":
+    case "image":
+      return cliTransfer(command, positionals, { from: values.from }, USAGE);
     default:
       console.error(USAGE);
       return command === "help" || values.help ? 0 : 2;

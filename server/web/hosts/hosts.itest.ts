@@ -517,6 +517,160 @@ describe("a VM on the second host", () => {
   });
 });
 
+describe("images on every host and cold moves (point 3)", () => {
+  const IMAGE = "busybox-moved";
+
+  async function shell(name: string) {
+    return TestConsole.shell(await agent.openConsole(name));
+  }
+
+  async function run(name: string, command: string, expect: RegExp) {
+    const console = await shell(name);
+    const mark = console.text.length;
+    console.type(`${command}\r`);
+    const seen = await console.waitFor(expect, 30_000, mark);
+    console.ws.close();
+    return seen;
+  }
+
+  it("an image is published on another host with the same name, bytes and mtime; again is a no-op; another image under that name is refused", async () => {
+    // A second image on the panel's host, as an admin would build it.
+    const { copyFile, chmod: chmodFile, writeFile: write, stat } = await import("node:fs/promises");
+    const images = join(local.dataDir, "images");
+    await copyFile(join(images, `${local.image}.ext4`), join(images, `${IMAGE}.ext4`));
+    await chmodFile(join(images, `${IMAGE}.ext4`), 0o444);
+    await write(
+      join(images, `${IMAGE}.json`),
+      `${JSON.stringify({ name: IMAGE, kind: "busybox", createdAt: new Date().toISOString() })}\n`,
+    );
+    const { publishImageTo } = await import("./move");
+    const first = await publishImageTo(IMAGE, "local", "host-two");
+    expect(first.copied).toBe(true);
+    const [mine, theirs] = await Promise.all([
+      stat(join(images, `${IMAGE}.ext4`)),
+      stat(join(h2.dataDir, "images", `${IMAGE}.ext4`)),
+    ]);
+    expect(theirs.size).toBe(mine.size);
+    expect(Math.floor(theirs.mtimeMs / 1000)).toBe(Math.floor(mine.mtimeMs / 1000)); // what a COW header pins
+    expect(theirs.mode & 0o777).toBe(0o444);
+    expect(theirs.blocks * 512).toBeLessThan(theirs.size); // written sparse
+    const sums = await Promise.all([
+      agent.call("image.checksum", { name: IMAGE }),
+      agent.forHost("host-two").call("image.checksum", { name: IMAGE }),
+    ]);
+    expect(sums[1].sha256).toBe(sums[0].sha256);
+    expect((await publishImageTo(IMAGE, "local", "host-two")).copied).toBe(false);
+    // Each host built its own busybox-test: same name, other bytes.
+    await expect(publishImageTo(local.image, "local", "host-two")).rejects.toThrow(
+      /another image named busybox-test/,
+    );
+  }, 120_000);
+
+  it("a disk whose bytes are not the announced ones is not kept", async () => {
+    const into = await agent.forHost("host-two").client();
+    const { Readable } = await import("node:stream");
+    const config = {
+      name: "ghost-vm",
+      owner: member.username,
+      image: IMAGE,
+      memoryMiB: 64,
+      storageGiB: 1,
+      swapMiB: 0,
+      mac: "02:00:00:00:00:01",
+      ipv4: null,
+      rateLimitKbit: null,
+      autostart: false,
+      createdAt: new Date().toISOString(),
+    };
+    await agent.forHost("host-two").call("vm.moveIn", { name: "ghost-vm", config, hostKeys: {} });
+    const bytes = Buffer.alloc(200_000, 7);
+    const error = await into
+      .upload(
+        "/v1/vms/ghost-vm/disks/root.cow",
+        Readable.from([bytes]),
+        { "x-zaphod-sha256": "0".repeat(64), "x-zaphod-size": String(bytes.length) },
+        bytes.length,
+      )
+      .catch((e) => e);
+    expect((error as Error).message).toMatch(/not kept/);
+    await expect(lstat(join(h2.dataDir, "vms", ".incoming-ghost-vm", "disk", "root.cow"))).rejects.toThrow(
+      /ENOENT/,
+    );
+    await expect(agent.forHost("host-two").call("vm.moveCommit", { name: "ghost-vm" })).rejects.toThrow(
+      /has not arrived/,
+    );
+    expect(await agent.forHost("host-two").call("vm.moveAbort", { name: "ghost-vm" })).toEqual({
+      name: "ghost-vm",
+      aborted: true,
+    });
+  });
+
+  it("a stopped VM moves to the other host and back, its disks checked, its files and SSH host keys with it", async () => {
+    const { moveVm } = await import("./move");
+    const { taskId } = await provisionVm(admin, {
+      ownerId: member.id,
+      name: "wander-vm",
+      image: IMAGE,
+      ...spec,
+      host: "local",
+    });
+    expect(await settled(taskId)).toMatchObject({ status: "succeeded" });
+    expect(await settled((await requestPowerAction(member, "wander-vm", "start")).taskId)).toMatchObject({
+      status: "succeeded",
+    });
+    await run(
+      "wander-vm",
+      "echo kept-$((40+2)) > /root/proof; sync; cat /etc/ssh/ssh_host_ed25519_key.pub 2>/dev/null | cut -c1-40; echo written",
+      /written/,
+    );
+    // Running: refused, and nothing changed.
+    await expect(moveVm("cli", "wander-vm", "host-two")).rejects.toThrow(/running: stop it before moving it/);
+    expect(await settled((await requestPowerAction(member, "wander-vm", "poweroff")).taskId)).toMatchObject({
+      status: "succeeded",
+    });
+    const keysBefore = await (await import("node:fs/promises"))
+      .readdir(join(local.dataDir, "vms", "wander-vm", "host-keys"))
+      .catch(() => []);
+
+    const there = await moveVm("cli", "wander-vm", "host-two");
+    expect(there.disks.map((d) => d.disk)).toContain("root.cow");
+    expect((await t.db.vm.findUnique({ where: { name: "wander-vm" } }))?.host).toBe("host-two");
+    await expect(lstat(join(local.dataDir, "vms", "wander-vm"))).rejects.toThrow(/ENOENT/);
+    expect((await lstat(join(h2.dataDir, "vms", "wander-vm", "disk", "root.cow"))).uid).not.toBe(0);
+    const keysAfter = await (await import("node:fs/promises"))
+      .readdir(join(h2.dataDir, "vms", "wander-vm", "host-keys"))
+      .catch(() => []);
+    expect(keysBefore.length).toBeGreaterThan(0);
+    expect(keysAfter.sort()).toEqual(keysBefore.sort());
+    expect(await settled((await requestPowerAction(member, "wander-vm", "start")).taskId)).toMatchObject({
+      status: "succeeded",
+    });
+    await run("wander-vm", "cat /root/proof", /kept-42/);
+    expect(await settled((await requestPowerAction(member, "wander-vm", "poweroff")).taskId)).toMatchObject({
+      status: "succeeded",
+    });
+
+    const back = await moveVm("cli", "wander-vm", "local");
+    expect(back).toMatchObject({ from: "host-two", to: "local" });
+    await expect(lstat(join(h2.dataDir, "vms", "wander-vm"))).rejects.toThrow(/ENOENT/);
+    expect(await settled((await requestPowerAction(member, "wander-vm", "start")).taskId)).toMatchObject({
+      status: "succeeded",
+    });
+    await run("wander-vm", "cat /root/proof", /kept-42/);
+    const audit = await t.db.auditEvent.findMany({ where: { action: "vm.move", result: "success" } });
+    expect(audit).toHaveLength(2);
+  }, 300_000);
+
+  it("draining a host moves what can move and lists what cannot, with why", async () => {
+    const { drainHost } = await import("./move");
+    // far-vm runs on host-two and has a snapshot: it stays, and the drain says why.
+    const drained = await drainHost("cli", "host-two");
+    expect(drained.moved).toEqual([]);
+    expect(drained.blocking).toEqual([{ name: "far-vm", why: expect.stringMatching(/snapshot|running/) }]);
+    expect((await t.db.vm.findUnique({ where: { name: "far-vm" } }))?.host).toBe("host-two");
+  }, 120_000);
+});
+
 describe("removing a host", () => {
   it("host remove revokes the host's certificate; a pending host has none", async () => {
     const added = await addHost({ name: "host-nine", address: "127.0.0.9" });

@@ -1,0 +1,177 @@
+import "server-only";
+/**
+ * Images on every host and cold moves between hosts (issue 13 point 3). The panel carries the
+ * bytes: it reads from one agent and writes to the other; the receiver keeps only what has the
+ * sender's size and SHA-256 (server/agent/transfer.ts).
+ *
+ *   await publishImageTo("busybox-1", "local", "host-two")   // same name, bytes and mtime there
+ *   await moveVm("cli", "alice", "host-two")                 // stopped; disks copied, checked, switched
+ *   await drainHost("cli", "host-two")                       // every VM moved, or listed as blocking
+ *
+ * A move: the image is published on the target first; the source marks the VM moving (it will not
+ * start there) and says each disk's size and SHA-256; the target stages the disks and installs the
+ * VM; then the panel switches `Vm.host` (the one step that makes it the target's) and the source's
+ * copy is destroyed. Any failure before the switch aborts on both sides and leaves the VM where it
+ * was. The VM's address is the panel's host's network: a VM moved to another host has none there.
+ */
+import { AGENT_PATHS, TRANSFER_HEADERS } from "../../protocol/agent";
+import { getAgent } from "../agent/instance";
+import type { Actor } from "../dal/caller";
+import { unsafeListHosts } from "../dal/hosts";
+import { recordAuditEvent } from "../dal/record-audit-event";
+import { getDb } from "../db/client";
+import { unsafePushVmAccess } from "../vms/guest-access";
+import { getHub } from "../vms/hub";
+
+export class MoveError extends Error {
+  override name = "MoveError";
+}
+
+/** Publishes `image` from `from` on `to` (nothing to do when it is there with the same bytes). */
+export async function publishImageTo(
+  image: string,
+  from: string,
+  to: string,
+): Promise<{ sha256: string; copied: boolean }> {
+  const source = getAgent().forHost(from);
+  const target = getAgent().forHost(to);
+  const sum = await source.call("image.checksum", { name: image }, { timeoutMs: 300_000 });
+  const there = (await target.call("image.list", {})).images.find((i) => i.name === image);
+  if (there) {
+    const theirs = await target.call("image.checksum", { name: image }, { timeoutMs: 300_000 });
+    if (theirs.sha256 === sum.sha256 && theirs.mtimeSeconds === sum.mtimeSeconds)
+      return { sha256: sum.sha256, copied: false };
+    throw new MoveError(`host ${to} has another image named ${image}: images are never replaced`);
+  }
+  const body = await (await source.client()).download(AGENT_PATHS.image(image));
+  await (await target.client()).upload(
+    AGENT_PATHS.image(image),
+    body,
+    {
+      [TRANSFER_HEADERS.sha256]: sum.sha256,
+      [TRANSFER_HEADERS.size]: String(sum.sizeBytes),
+      [TRANSFER_HEADERS.mtimeSeconds]: String(sum.mtimeSeconds),
+      [TRANSFER_HEADERS.kind]: sum.kind,
+    },
+    sum.sizeBytes,
+  );
+  return { sha256: sum.sha256, copied: true };
+}
+
+async function joinedOrLocal(host: string): Promise<void> {
+  if (host === "local") return;
+  const joined = (await unsafeListHosts()).some((h) => h.name === host && h.state === "joined");
+  if (!joined) throw new MoveError(`no joined host ${host}`);
+}
+
+/** Moves a stopped VM to `to` (cold). Returns the disks carried and their checksums. */
+export async function moveVm(actor: Actor, name: string, to: string) {
+  const db = getDb();
+  const vm = await db.vm.findUnique({
+    where: { name },
+    select: { id: true, name: true, host: true, image: true, ownerId: true },
+  });
+  if (!vm) throw new MoveError(`no VM named ${name}`);
+  if (vm.host === to) throw new MoveError(`${name} is on ${to} already`);
+  await joinedOrLocal(to);
+  const snapshots = await db.snapshot.count({ where: { vmId: vm.id } });
+  if (snapshots > 0)
+    throw new MoveError(
+      `${name} has ${snapshots} snapshot${snapshots === 1 ? "" : "s"}: snapshots do not move yet; delete them first`,
+    );
+  const running = await db.task.findFirst({
+    where: { vmId: vm.id, status: "running" },
+    select: { kind: true },
+  });
+  if (running) throw new MoveError(`${name} is busy (${running.kind}): try again when it ends`);
+  const source = getAgent().forHost(vm.host);
+  const target = getAgent().forHost(to);
+  const status = await source.call("vm.status", { name });
+  if (status.state !== "stopped") throw new MoveError(`${name} is ${status.state}: stop it before moving it`);
+
+  await publishImageTo(vm.image, vm.host, to);
+  const started = Date.now();
+  const manifest = await source.call("vm.moveOut", { name }, { timeoutMs: 600_000 });
+  try {
+    await target.call("vm.moveIn", { name, config: manifest.config as never, hostKeys: manifest.hostKeys });
+    const from = await source.client();
+    const into = await target.client();
+    for (const d of manifest.disks) {
+      const body = await from.download(AGENT_PATHS.disk(name, d.disk));
+      await into.upload(
+        AGENT_PATHS.disk(name, d.disk),
+        body,
+        { [TRANSFER_HEADERS.sha256]: d.sha256, [TRANSFER_HEADERS.size]: String(d.sizeBytes) },
+        d.sizeBytes,
+      );
+    }
+    await target.call("vm.moveCommit", { name }, { timeoutMs: 120_000 });
+  } catch (error) {
+    await target.call("vm.moveAbort", { name }).catch(() => undefined);
+    await source.call("vm.moveAbort", { name }).catch(() => undefined);
+    await recordAuditEvent({
+      actor,
+      action: "vm.move",
+      result: "failure",
+      targetUserId: vm.ownerId,
+      vmId: vm.id,
+      detail: { from: vm.host, to, error: (error as Error).message.slice(0, 300) },
+    });
+    throw error;
+  }
+  // The switch: from here on the VM is the target's.
+  await db.vm.update({ where: { id: vm.id }, data: { host: to, ip: null } });
+  getAgent().forgetVm(name);
+  getHub().forgetOwner(name);
+  await source.run("vm.destroy", { name, confirm: name, keepSnapshots: false }).catch((error) => {
+    console.warn(
+      `[hosts] ${name} moved to ${to}; its old copy on ${vm.host} was not removed: ${(error as Error).message}`,
+    );
+  });
+  await unsafePushVmAccess(name).catch(() => undefined);
+  const detail = {
+    from: vm.host,
+    to,
+    disks: manifest.disks.map((d) => ({ disk: d.disk, sizeBytes: d.sizeBytes, sha256: d.sha256 })),
+    seconds: Math.round((Date.now() - started) / 100) / 10,
+  };
+  await recordAuditEvent({
+    actor,
+    action: "vm.move",
+    result: "success",
+    targetUserId: vm.ownerId,
+    vmId: vm.id,
+    detail,
+  });
+  return detail;
+}
+
+/**
+ * Before maintenance: every VM on `host` is moved to the other host with the most room; a VM that
+ * cannot move (running, snapshots, busy) is listed with why, and stays.
+ */
+export async function drainHost(actor: Actor, host: string, to?: string) {
+  const { unsafePickHost } = await import("../vms/host-figures");
+  const others = [
+    "local",
+    ...(await unsafeListHosts()).filter((h) => h.state === "joined").map((h) => h.name),
+  ].filter((h) => h !== host);
+  if (others.length === 0) throw new MoveError("there is no other host to move VMs to");
+  const vms = await getDb().vm.findMany({
+    where: { host },
+    select: { name: true },
+    orderBy: { name: "asc" },
+  });
+  const moved: { name: string; to: string }[] = [];
+  const blocking: { name: string; why: string }[] = [];
+  for (const { name } of vms) {
+    const dest = to ?? (await unsafePickHost(others));
+    try {
+      await moveVm(actor, name, dest);
+      moved.push({ name, to: dest });
+    } catch (error) {
+      blocking.push({ name, why: (error as Error).message });
+    }
+  }
+  return { moved, blocking };
+}

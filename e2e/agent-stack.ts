@@ -17,8 +17,8 @@ import path from "node:path";
 import { deleteNetns } from "../server/agent/confine/netns";
 import { removeConfinementOf } from "../server/agent/confine/vm-confinement";
 import { baseEnv, run } from "../server/agent/exec";
-import { processesOfVm, scanUmlProcesses } from "../server/agent/host-procs";
 import { buildBusyboxImage } from "../server/agent/images/build-busybox";
+import { killVmsOf } from "../server/agent/testing/stop-vms";
 import {
   AGENT_DATA_DIR,
   AGENT_SOCKET,
@@ -202,29 +202,7 @@ export async function cleanupAgent(): Promise<void> {
       process.kill(state.pid, "SIGKILL");
     } catch {}
   }
-  const vmsDir = path.join(state.dataDir, "vms");
-  const names = await readdir(vmsDir).catch(() => [] as string[]);
-  const all = await scanUmlProcesses();
-  for (const name of names) {
-    for (const p of processesOfVm(all, {
-      name,
-      cow: path.join(vmsDir, name, "disk", "root.cow"),
-      uid: null,
-    })) {
-      try {
-        process.kill(p.pid, "SIGKILL");
-      } catch {}
-    }
-  }
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    const cmdline = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
-    if (cmdline.startsWith("tmux\0") && cmdline.includes(`${vmsDir}/`)) {
-      try {
-        process.kill(Number(entry), "SIGKILL");
-      } catch {}
-    }
-  }
+  const names = await killVmsOf(state.dataDir);
   await sleep(300);
   // Confined VMs' cgroups and network namespaces outlive their processes: removed with the VMs.
   await removeConfinementOf(state.dataDir, names);

@@ -76,6 +76,22 @@ describe("the NoCloud seed disk", () => {
     }
   });
 
+  it("two requests at once for a new VM's host keys both get the same keys (found in the two-hosts e2e: vm.setAccess and vm.access raced)", async () => {
+    const fresh = mkdtempSync(path.join(tmpdir(), "zaphod-hostkeys-"));
+    try {
+      const [a, b, c] = await Promise.all([
+        ensureHostKeys(fresh),
+        ensureHostKeys(fresh),
+        ensureHostKeys(fresh),
+      ]);
+      expect(b).toEqual(a);
+      expect(c).toEqual(a);
+      expect(await ensureHostKeys(fresh)).toEqual(a);
+    } finally {
+      rmSync(fresh, { recursive: true, force: true });
+    }
+  });
+
   it("a change of keys, password or address changes the instance-id; the same seed keeps it", () => {
     const id = (s: SeedSpec) => seedFiles(s)["zaphod/instance-id"];
     expect(id(spec)).toBe(id({ ...spec }));

@@ -203,7 +203,19 @@ export function hostKeyFingerprint(publicKey: string): string {
  * agent's own 0700 directory for this VM) and kept across boots and instance changes; the panel
  * shows their fingerprints so a member can check the first connection.
  */
-export async function ensureHostKeys(dir: string): Promise<SeedHostKey[]> {
+export function ensureHostKeys(dir: string): Promise<SeedHostKey[]> {
+  // One making per directory at a time: a VM's first vm.setAccess and vm.access (the page) came
+  // at once and the second ssh-keygen refused the file the first was writing.
+  const held = makingHostKeys.get(dir);
+  if (held) return held;
+  const making = makeHostKeys(dir).finally(() => makingHostKeys.delete(dir));
+  makingHostKeys.set(dir, making);
+  return making;
+}
+
+const makingHostKeys = new Map<string, Promise<SeedHostKey[]>>();
+
+async function makeHostKeys(dir: string): Promise<SeedHostKey[]> {
   const keys: SeedHostKey[] = [];
   for (const type of ["ed25519", "ecdsa"] as const) {
     const file = join(dir, `ssh_host_${type}_key`);

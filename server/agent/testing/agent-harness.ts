@@ -6,14 +6,14 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmod, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type AgentClient, createAgentClient } from "../../web/agent/client";
 import { removeConfinementOf } from "../confine/vm-confinement";
 import { baseEnv, run } from "../exec";
-import { processesOfVm, scanUmlProcesses } from "../host-procs";
 import { buildBusyboxImage } from "../images/build-busybox";
+import { killVmsOf } from "./stop-vms";
 
 const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
 
@@ -105,28 +105,7 @@ export async function createHarness(options: { confine?: boolean } = {}): Promis
       h.client.close();
       await h.killAgent("SIGKILL").catch(() => undefined);
       // Every UML started on this data dir (by pid), then every tmux server holding one of its sockets.
-      const vms = await readdir(join(dataDir, "vms")).catch(() => [] as string[]);
-      const all = await scanUmlProcesses();
-      for (const name of vms) {
-        for (const p of processesOfVm(all, {
-          name,
-          cow: join(dataDir, "vms", name, "disk", "root.cow"),
-          uid: null,
-        })) {
-          try {
-            process.kill(p.pid, "SIGKILL");
-          } catch {}
-        }
-      }
-      for (const entry of await readdir("/proc")) {
-        if (!/^\d+$/.test(entry)) continue;
-        const cmdline = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
-        if (cmdline.startsWith("tmux\0") && cmdline.includes(`${dataDir}/vms/`)) {
-          try {
-            process.kill(Number(entry), "SIGKILL");
-          } catch {}
-        }
-      }
+      const vms = await killVmsOf(dataDir);
       // The agent confines VMs when root: their cgroups and network namespaces go too.
       if (process.getuid?.() === 0) await removeConfinementOf(dataDir, vms);
       const passwd = await readFile("/etc/passwd", "utf8");

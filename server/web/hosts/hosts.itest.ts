@@ -281,7 +281,18 @@ describe("the agent refuses every client the panel did not issue, before any ver
     await expect.poll(rpcLines).toBe(before + 1);
   });
 
-  it("no client certificate, one from another CA, an expired one, a host's certificate and TLS 1.1 are refused", async () => {
+  it("check 26: a replayed request id over TLS gets the first reply, or is refused for another request", async () => {
+    const id = crypto.randomUUID();
+    const remote = agent.forHost("host-two");
+    const first = await remote.call("agent.health", {}, { id });
+    const again = await remote.call("agent.health", {}, { id });
+    expect(again.uptimeSeconds).toBe(first.uptimeSeconds); // the cached reply, not a second run
+    await expect(remote.call("image.list", {}, { id })).rejects.toThrow(
+      /request id reused for another request/,
+    );
+  });
+
+  it("check 26: no client certificate, one from another CA, an expired one, a host's certificate and TLS 1.1 are refused", async () => {
     const ca = await panelCa();
     const foreign = await clientCert(await createCa("someone else's CA"), "web", "intruder");
     const expired = await clientCert(ca, "web", "old-instance", {
@@ -303,7 +314,7 @@ describe("the agent refuses every client the panel did not issue, before any ver
     expect(log).toMatch(/tls refused .*certificate/);
   });
 
-  it("a revoked web certificate is refused once the panel's CRL reaches the agent, and its open connection ends", async () => {
+  it("check 47: a revoked web certificate is refused once the panel's CRL reaches the agent, and its open connection ends", async () => {
     const ca = await panelCa();
     const doomed = await issuedCert("web", "doomed-instance");
     expect((await rawHealth({ key: doomed.key, cert: doomed.cert })).status).toBe(200);
@@ -369,7 +380,7 @@ describe("the panel refuses an agent it did not issue, before any verb", () => {
     await t.db.host.create({ data: { name, address: "127.0.0.3", port, state: "joined", certSerial } });
   }
 
-  it("an agent with a certificate from another CA, with another host's certificate, or with one it did not join with", async () => {
+  it("check 47: an agent with a certificate from another CA, with another host's certificate, or with one it did not join with", async () => {
     const ca = await panelCa();
     const cases: [string, { key: string; cert: string; serial: string }, string, RegExp][] = [];
     const foreign = await clientCert(await createCa("rogue CA"), "host", "rogue-a");

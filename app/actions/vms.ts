@@ -3,6 +3,7 @@
 import { revalidatePath } from "next/cache";
 import { adminAction, memberAction, z } from "@/server/web/auth/wrappers";
 import { Slug } from "@/server/web/domain";
+import { moveVmFor } from "@/server/web/hosts/move";
 import { ProvisionInput } from "@/server/web/vms/inputs";
 import { changeVmOwner, growVmStorage, setVmAutostart, setVmMemory } from "@/server/web/vms/manage-vm";
 import { destroyVm, POWER_ACTIONS, provisionVm, requestPowerAction } from "@/server/web/vms/service";
@@ -83,5 +84,17 @@ export const changeVmOwnerAction = adminAction(
     revalidatePath(`/admin/vms/${input.name}`);
     revalidatePath("/admin/vms");
     return res;
+  },
+);
+
+/** Admin: move a stopped VM to another host, cold (disks copied and checked, then switched). */
+export const moveVmAction = adminAction(
+  "vm.configure",
+  z.object({ name: Slug, host: Slug }).strict(),
+  async (input, { caller }) => {
+    const res = await moveVmFor(caller, input.name, input.host);
+    revalidatePath(`/admin/vms/${input.name}`);
+    revalidatePath("/admin/vms");
+    return { from: res.from, to: res.to, seconds: res.seconds };
   },
 );

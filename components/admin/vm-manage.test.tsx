@@ -18,6 +18,7 @@ const actions: VmManageActions = {
   setAutostart: ok,
   growStorage: ok,
   changeOwner: ok,
+  move: ok,
   destroy: ok,
 };
 const vm = {
@@ -28,9 +29,28 @@ const vm = {
   storageGiB: 1,
   autostart: false,
   snapshotCount: 0,
+  host: "local",
 };
 const live = (patch: Partial<VmLive>): VmLive => ({ ...unknownLive("half"), ...patch });
-const page = (l: VmLive) => renderToStaticMarkup(<VmManage vm={vm} live={l} owners={[]} actions={actions} />);
+const page = (l: VmLive, hosts = ["local"], v = vm) =>
+  renderToStaticMarkup(<VmManage vm={v} live={l} owners={[]} hosts={hosts} actions={actions} />);
+
+describe("the move card on the admin's VM page (several hosts)", () => {
+  it("is absent with one host; with several it names the VM's host and offers the others", () => {
+    expect(page(live({ state: "stopped" }))).not.toContain("Move to");
+    const html = page(live({ state: "stopped" }), ["local", "rack2"]);
+    expect(html).toContain('data-testid="vm-host">local<');
+    expect(html).toMatch(/<option value="rack2"[^>]*>rack2<\/option>/);
+    expect(html).not.toContain('<option value="local">');
+  });
+
+  it("says what stops a move: a running VM, or snapshots", () => {
+    expect(page(live({ state: "running" }), ["local", "rack2"])).toContain("Shut the VM down first.");
+    expect(page(live({ state: "stopped" }), ["local", "rack2"], { ...vm, snapshotCount: 2 })).toContain(
+      "Snapshots do not move yet: delete its 2 snapshots first.",
+    );
+  });
+});
 
 describe("a half-done destroy on the admin's VM page", () => {
   it("offers Finish destroy, not the destroy form, and the badge says destroy incomplete", () => {

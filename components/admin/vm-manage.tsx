@@ -17,6 +17,7 @@ export type VmManageActions = {
   setAutostart: (input: { name: string; autostart: boolean }) => Promise<Result>;
   growStorage: (input: { name: string; storageGiB: number }) => Promise<Result>;
   changeOwner: (input: { name: string; ownerId: string }) => Promise<Result>;
+  move: (input: { name: string; host: string }) => Promise<Result>;
   destroy: (input: { name: string; confirm: string; keepSnapshots: boolean }) => Promise<Result>;
 };
 
@@ -29,9 +30,12 @@ export type VmManageProps = {
     storageGiB: number;
     autostart: boolean;
     snapshotCount: number;
+    host: string;
   };
   live: VmLive;
   owners: { id: string; username: string; name: string }[];
+  /** Every host a VM can live on ("local" and the joined ones); one host: no move card. */
+  hosts: string[];
   actions: VmManageActions;
 };
 
@@ -41,7 +45,7 @@ const inputClass =
   "block w-full rounded-lg border border-stone-300 bg-white px-3 py-2 text-base text-stone-900 shadow-xs outline-none focus:border-teal-600 focus:ring-2 focus:ring-teal-600/25 disabled:opacity-60 dark:border-stone-700 dark:bg-stone-900 dark:text-stone-100 dark:focus:border-teal-400";
 
 /** The admin's settings of one VM: memory, storage, owner, autostart, and destroy. */
-export function VmManage({ vm, live: initialLive, owners, actions }: VmManageProps) {
+export function VmManage({ vm, live: initialLive, owners, hosts, actions }: VmManageProps) {
   const [live, setLive] = useState(initialLive);
   useVmEvents("/api/events", {
     onVm: (next) => {
@@ -79,6 +83,7 @@ export function VmManage({ vm, live: initialLive, owners, actions }: VmManagePro
         <StorageCard vm={vm} stopped={stopped} action={actions.growStorage} />
         <OwnerCard vm={vm} stopped={stopped} owners={owners} action={actions.changeOwner} />
         <AutostartCard vm={vm} action={actions.setAutostart} />
+        {hosts.length > 1 ? <HostCard vm={vm} stopped={stopped} hosts={hosts} action={actions.move} /> : null}
       </div>
       {offer === "finish" || offer === "finishing" ? (
         <FinishDestroyCard vm={vm} running={offer === "finishing"} action={actions.destroy} />
@@ -291,6 +296,69 @@ function OwnerCard({
         </p>
         <Button type="submit" variant="secondary" pending={pending} disabled={!stopped || !chosen}>
           Change owner
+        </Button>
+        <FeedbackLine feedback={feedback} />
+      </form>
+    </Card>
+  );
+}
+
+function HostCard({
+  vm,
+  stopped,
+  hosts,
+  action,
+}: {
+  vm: VmManageProps["vm"];
+  stopped: boolean;
+  hosts: string[];
+  action: VmManageActions["move"];
+}) {
+  const { pending, feedback, submit } = useSubmit();
+  const others = hosts.filter((h) => h !== vm.host);
+  const [host, setHost] = useState(others[0] ?? "");
+  const blocked = !stopped
+    ? "Shut the VM down first."
+    : vm.snapshotCount > 0
+      ? `Snapshots do not move yet: delete its ${vm.snapshotCount} snapshot${vm.snapshotCount === 1 ? "" : "s"} first.`
+      : null;
+  return (
+    <Card title="Host">
+      <p className="text-sm">
+        On{" "}
+        <span className="font-mono" data-testid="vm-host">
+          {vm.host}
+        </span>
+      </p>
+      <form
+        className="space-y-3"
+        onSubmit={(e) => {
+          e.preventDefault();
+          submit(() => action({ name: vm.name, host }), `${vm.name} moved to ${host}.`);
+        }}
+      >
+        <label className="block space-y-1.5">
+          <span className="block text-sm font-medium text-stone-700 dark:text-stone-300">Move to</span>
+          <select
+            name="host"
+            value={host}
+            onChange={(e) => setHost(e.target.value)}
+            disabled={blocked !== null || pending}
+            className={inputClass}
+          >
+            {others.map((h) => (
+              <option key={h} value={h}>
+                {h}
+              </option>
+            ))}
+          </select>
+        </label>
+        <p className="text-sm text-stone-500 dark:text-stone-400">
+          {blocked ??
+            "Cold: its image is published there, its disks copied and checked, then it switches hosts. It gets no network address on a host other than the panel's yet."}
+        </p>
+        <Button type="submit" variant="secondary" pending={pending} disabled={blocked !== null || !host}>
+          Move
         </Button>
         <FeedbackLine feedback={feedback} />
       </form>

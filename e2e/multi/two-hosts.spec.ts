@@ -8,7 +8,7 @@
  * - the host page lists it, up, with its figures;
  * - the admin provisions a VM on it from the panel's form; the member starts it, types into its
  *   console and takes a snapshot in the browser;
- * - the VM moves back to the panel's host cold (`zaphod vm move`), its file with it;
+ * - the admin moves the VM back to the panel's host cold from its manage page, its file with it;
  * - killing the second agent shows the host unreachable and its VM unknown, while a VM on the
  *   panel's host keeps working.
  */
@@ -257,9 +257,18 @@ test("a cold move back to the panel's host carries the VM's disks", async () => 
   await waitTask(m, "shutdown", 120_000);
   await expect(m.getByTestId("vm-state")).toHaveText("stopped", { timeout: 60_000 });
 
-  const moved = cli(["vm", "move", far, "local"]);
-  expect(moved).toContain(`moved ${far} from ${HOST} to local`);
-  expect(moved).toMatch(/root\.cow: \d+ bytes, sha256 [0-9a-f]{64}/);
+  // The admin moves it from its manage page.
+  const { page } = admin;
+  await page.goto(`/admin/vms/${far}`);
+  await expect(page.getByTestId("vm-host")).toHaveText(HOST);
+  const card = page
+    .locator("section")
+    .filter({ has: page.getByRole("heading", { name: "Host", exact: true }) });
+  await card.getByLabel("Move to").selectOption("local");
+  await card.getByRole("button", { name: "Move" }).click();
+  await expect(card.getByText(`${far} moved to local.`)).toBeVisible({ timeout: 180_000 });
+  await page.reload();
+  await expect(page.getByTestId("vm-host")).toHaveText("local");
   expect(await readdir(path.join(dataDir, "vms")).catch(() => [] as string[])).not.toContain(far);
 
   await m.goto(`/vms/${far}`);

@@ -222,6 +222,7 @@ const EXPECTED: Record<string, Row> = {
   "vms#setVmAutostartAction": ADMIN_ACTION,
   "vms#growVmStorageAction": ADMIN_ACTION,
   "vms#changeVmOwnerAction": ADMIN_ACTION,
+  "vms#moveVmAction": ADMIN_ACTION,
   // Pages (URL path).
   "page /": MEMBER_PAGE,
   "page /vms/[name]": MEMBER_PAGE,

@@ -19,6 +19,27 @@ export async function cliTransfer(
       console.log(`moved ${name} from ${moved.from} to ${moved.to} in ${moved.seconds} s`);
       return 0;
     }
+    if (command === "vm" && verb === "move-abort" && name && !host) {
+      // A move cut short (the CLI or web process died mid-copy): the mark and any staging go.
+      const { unsafeListHosts } = await import("../dal/hosts");
+      const { getAgent } = await import("../agent/instance");
+      const hosts = [
+        "local",
+        ...(await unsafeListHosts()).filter((h) => h.state === "joined").map((h) => h.name),
+      ];
+      for (const h of hosts) {
+        const r = await getAgent()
+          .forHost(h)
+          .call("vm.moveAbort", { name })
+          .catch((e: Error) => e);
+        console.log(
+          r instanceof Error
+            ? `${h}: ${r.message}`
+            : `${h}: ${r.aborted ? "mark or staging removed" : "nothing to undo"}`,
+        );
+      }
+      return 0;
+    }
     if (command === "image" && verb === "publish" && name && host) {
       const r = await publishImageTo(name, options.from ?? "local", host);
       console.log(

@@ -50,6 +50,8 @@ const USAGE = `usage:
     moves every VM off the host (cold: stopped VMs), listing those that cannot move and why
   zaphod vm move <vm> <host>
     moves a stopped VM to another host: its image published there, disks copied and checked, switched
+  zaphod vm move-abort <vm>
+    undoes a move that was cut short (the moving mark on its host, a staging copy on the others)
   zaphod image publish <image> <host> [--from <host>]
     the same image (bytes and mtime) on another host`;
 

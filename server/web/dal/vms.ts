@@ -16,6 +16,8 @@ export type VmRow = {
   storageGiB: number;
   swapMiB: number;
   autostart: boolean;
+  /** "local" (the panel's own host) or a joined host's name (issue 13). */
+  host: string;
   createdAt: Date;
 };
 
@@ -28,6 +30,7 @@ const vmSelect = {
   storageGiB: true,
   swapMiB: true,
   autostart: true,
+  host: true,
   createdAt: true,
   owner: { select: { username: true } },
 } as const;
@@ -41,6 +44,7 @@ type Selected = {
   storageGiB: number;
   swapMiB: number;
   autostart: boolean;
+  host: string;
   createdAt: Date;
   owner: { username: string };
 };

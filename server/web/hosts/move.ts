@@ -15,11 +15,14 @@ import "server-only";
  * was. The VM's address is the panel's host's network: a VM moved to another host has none there.
  */
 import { AGENT_PATHS, TRANSFER_HEADERS } from "../../protocol/agent";
+import { AgentCallError } from "../agent/client";
 import { getAgent } from "../agent/instance";
-import type { Actor } from "../dal/caller";
+import { assertPermission } from "../dal/assert-permission";
+import type { Actor, Caller } from "../dal/caller";
 import { unsafeListHosts } from "../dal/hosts";
 import { recordAuditEvent } from "../dal/record-audit-event";
 import { getDb } from "../db/client";
+import { ActionFailure } from "../errors";
 import { unsafePushVmAccess } from "../vms/guest-access";
 import { getHub } from "../vms/hub";
 
@@ -144,6 +147,19 @@ export async function moveVm(actor: Actor, name: string, to: string) {
     detail,
   });
   return detail;
+}
+
+/** The admin's move (the VM's manage page): moveVm, its refusals as the page's sentences. */
+export async function moveVmFor(caller: Caller, name: string, to: string) {
+  assertPermission(caller, "vm.configure");
+  try {
+    return await moveVm(caller, name, to);
+  } catch (error) {
+    if (error instanceof MoveError) throw new ActionFailure("conflict", error.message);
+    if (error instanceof AgentCallError)
+      throw new ActionFailure("conflict", `The move stopped: ${error.message}. The VM stays where it was.`);
+    throw error;
+  }
 }
 
 /**

@@ -7,6 +7,7 @@ import {
   changeVmOwnerAction,
   destroyVmAction,
   growVmStorageAction,
+  moveVmAction,
   setVmAutostartAction,
   setVmMemoryAction,
 } from "@/app/actions/vms";
@@ -16,6 +17,7 @@ import { PageShell } from "@/components/page-shell";
 import { addressChangeNotice } from "@/components/vms/network-view";
 import { countVmSnapshots } from "@/server/web/dal/count-vm-snapshots";
 import { requireAdmin } from "@/server/web/dal/get-session";
+import { listHosts } from "@/server/web/dal/hosts";
 import { getVmForCaller, listProvisionableOwners, type VmRow } from "@/server/web/dal/vms";
 import { ActionFailure } from "@/server/web/errors";
 import { ensureTaskPipeline } from "@/server/web/tasks/pipeline";
@@ -38,11 +40,12 @@ export default async function ManageVmPage({ params }: { params: Promise<{ name:
     throw e;
   }
   await ensureTaskPipeline();
-  const [live, owners, snapshotCount, network] = await Promise.all([
+  const [live, owners, snapshotCount, network, hosts] = await Promise.all([
     pageLive(vm.name),
     listProvisionableOwners(caller),
     countVmSnapshots(caller, vm.name),
     getVmNetwork(caller, vm.name),
+    listHosts(caller),
   ]);
   return (
     <PageShell
@@ -68,7 +71,9 @@ export default async function ManageVmPage({ params }: { params: Promise<{ name:
           storageGiB: vm.storageGiB,
           autostart: vm.autostart,
           snapshotCount,
+          host: vm.host,
         }}
+        hosts={["local", ...hosts.filter((h) => h.state === "joined").map((h) => h.name)]}
         live={live}
         owners={owners.map(({ id, username, name }) => ({ id, username, name }))}
         actions={{
@@ -76,6 +81,7 @@ export default async function ManageVmPage({ params }: { params: Promise<{ name:
           setAutostart: setVmAutostartAction,
           growStorage: growVmStorageAction,
           changeOwner: changeVmOwnerAction,
+          move: moveVmAction,
           destroy: destroyVmAction,
         }}
       />

@@ -50,14 +50,19 @@ function duration(s: number): string {
   return h ? `${h} h ${m} min` : `${m} min ${Math.floor(s % 60)} s`;
 }
 
+type LocalFigures = { version: string; ramMiB: number; swapMiB: number; diskFreeBytes: number } | null;
+
 function HostList({
   hosts,
   current,
   localVms,
+  local,
 }: {
   hosts: Awaited<ReturnType<typeof listHosts>>;
   current: string;
   localVms: number;
+  /** The panel's own host's figures when this page shows it (else its row links to them). */
+  local: LocalFigures;
 }) {
   const link = "text-teal-800 underline-offset-4 hover:underline dark:text-teal-300";
   return (
@@ -90,11 +95,17 @@ function HostList({
                 </a>
               </Cell>
               <Cell label="Address">this host (Unix socket)</Cell>
-              <Cell label="State">see below</Cell>
-              <Cell label="Agent">—</Cell>
-              <Cell label="RAM">—</Cell>
-              <Cell label="Swap">—</Cell>
-              <Cell label="Disk free">—</Cell>
+              <Cell label="State">{local ? "up" : current === "local" ? "unreachable" : "see its page"}</Cell>
+              <Cell label="Agent">{local?.version ?? "—"}</Cell>
+              <Cell label="RAM" className="tabular-nums">
+                {local ? `${local.ramMiB} MiB` : "—"}
+              </Cell>
+              <Cell label="Swap" className="tabular-nums">
+                {local ? `${local.swapMiB} MiB` : "—"}
+              </Cell>
+              <Cell label="Disk free" className="tabular-nums">
+                {local ? `${gib(local.diskFreeBytes)} GiB` : "—"}
+              </Cell>
               <Cell label="VMs" className="tabular-nums">
                 {localVms}
               </Cell>
@@ -184,7 +195,23 @@ export default async function HostPage({
       title={current === "local" ? "Host" : `Host ${current}`}
       description="The host's memory, disk and its free-space reserve, the agent; every VM on it and what it uses on the host."
     >
-      {hosts.length > 0 ? <HostList hosts={hosts} current={current} localVms={localVms} /> : null}
+      {hosts.length > 0 ? (
+        <HostList
+          hosts={hosts}
+          current={current}
+          localVms={localVms}
+          local={
+            current === "local" && health && overcommit
+              ? {
+                  version: health.agentVersion,
+                  ramMiB: overcommit.hostRamMiB,
+                  swapMiB: overcommit.hostSwapMiB,
+                  diskFreeBytes: overcommit.diskFreeBytes,
+                }
+              : null
+          }
+        />
+      ) : null}
       {!figures.reachable || !health || !overcommit ? (
         <p
           role="alert"

@@ -310,6 +310,8 @@ test("killing the second agent shows its host unreachable and its VM unknown; th
   await expect(page.getByTestId("host-unreachable")).toContainText(
     `The agent of host ${HOST} is not reachable`,
   );
+  await page.goto("/admin/host");
+  await page.screenshot({ path: ".data/e2e/two-hosts-unreachable.png", fullPage: true });
   const m = member.page;
   await m.goto(`/vms/${idle}`);
   await expect(m.getByTestId("vm-state")).toHaveText("unknown", { timeout: 30_000 });

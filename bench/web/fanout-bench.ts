@@ -21,6 +21,10 @@
  *    delivered, less the same processes' CPU over an idle window of the same length.
  *  - one instance: the same streams and actions, all on A.
  * Prints figures and ratios; never fails on a number.
+ *
+ * Not measured yet (2026-12-04): a power-off of a stopped VM is refused at once (409 "The VM is not
+ * running", no task id), so every action fails and no latency is computed; the action must become
+ * one the panel accepts (start, then force-off) before this bench says anything.
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -161,9 +165,12 @@ async function phase(stack: PanelStack, cookies: string[], split: boolean): Prom
           signal: AbortSignal.timeout(30_000),
         })
           .then(async (res) => {
-            const body = (await res.json().catch(() => ({}))) as { taskId?: string };
-            if (res.ok && body.taskId) sent.set(body.taskId, { at, vm: m.vm });
-            else failedActions++;
+            // Route handlers answer { ok, data } (their wrappers): the task's id is data.taskId.
+            const body = (await res.json().catch(() => ({}))) as { data?: { taskId?: string } };
+            const taskId = body.data?.taskId;
+            if (res.ok && taskId) sent.set(taskId, { at, vm: m.vm });
+            else if (failedActions++ === 0)
+              log(`an action failed: HTTP ${res.status} ${JSON.stringify(body).slice(0, 300)}`);
           })
           .catch(() => {
             failedActions++;

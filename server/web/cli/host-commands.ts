@@ -1,4 +1,5 @@
 /** `zaphod host add|list|remove` (issue 13 point 2): the hosts whose agents the panel reaches over mutual TLS. */
+import { getAgent } from "../agent/instance";
 import { unsafeListHosts } from "../dal/hosts";
 import { getEnv } from "../env";
 import { drainHost, MoveError, moveVm, publishImageTo } from "../hosts/move";
@@ -21,8 +22,6 @@ export async function cliTransfer(
     }
     if (command === "vm" && verb === "move-abort" && name && !host) {
       // A move cut short (the CLI or web process died mid-copy): the mark and any staging go.
-      const { unsafeListHosts } = await import("../dal/hosts");
-      const { getAgent } = await import("../agent/instance");
       const hosts = [
         "local",
         ...(await unsafeListHosts()).filter((h) => h.state === "joined").map((h) => h.name),

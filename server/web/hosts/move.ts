@@ -24,6 +24,7 @@ import { recordAuditEvent } from "../dal/record-audit-event";
 import { getDb } from "../db/client";
 import { ActionFailure } from "../errors";
 import { unsafePushVmAccess } from "../vms/guest-access";
+import { unsafePickHost } from "../vms/host-figures";
 import { getHub } from "../vms/hub";
 
 export class MoveError extends Error {
@@ -167,7 +168,6 @@ export async function moveVmFor(caller: Caller, name: string, to: string) {
  * cannot move (running, snapshots, busy) is listed with why, and stays.
  */
 export async function drainHost(actor: Actor, host: string, to?: string) {
-  const { unsafePickHost } = await import("../vms/host-figures");
   const others = [
     "local",
     ...(await unsafeListHosts()).filter((h) => h.state === "joined").map((h) => h.name),

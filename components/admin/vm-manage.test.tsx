@@ -44,11 +44,11 @@ describe("the move card on the admin's VM page (several hosts)", () => {
     expect(html).not.toContain('<option value="local">');
   });
 
-  it("says what stops a move: a running VM, or snapshots", () => {
+  it("says what stops a move (a running VM), and that snapshots go with it", () => {
     expect(page(live({ state: "running" }), ["local", "rack2"])).toContain("Shut the VM down first.");
-    expect(page(live({ state: "stopped" }), ["local", "rack2"], { ...vm, snapshotCount: 2 })).toContain(
-      "Snapshots do not move yet: delete its 2 snapshots first.",
-    );
+    const html = page(live({ state: "stopped" }), ["local", "rack2"], { ...vm, snapshotCount: 2 });
+    expect(html).toContain("its disks and its 2 snapshots copied and checked");
+    expect(html).not.toMatch(/<select name="host"[^>]*disabled=""/);
   });
 });
 

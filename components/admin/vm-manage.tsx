@@ -317,11 +317,7 @@ function HostCard({
   const { pending, feedback, submit } = useSubmit();
   const others = hosts.filter((h) => h !== vm.host);
   const [host, setHost] = useState(others[0] ?? "");
-  const blocked = !stopped
-    ? "Shut the VM down first."
-    : vm.snapshotCount > 0
-      ? `Snapshots do not move yet: delete its ${vm.snapshotCount} snapshot${vm.snapshotCount === 1 ? "" : "s"} first.`
-      : null;
+  const blocked = !stopped ? "Shut the VM down first." : null;
   return (
     <Card title="Host">
       <p className="text-sm">
@@ -355,7 +351,7 @@ function HostCard({
         </label>
         <p className="text-sm text-stone-500 dark:text-stone-400">
           {blocked ??
-            "Cold: its image is published there, its disks copied and checked, then it switches hosts. It gets no network address on a host other than the panel's yet."}
+            `Cold: its image is published there, its disks${vm.snapshotCount > 0 ? ` and its ${vm.snapshotCount} snapshot${vm.snapshotCount === 1 ? "" : "s"}` : ""} copied and checked, then it switches hosts and gets an address from that host's network (port forwards stay behind).`}
         </p>
         <Button type="submit" variant="secondary" pending={pending} disabled={blocked !== null || !host}>
           Move

@@ -10,6 +10,7 @@ import {
   type ParsedArgsOf,
   PROTOCOL_VERSION,
   type ResultOf,
+  type SnapshotInfo,
   type TaskInfo,
   type VmConfig,
 } from "../protocol/agent";
@@ -98,7 +99,13 @@ export function createHandlers({ manager: m, snapshots, droppingInput, trust }: 
     "host.network": () => m.network.hostInfo(),
     "image.checksum": (args) => m.transfers.imageChecksum(args.name),
     "vm.moveOut": (args) => m.transfers.moveOut(args.name),
-    "vm.moveIn": (args) => m.transfers.moveIn(args.name, args.config as unknown as VmConfig, args.hostKeys),
+    "vm.moveIn": (args) =>
+      m.transfers.moveIn(
+        args.name,
+        args.config as unknown as VmConfig,
+        args.hostKeys,
+        args.snapshots as unknown as { id: string; info: SnapshotInfo }[],
+      ),
     "vm.moveCommit": (args) => m.transfers.moveCommit(args.name),
     "vm.moveAbort": (args) => m.transfers.moveAbort(args.name),
     "host.trust": async (args) => {

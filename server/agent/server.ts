@@ -16,6 +16,7 @@ import {
   CAPABILITIES,
   HTTP_STATUS_BY_CODE,
   type MoveDisk,
+  type MoveSnapshotFile,
   type Op,
   PROTOCOL_VERSION,
   REBOOT_DEFAULTS,
@@ -108,21 +109,30 @@ export class AgentServer {
     const url = req.url ?? "";
     const image = AGENT_PATHS.imagePattern.exec(url);
     const disk = image ? null : AGENT_PATHS.diskPattern.exec(url);
-    if (!image && !disk) return false;
+    const snap = image || disk ? null : AGENT_PATHS.snapshotFilePattern.exec(url);
+    if (!image && !disk && !snap) return false;
     const t = this.manager.transfers;
     const started = Date.now();
-    const what = image ? `image=${image[1]}` : `vm=${disk?.[1]} disk=${disk?.[2]}`;
+    const what = image
+      ? `image=${image[1]}`
+      : disk
+        ? `vm=${disk[1]} disk=${disk[2]}`
+        : `vm=${snap?.[1]} snapshot=${snap?.[2]} file=${snap?.[3]}`;
     try {
       if (req.method === "GET") {
         if (image?.[1]) await t.sendImage(image[1], res);
         else if (disk?.[1] && disk[2]) await t.sendDisk(disk[1], disk[2] as MoveDisk, res);
+        else if (snap?.[1] && snap[2] && snap[3])
+          await t.sendSnapshotFile(snap[1], snap[2], snap[3] as MoveSnapshotFile, res);
         this.log(`transfer send ${what} ok ms=${Date.now() - started}`);
         return true;
       }
       if (req.method !== "PUT") throw new AgentFailure("not-found", "unknown path");
       const result = image?.[1]
         ? await t.receiveImage(image[1], req)
-        : await t.receiveDisk(disk?.[1] ?? "", disk?.[2] as MoveDisk, req);
+        : disk
+          ? await t.receiveDisk(disk[1] ?? "", disk[2] as MoveDisk, req)
+          : await t.receiveSnapshotFile(snap?.[1] ?? "", snap?.[2] ?? "", snap?.[3] as MoveSnapshotFile, req);
       this.log(`transfer receive ${what} ok ms=${Date.now() - started}`);
       this.send(res, 200, { v: PROTOCOL_VERSION, id: null, ok: true, result } as unknown as AgentReply);
     } catch (error) {

@@ -374,12 +374,14 @@ export class SnapshotManager {
           const snapshot = await this.readManifest(args.name, args.id);
           if (!snapshot) throw new AgentFailure("not-found", "no such snapshot");
           const image = await lstatOrNull(imagePath(this.vms.config.imagesDir, runtime.config.image));
-          // The COW header pins the pristine's path and mtime (uml.md §3): a COW made over another
-          // base would not boot (or boot over the wrong data).
+          // The COW header pins the pristine's path and mtime in whole seconds (uml.md §3): a COW
+          // made over another base would not boot (or boot over the wrong data). The same image
+          // published on another host keeps its second, not its milliseconds (a moved snapshot).
           if (
             snapshot.image.name !== runtime.config.image ||
             !image?.isFile() ||
-            image.mtimeMs !== snapshot.image.mtimeMs
+            image.size !== snapshot.image.sizeBytes ||
+            Math.floor(image.mtimeMs / 1000) !== Math.floor(snapshot.image.mtimeMs / 1000)
           ) {
             throw new AgentFailure("invalid-state", "the snapshot was taken over another base image");
           }

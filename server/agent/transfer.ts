@@ -7,14 +7,17 @@
  *   PUT  /v1/images/<name>                 an image published here: same name, same bytes, same mtime
  *   GET  /v1/vms/<name>/disks/<disk>       a disk of a VM marked moving (vm.moveOut)
  *   PUT  /v1/vms/<name>/disks/<disk>       that disk into the staging directory (vm.moveIn)
+ *   GET  /v1/vms/<name>/snapshots/<id>/<file>   a snapshot's file of that VM
+ *   PUT  /v1/vms/<name>/snapshots/<id>/<file>   that file into the staging directory
  *
  * Received files are written sparse (an all-zero 64 KiB block is a hole) by root into root-owned
  * staging files, opened O_EXCL|O_NOFOLLOW; a VM's disks are given to its host user only when the
- * move is committed. A member's disks are read through O_NOFOLLOW descriptors (safe-fs.ts).
+ * move is committed; its snapshots stay root's (snapshots.ts), installed beside the VM at the commit.
+ * A member's disks are read through O_NOFOLLOW descriptors (safe-fs.ts).
  */
 import { createHash, randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { chmod, chown, mkdir, open, readdir, rename, rm, utimes, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, open, readdir, rename, rm, rmdir, utimes, writeFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import {
@@ -23,6 +26,8 @@ import {
   MOVE_DISKS,
   type MoveDisk,
   type MoveManifest,
+  type MoveSnapshotFile,
+  type SnapshotInfo,
   TRANSFER_HEADERS,
   type VmConfig,
   type VmStatus,
@@ -39,6 +44,12 @@ import { vmPaths } from "./vm-paths";
 const BLOCK = 64 * 1024;
 const ZERO = Buffer.alloc(BLOCK);
 const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+const SNAPSHOT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** A snapshot's files: what its manifest's disks name. */
+const SNAPSHOT_FILE_OF: Record<SnapshotInfo["files"][number]["disk"], MoveSnapshotFile> = {
+  root: "root.cow",
+  storage: "storage.img",
+};
 
 /** The mark a VM carries while it moves out: start and autostart refuse it. */
 export function movingMarker(dir: string): string {
@@ -138,6 +149,17 @@ export class Transfers {
   private checksums = new Map<string, ImageChecksum & { key: string }>();
 
   constructor(private vms: VmManager) {}
+
+  /** `<data>/snapshots/<vm>` (snapshots.ts's store; root 0700). */
+  private snapshotsDir(name: string): string {
+    if (!isSlug(name)) throw new Error(`refusing VM name ${JSON.stringify(name)}`);
+    return join(this.vms.config.dataDir, "snapshots", name);
+  }
+
+  private snapshotDir(name: string, id: string): string {
+    if (!SNAPSHOT_ID.test(id)) throw new AgentFailure("invalid-request", "not a snapshot id");
+    return join(this.snapshotsDir(name), id);
+  }
 
   // ── Images ─────────────────────────────────────────────────────────────────────────────────
 
@@ -258,13 +280,53 @@ export class Transfers {
         if (/^[a-z0-9_.-]{1,64}$/.test(file))
           hostKeys[file] = await readSmallFileNoFollow(join(runtime.paths.hostKeysDir, file), 16 * 1024);
       }
-      return { config: runtime.config, hostKeys, disks };
+      return { config: runtime.config, hostKeys, disks, snapshots: await this.snapshotsOut(name) };
     } catch (error) {
       await rm(movingMarker(runtime.paths.dir), { force: true });
       throw error;
     } finally {
       unlock();
     }
+  }
+
+  /** The VM's complete snapshots (a manifest naming it), each file with its size and SHA-256. */
+  private async snapshotsOut(name: string): Promise<MoveManifest["snapshots"]> {
+    const dir = this.snapshotsDir(name);
+    if (await lstatOrNull(join(dir, ".in-progress.json")))
+      throw new AgentFailure(
+        "invalid-state",
+        `a snapshot of ${name} was interrupted and is not cleaned up yet: restart the agent (it recovers it), then move`,
+      );
+    const out: MoveManifest["snapshots"] = [];
+    for (const id of (await readdir(dir).catch(() => [] as string[])).sort()) {
+      if (!SNAPSHOT_ID.test(id)) continue; // temp dirs are never a snapshot
+      const info = await readSmallFileNoFollow(join(dir, id, "manifest.json"), 64 * 1024)
+        .then((text) => JSON.parse(text) as SnapshotInfo)
+        .catch(() => null);
+      if (info?.id !== id || info.vm !== name) continue;
+      const files: MoveManifest["snapshots"][number]["files"] = [];
+      for (const f of info.files) {
+        const file = SNAPSHOT_FILE_OF[f.disk];
+        files.push({ file, ...(await checksumFile(join(dir, id, file))) });
+      }
+      out.push({ id, info, files });
+    }
+    return out;
+  }
+
+  async sendSnapshotFile(
+    name: string,
+    id: string,
+    file: MoveSnapshotFile,
+    res: ServerResponse,
+  ): Promise<void> {
+    const runtime = await this.stoppedRuntime(name);
+    if (!(await isMovingOut(runtime.paths.dir)))
+      throw new AgentFailure("invalid-state", `${name} is not moving (vm.moveOut first)`);
+    const handle = await openRegularNoFollow(join(this.snapshotDir(name, id), file));
+    const { size } = await handle.stat();
+    res.writeHead(200, { "content-type": "application/octet-stream", "content-length": size });
+    await pipeFile(handle, res);
   }
 
   async sendDisk(name: string, disk: MoveDisk, res: ServerResponse): Promise<void> {
@@ -282,11 +344,24 @@ export class Transfers {
     name: string,
     config: VmConfig,
     hostKeys: Record<string, string>,
+    snapshots: { id: string; info: SnapshotInfo }[] = [],
   ): Promise<{ name: string; staged: true }> {
     if (config.name !== name) throw new AgentFailure("invalid-request", "the config names another VM");
+    for (const s of snapshots) {
+      const disks = Array.isArray(s.info.files) ? s.info.files.map((f) => f?.disk) : [];
+      if (
+        s.info.id !== s.id ||
+        s.info.vm !== name ||
+        !disks.includes("root") ||
+        disks.some((d) => !(d in SNAPSHOT_FILE_OF))
+      )
+        throw new AgentFailure("invalid-request", `the manifest of snapshot ${s.id} is not one of ${name}'s`);
+    }
     const paths = vmPaths(this.vms.config, name);
     if (await lstatOrNull(paths.dir))
       throw new AgentFailure("conflict", `a VM named ${name} exists on this host`);
+    if ((await readdir(this.snapshotsDir(name)).catch(() => [] as string[])).length > 0)
+      throw new AgentFailure("conflict", `snapshots of an earlier VM named ${name} are on this host`);
     if (!(await lstatOrNull(imagePath(this.vms.config.imagesDir, config.image))))
       throw new AgentFailure("not-found", `the image ${config.image} is not on this host: publish it first`);
     const staging = stagingDir(this.vms.config.vmsDir, name);
@@ -297,6 +372,19 @@ export class Transfers {
     await mkdir(join(staging, "host-keys"), { mode: 0o700 });
     for (const [file, text] of Object.entries(hostKeys))
       await writeFile(join(staging, "host-keys", file), text, { mode: 0o600, flag: WRITE_FLAGS });
+    // Snapshots stay root's: staged beside the disks, installed into the store at the commit.
+    await mkdir(join(staging, "snapshots"), { mode: 0o700 });
+    for (const s of snapshots) {
+      await mkdir(join(staging, "snapshots", s.id), { mode: 0o700 });
+      await writeFile(
+        join(staging, "snapshots", s.id, "manifest.json"),
+        `${JSON.stringify(s.info, null, 2)}\n`,
+        {
+          mode: 0o600,
+          flag: WRITE_FLAGS,
+        },
+      );
+    }
     await writeFile(
       join(staging, "vm.json"),
       `${JSON.stringify({ ...config, ipv4: null, rateLimitKbit: null, autostart: config.autostart }, null, 2)}\n`,
@@ -321,12 +409,46 @@ export class Transfers {
     return { disk, sizeBytes: expect.sizeBytes };
   }
 
+  /** A snapshot's file arriving with its VM: its manifest was staged by vm.moveIn. */
+  async receiveSnapshotFile(
+    name: string,
+    id: string,
+    file: MoveSnapshotFile,
+    req: IncomingMessage,
+  ): Promise<{ id: string; file: MoveSnapshotFile; sizeBytes: number }> {
+    if (!SNAPSHOT_ID.test(id)) throw new AgentFailure("invalid-request", "not a snapshot id");
+    const dir = join(stagingDir(this.vms.config.vmsDir, name), "snapshots", id);
+    if (!(await lstatOrNull(join(dir, "manifest.json"))))
+      throw new AgentFailure(
+        "invalid-state",
+        `no snapshot ${id} of ${name} is staged here (vm.moveIn first)`,
+      );
+    const expect = transferExpectation(req);
+    await this.vms.space.assertRoom(expect.sizeBytes, `the snapshot ${id} of ${name}`);
+    const path = join(dir, file);
+    await rm(path, { force: true });
+    await receiveSparse(req, path, expect);
+    return { id, file, sizeBytes: expect.sizeBytes };
+  }
+
   /** vm.moveCommit: the staged VM becomes this host's (its host user owns its disks), stopped. */
   async moveCommit(name: string): Promise<VmStatus> {
     const staging = stagingDir(this.vms.config.vmsDir, name);
     const config = JSON.parse(await readSmallFileNoFollow(join(staging, "vm.json"))) as VmConfig;
     if (!(await lstatOrNull(join(staging, "disk", "root.cow"))))
       throw new AgentFailure("invalid-state", `the root disk of ${name} has not arrived`);
+    const stagedSnapshots = join(staging, "snapshots");
+    const snapshotIds = (await readdir(stagedSnapshots).catch(() => [] as string[])).filter((id) =>
+      SNAPSHOT_ID.test(id),
+    );
+    for (const id of snapshotIds) {
+      const info = JSON.parse(
+        await readSmallFileNoFollow(join(stagedSnapshots, id, "manifest.json"), 64 * 1024),
+      ) as SnapshotInfo;
+      for (const f of info.files)
+        if (!(await lstatOrNull(join(stagedSnapshots, id, SNAPSHOT_FILE_OF[f.disk]))))
+          throw new AgentFailure("invalid-state", `the snapshot ${id} of ${name} has not fully arrived`);
+    }
     const { user } = await ensureHostUser(this.vms.config, config.owner);
     for (const dir of ["run", "ram", "console"]) await mkdir(join(staging, dir), { mode: 0o700 });
     for (const dir of ["disk", "run", "ram", "console"]) await chown(join(staging, dir), user.uid, user.gid);
@@ -335,7 +457,19 @@ export class Transfers {
     await writeFile(join(staging, "tmux.conf"), TMUX_CONF, { mode: 0o644 });
     await chmod(staging, 0o755);
     const paths = vmPaths(this.vms.config, name);
-    await rename(staging, paths.dir);
+    // The snapshots first (into the store, root 0700), so the VM never appears without them.
+    const store = this.snapshotsDir(name);
+    if (snapshotIds.length > 0) {
+      await ensureDir(join(this.vms.config.dataDir, "snapshots"), null, 0o700);
+      await rmdir(store).catch(() => undefined); // an empty one (moveIn refused any other)
+      await rename(stagedSnapshots, store);
+    } else await rm(stagedSnapshots, { recursive: true, force: true });
+    try {
+      await rename(staging, paths.dir);
+    } catch (error) {
+      if (snapshotIds.length > 0) await rename(store, stagedSnapshots).catch(() => undefined);
+      throw error;
+    }
     this.vms.events.emit({ v: 1, type: "vm.created", vm: name });
     return this.vms.status(name, { guest: false });
   }

@@ -269,12 +269,19 @@ const verbs = {
    * the mark; after the panel switched the VM, `vm.destroy` removes this host's copy.
    */
   "vm.moveOut": vm,
-  /** On the host it moves to: a staging directory for the disks (PUT AGENT_PATHS.disk). */
+  /**
+   * On the host it moves to: a staging directory for the disks (PUT AGENT_PATHS.disk) and for each
+   * snapshot's files (PUT AGENT_PATHS.snapshotFile), its manifest as the source wrote it.
+   */
   "vm.moveIn": z
     .object({
       name: VmName,
       config: z.looseObject({}),
       hostKeys: z.record(z.string().regex(/^[a-z0-9_.-]{1,64}$/), z.string().max(16 * 1024)),
+      snapshots: z
+        .array(z.object({ id: z.uuid(), info: z.looseObject({ id: z.uuid(), vm: VmName }) }).strict())
+        .max(500)
+        .default([]),
     })
     .strict(),
   /** Every disk arrived with its checksum: the VM is installed here (stopped). */
@@ -534,6 +541,12 @@ export interface MoveManifest {
   /** The VM's SSH host keys (file name → content), so the guest keeps its identity. */
   hostKeys: Record<string, string>;
   disks: { disk: MoveDisk; sizeBytes: number; sha256: string }[];
+  /** Its complete snapshots: each manifest as written, and each file's size and SHA-256. */
+  snapshots: {
+    id: string;
+    info: SnapshotInfo;
+    files: { file: MoveSnapshotFile; sizeBytes: number; sha256: string }[];
+  }[];
 }
 
 export interface HealthResult {
@@ -764,11 +777,19 @@ export const AGENT_PATHS = {
   /** GET: a disk of a VM moving out; PUT: that disk arriving on the host it moves to. */
   disk: (vm: string, disk: MoveDisk) => `/v1/vms/${encodeURIComponent(vm)}/disks/${disk}`,
   diskPattern: /^\/v1\/vms\/([a-z][a-z0-9-]{1,30}[a-z0-9])\/disks\/(root\.cow|swap\.img|storage\.img)$/,
+  /** GET: a snapshot's file of a VM moving out; PUT: that file arriving with it. */
+  snapshotFile: (vm: string, id: string, file: MoveSnapshotFile) =>
+    `/v1/vms/${encodeURIComponent(vm)}/snapshots/${encodeURIComponent(id)}/${file}`,
+  snapshotFilePattern:
+    /^\/v1\/vms\/([a-z][a-z0-9-]{1,30}[a-z0-9])\/snapshots\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/(root\.cow|storage\.img)$/,
 } as const;
 
 /** The disks a cold move carries (vm-paths.ts names them). */
 export const MOVE_DISKS = ["root.cow", "swap.img", "storage.img"] as const;
 export type MoveDisk = (typeof MOVE_DISKS)[number];
+/** The files of a snapshot a cold move carries (server/agent/snapshots.ts names them). */
+export const MOVE_SNAPSHOT_FILES = ["root.cow", "storage.img"] as const;
+export type MoveSnapshotFile = (typeof MOVE_SNAPSHOT_FILES)[number];
 
 /** Headers of a transfer (image publish, cold move): what the receiver checks before it keeps a byte. */
 export const TRANSFER_HEADERS = {

@@ -177,7 +177,7 @@ export default async function HostPage({
   const current = typeof asked === "string" && hosts.some((h) => h.name === asked) ? asked : "local";
   const [figures, network, webInstances] = await Promise.all([
     getHostFigures(caller, current),
-    current === "local" ? getHostNetwork(caller) : Promise.resolve({ state: "off" as const }),
+    getHostNetwork(caller, current),
     listWebInstances(caller, INSTANCE_TTL_MS),
   ]);
   const thisInstance = instanceId();
@@ -357,14 +357,20 @@ export default async function HostPage({
                   {network.state === "off" ? "Off: VMs get no network device." : "The agent did not answer."}
                 </p>
               )}
-              <p>
-                <a
-                  href="/admin/network"
-                  className="text-teal-800 underline-offset-4 hover:underline dark:text-teal-300"
-                >
-                  Network settings
-                </a>
-              </p>
+              {current === "local" ? (
+                <p>
+                  <a
+                    href="/admin/network"
+                    className="text-teal-800 underline-offset-4 hover:underline dark:text-teal-300"
+                  >
+                    Network settings
+                  </a>
+                </p>
+              ) : (
+                <p className="text-stone-600 dark:text-stone-400">
+                  Set by this host&apos;s agent (its <span className="font-mono">ZAPHOD_NET_*</span>).
+                </p>
+              )}
             </Card>
           </div>
         </>

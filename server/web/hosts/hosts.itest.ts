@@ -6,7 +6,7 @@
  * agent program). Every refusal is asserted before any verb: the agent's log gains no `rpc` line.
  */
 import { spawn } from "node:child_process";
-import { X509Certificate } from "node:crypto";
+import { randomBytes, X509Certificate } from "node:crypto";
 import { lstat } from "node:fs/promises";
 import { createServer as createHttpServer, type Server } from "node:http";
 import { createServer as createHttpsServer, request as httpsRequest } from "node:https";
@@ -17,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import { NextRequest } from "next/server";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { POST as joinRoute } from "../../../app/api/hosts/join/route";
+import { deleteNetns } from "../../agent/confine/netns";
 import { createHarness, type Harness } from "../../agent/testing/agent-harness";
 import { TestConsole } from "../../agent/testing/console-client";
 import { AgentCallError, createAgentClient } from "../agent/client";
@@ -25,7 +26,7 @@ import { setAgentForTests } from "../agent/instance";
 import { createRoutedAgent, type RoutedAgent } from "../agent/routed";
 import type { Caller } from "../dal/caller";
 import { unsafeGetHost, unsafeRecordCertificate } from "../dal/hosts";
-import { takeSnapshot } from "../snapshots/service";
+import { restoreSnapshot, takeSnapshot } from "../snapshots/service";
 import { activeCallers } from "../testing/actors";
 import { setupTestDb, type TestDb } from "../testing/test-db";
 import { getHub } from "../vms/hub";
@@ -174,12 +175,20 @@ async function clientCert(
   return { key, cert: certPem, serial };
 }
 
+const H2_NETNS = `zt-h2-${randomBytes(3).toString("hex")}`;
+
 beforeAll(async () => {
   t = await setupTestDb();
   resetHostsCacheForTests();
   [local, h2] = await Promise.all([createHarness({ confine: false }), createHarness()]);
   port2 = await freePort("127.0.0.2");
-  Object.assign(h2.env, { ZAPHOD_AGENT_LISTEN: `127.0.0.2:${port2}` });
+  // host-two has its own VM network (its own namespace, bridge and pool); the panel's host none.
+  Object.assign(h2.env, {
+    ZAPHOD_AGENT_LISTEN: `127.0.0.2:${port2}`,
+    ZAPHOD_NET_NETNS: H2_NETNS,
+    ZAPHOD_NET_SUBNET: "10.78.0.0/24",
+    ZAPHOD_NET_GATEWAY: "10.78.0.1",
+  });
   await local.startAgent();
   await startJoinEndpoint();
   agent = createRoutedAgent(
@@ -202,6 +211,7 @@ afterAll(async () => {
   if (panel) await new Promise((resolve) => panel.close(resolve));
   await h2?.cleanup();
   await local?.cleanup();
+  await deleteNetns(H2_NETNS).catch(() => undefined);
   await t?.close();
 });
 
@@ -616,7 +626,7 @@ describe("images on every host and cold moves (point 3)", () => {
     });
   });
 
-  it("a stopped VM moves to the other host and back, its disks checked, its files and SSH host keys with it", async () => {
+  it("a stopped VM moves to the other host and back, its disks checked, its files, SSH host keys and snapshots with it", async () => {
     const { moveVm } = await import("./move");
     const { taskId } = await provisionVm(admin, {
       ownerId: member.id,
@@ -642,9 +652,41 @@ describe("images on every host and cold moves (point 3)", () => {
     const keysBefore = await (await import("node:fs/promises"))
       .readdir(join(local.dataDir, "vms", "wander-vm", "host-keys"))
       .catch(() => []);
+    // A snapshot of that state, then the file changed: the snapshot must bring kept-42 back there.
+    const snap = await takeSnapshot(member, { vmName: "wander-vm", label: "kept", includeStorage: true });
+    expect(await settled(snap.taskId as string)).toMatchObject({ status: "succeeded" });
+    expect(await settled((await requestPowerAction(member, "wander-vm", "start")).taskId)).toMatchObject({
+      status: "succeeded",
+    });
+    await run("wander-vm", "echo changed > /root/proof; sync; echo written", /written/);
+    expect(await settled((await requestPowerAction(member, "wander-vm", "poweroff")).taskId)).toMatchObject({
+      status: "succeeded",
+    });
 
+    expect((await t.db.vm.findUnique({ where: { name: "wander-vm" } }))?.ip).toBeNull(); // no network here
     const there = await moveVm("cli", "wander-vm", "host-two");
     expect(there.disks.map((d) => d.disk)).toContain("root.cow");
+    expect(there.snapshots).toEqual([snap.snapshotId]);
+    // An address from host-two's own pool, in the row and in its agent (far-vm holds the first).
+    expect(there.ip).toMatch(/^10\.78\.0\.\d+$/);
+    expect((await t.db.vm.findUnique({ where: { name: "wander-vm" } }))?.ip).toBe(there.ip);
+    expect((await agent.call("vm.network", { name: "wander-vm" })).ipv4).toBe(there.ip);
+    // On host-two: in its store (root's), listed by its agent, gone from the panel's host.
+    const snapDir = join(h2.dataDir, "snapshots", "wander-vm", snap.snapshotId as string);
+    expect((await lstat(join(snapDir, "root.cow"))).uid).toBe(0);
+    expect((await lstat(join(snapDir, "storage.img"))).isFile()).toBe(true);
+    await expect(
+      lstat(join(local.dataDir, "snapshots", "wander-vm", snap.snapshotId as string)),
+    ).rejects.toThrow(/ENOENT/);
+    expect((await agent.call("snapshot.list", { name: "wander-vm" })).snapshots.map((x) => x.id)).toEqual([
+      snap.snapshotId,
+    ]);
+    const restore = await restoreSnapshot(member, {
+      vmName: "wander-vm",
+      snapshotId: snap.snapshotId as string,
+      confirm: snap.snapshotId as string,
+    });
+    expect(await settled(restore.taskId)).toMatchObject({ status: "succeeded" });
     expect((await t.db.vm.findUnique({ where: { name: "wander-vm" } }))?.host).toBe("host-two");
     await expect(lstat(join(local.dataDir, "vms", "wander-vm"))).rejects.toThrow(/ENOENT/);
     expect((await lstat(join(h2.dataDir, "vms", "wander-vm", "disk", "root.cow"))).uid).not.toBe(0);
@@ -657,12 +699,23 @@ describe("images on every host and cold moves (point 3)", () => {
       status: "succeeded",
     });
     await run("wander-vm", "cat /root/proof", /kept-42/);
+    // The guest came up on host-two's network with that address.
+    await run(
+      "wander-vm",
+      "ip -4 -o addr show eth0; echo ip-shown",
+      new RegExp(`inet ${there.ip?.replace(/\./g, "\\.")}/24`),
+    );
     expect(await settled((await requestPowerAction(member, "wander-vm", "poweroff")).taskId)).toMatchObject({
       status: "succeeded",
     });
 
+    // Back, with both snapshots (the one taken here and the restore's safety snapshot).
     const back = await moveVm("cli", "wander-vm", "local");
     expect(back).toMatchObject({ from: "host-two", to: "local" });
+    expect([...back.snapshots].sort()).toEqual([snap.snapshotId, restore.safetyId].sort());
+    expect(back.ip).toBeNull(); // the panel's host has no VM network in this test
+    expect((await t.db.vm.findUnique({ where: { name: "wander-vm" } }))?.ip).toBeNull();
+    await expect(lstat(join(h2.dataDir, "snapshots", "wander-vm"))).rejects.toThrow(/ENOENT/);
     await expect(lstat(join(h2.dataDir, "vms", "wander-vm"))).rejects.toThrow(/ENOENT/);
     expect(await settled((await requestPowerAction(member, "wander-vm", "start")).taskId)).toMatchObject({
       status: "succeeded",
@@ -670,14 +723,14 @@ describe("images on every host and cold moves (point 3)", () => {
     await run("wander-vm", "cat /root/proof", /kept-42/);
     const audit = await t.db.auditEvent.findMany({ where: { action: "vm.move", result: "success" } });
     expect(audit).toHaveLength(2);
-  }, 300_000);
+  }, 420_000);
 
   it("draining a host moves what can move and lists what cannot, with why", async () => {
     const { drainHost } = await import("./move");
-    // far-vm runs on host-two and has a snapshot: it stays, and the drain says why.
+    // far-vm runs on host-two: it stays, and the drain says why.
     const drained = await drainHost("cli", "host-two");
     expect(drained.moved).toEqual([]);
-    expect(drained.blocking).toEqual([{ name: "far-vm", why: expect.stringMatching(/snapshot|running/) }]);
+    expect(drained.blocking).toEqual([{ name: "far-vm", why: expect.stringMatching(/running: stop it/) }]);
     expect((await t.db.vm.findUnique({ where: { name: "far-vm" } }))?.host).toBe("host-two");
   }, 120_000);
 });

@@ -12,7 +12,8 @@ import "server-only";
  * start there) and says each disk's size and SHA-256; the target stages the disks and installs the
  * VM; then the panel switches `Vm.host` (the one step that makes it the target's) and the source's
  * copy is destroyed. Any failure before the switch aborts on both sides and leaves the VM where it
- * was. The VM's address is the panel's host's network: a VM moved to another host has none there.
+ * was. Its snapshots go with it (each file checked the same way). It gets an address from the new
+ * host's pool (each host has its own network; port forwards are a host's and stay behind).
  */
 import { AGENT_PATHS, TRANSFER_HEADERS } from "../../protocol/agent";
 import { AgentCallError } from "../agent/client";
@@ -26,6 +27,7 @@ import { ActionFailure } from "../errors";
 import { unsafePushVmAccess } from "../vms/guest-access";
 import { unsafePickHost } from "../vms/host-figures";
 import { getHub } from "../vms/hub";
+import { unsafeAssignAddressOnHost } from "../vms/network";
 
 export class MoveError extends Error {
   override name = "MoveError";
@@ -78,11 +80,11 @@ export async function moveVm(actor: Actor, name: string, to: string) {
   if (!vm) throw new MoveError(`no VM named ${name}`);
   if (vm.host === to) throw new MoveError(`${name} is on ${to} already`);
   await joinedOrLocal(to);
-  const snapshots = await db.snapshot.count({ where: { vmId: vm.id } });
-  if (snapshots > 0)
-    throw new MoveError(
-      `${name} has ${snapshots} snapshot${snapshots === 1 ? "" : "s"}: snapshots do not move yet; delete them first`,
-    );
+  const changing = await db.snapshot.count({
+    where: { vmId: vm.id, status: { in: ["running", "restoring"] } },
+  });
+  if (changing > 0)
+    throw new MoveError(`a snapshot of ${name} is being taken or restored: try again when it ends`);
   const running = await db.task.findFirst({
     where: { vmId: vm.id, status: "running" },
     select: { kind: true },
@@ -97,7 +99,12 @@ export async function moveVm(actor: Actor, name: string, to: string) {
   const started = Date.now();
   const manifest = await source.call("vm.moveOut", { name }, { timeoutMs: 600_000 });
   try {
-    await target.call("vm.moveIn", { name, config: manifest.config as never, hostKeys: manifest.hostKeys });
+    await target.call("vm.moveIn", {
+      name,
+      config: manifest.config as never,
+      hostKeys: manifest.hostKeys,
+      snapshots: manifest.snapshots.map((x) => ({ id: x.id, info: x.info as never })),
+    });
     const from = await source.client();
     const into = await target.client();
     for (const d of manifest.disks) {
@@ -109,6 +116,17 @@ export async function moveVm(actor: Actor, name: string, to: string) {
         d.sizeBytes,
       );
     }
+    // Its snapshots go with it (the agent ids are the rows' ids: the rows stay as they are).
+    for (const snap of manifest.snapshots)
+      for (const f of snap.files) {
+        const body = await from.download(AGENT_PATHS.snapshotFile(name, snap.id, f.file));
+        await into.upload(
+          AGENT_PATHS.snapshotFile(name, snap.id, f.file),
+          body,
+          { [TRANSFER_HEADERS.sha256]: f.sha256, [TRANSFER_HEADERS.size]: String(f.sizeBytes) },
+          f.sizeBytes,
+        );
+      }
     await target.call("vm.moveCommit", { name }, { timeoutMs: 120_000 });
   } catch (error) {
     await target.call("vm.moveAbort", { name }).catch(() => undefined);
@@ -133,10 +151,17 @@ export async function moveVm(actor: Actor, name: string, to: string) {
     );
   });
   await unsafePushVmAccess(name).catch(() => undefined);
+  // An address from the new host's pool (its port forwards stay behind: they are the old host's).
+  const ip = await unsafeAssignAddressOnHost(vm, to, manifest.config.rateLimitKbit ?? null).catch((error) => {
+    console.warn(`[hosts] ${name} moved to ${to} without an address: ${(error as Error).message}`);
+    return null;
+  });
   const detail = {
     from: vm.host,
     to,
+    ip,
     disks: manifest.disks.map((d) => ({ disk: d.disk, sizeBytes: d.sizeBytes, sha256: d.sha256 })),
+    snapshots: manifest.snapshots.map((x) => x.id),
     seconds: Math.round((Date.now() - started) / 100) / 10,
   };
   await recordAuditEvent({
@@ -165,7 +190,7 @@ export async function moveVmFor(caller: Caller, name: string, to: string) {
 
 /**
  * Before maintenance: every VM on `host` is moved to the other host with the most room; a VM that
- * cannot move (running, snapshots, busy) is listed with why, and stays.
+ * cannot move (running, busy) is listed with why, and stays.
  */
 export async function drainHost(actor: Actor, host: string, to?: string) {
   const others = [

@@ -78,9 +78,10 @@ export type HostNetworkState =
   | { state: "off" }
   | { state: "unreachable" };
 
-async function readHostNetwork(): Promise<HostNetworkState> {
+/** A host's network (its own agent's answer; each host has its own bridge and pool). */
+async function readHostNetwork(host = "local"): Promise<HostNetworkState> {
   try {
-    return { state: "on", info: await getAgent().call("host.network", {}) };
+    return { state: "on", info: await getAgent().forHost(host).call("host.network", {}) };
   } catch (error) {
     if (isNetworkOff(error)) return { state: "off" };
     console.error("[network] host.network failed:", error instanceof Error ? error.message : error);
@@ -88,15 +89,17 @@ async function readHostNetwork(): Promise<HostNetworkState> {
   }
 }
 
-/** The admin's view of the host network (settings page, host page). */
-export async function getHostNetwork(caller: Caller): Promise<HostNetworkState> {
+/** The admin's view of a host's network (settings page: the panel's host; host page: each host). */
+export async function getHostNetwork(caller: Caller, host = "local"): Promise<HostNetworkState> {
   assertPermission(caller, "network.admin");
-  return readHostNetwork();
+  return readHostNetwork(host);
 }
 
 /**
- * Every address held, with its holder: the agent's VMs and the panel's rows (a VM being provisioned
- * has a row before the agent knows it). `except`: the VM whose own address does not count.
+ * Every address held, with its holder: the host agent's VMs and the panel's rows on every host (a
+ * VM being provisioned has a row before the agent knows it; `Vm.ip` is unique across hosts, so
+ * hosts whose pools overlap never hand out the same address). `except`: the VM whose own address
+ * does not count.
  */
 async function takenAddresses(info: HostNetworkInfo, except?: string): Promise<Map<string, string>> {
   const taken = new Map<string, string>();
@@ -118,11 +121,11 @@ function poolOf(settings: HostNetworkSettings) {
 }
 
 /**
- * Provisioning (unscoped: called by provision after its own checks): the lowest free address of
- * the pool, or null when the host has no network. A full pool is refused with a sentence.
+ * Provisioning and moves (unscoped: called after their own checks): the lowest free address of
+ * `hostName`'s pool, or null when that host has no network. A full pool is refused with a sentence.
  */
-export async function unsafeAllocateVmAddress(): Promise<string | null> {
-  const host = await readHostNetwork();
+export async function unsafeAllocateVmAddress(hostName = "local"): Promise<string | null> {
+  const host = await readHostNetwork(hostName);
   if (host.state === "off") return null;
   // Without the agent's answer the address cannot be chosen (nor the VM created).
   if (host.state === "unreachable")
@@ -134,6 +137,36 @@ export async function unsafeAllocateVmAddress(): Promise<string | null> {
       `Every address of the VM pool (${host.info.settings.poolFirst}–${host.info.settings.poolLast}) is taken: widen the pool on the network page first.`,
     );
   return ip;
+}
+
+/**
+ * A VM that just moved to `host` (its row switched, its address cleared): the lowest free address
+ * of that host's pool, kept in the row first (unique: a provisioning at the same moment makes this
+ * pick again), then given to the VM by its agent with the rate limit it had. Null: no network there.
+ */
+export async function unsafeAssignAddressOnHost(
+  vm: { id: string; name: string },
+  host: string,
+  rateLimitKbit: number | null,
+): Promise<string | null> {
+  for (let attempt = 1; ; attempt++) {
+    const ip = await unsafeAllocateVmAddress(host);
+    if (ip === null) return null;
+    try {
+      await getDb().vm.update({ where: { id: vm.id }, data: { ip } });
+    } catch (error) {
+      const ipTaken = (error as { code?: unknown }).code === "P2002";
+      if (!ipTaken || attempt >= 5) throw error;
+      continue;
+    }
+    try {
+      await getAgent().forHost(host).call("vm.setNetwork", { name: vm.name, ipv4: ip, rateLimitKbit });
+    } catch (error) {
+      await getDb().vm.update({ where: { id: vm.id }, data: { ip: null } });
+      throw networkFailure(error, "vm.setNetwork");
+    }
+    return ip;
+  }
 }
 
 export type VmNetworkView =
@@ -152,7 +185,7 @@ export type VmNetworkView =
 /** The VM page's Network section: the owner's own VM, or any for an admin. */
 export async function getVmNetwork(caller: Caller, name: string): Promise<VmNetworkView> {
   const vm = await getVmForCaller(caller, name, "network");
-  const host = await readHostNetwork();
+  const host = await readHostNetwork(vm.host);
   if (host.state !== "on") return host;
   try {
     const info = await getAgent().call("vm.network", { name: vm.name }, { actor: agentActor(caller, vm) });
@@ -249,7 +282,7 @@ export async function setVmNetwork(
 ): Promise<VmNetworkInfo> {
   assertPermission(caller, "network.admin");
   const vm = await getVmForCaller(caller, input.name, "network");
-  const host = await readHostNetwork();
+  const host = await readHostNetwork(vm.host);
   if (host.state === "off")
     throw new ActionFailure(
       "conflict",

@@ -249,8 +249,8 @@ async function createVmRowWithAddress(
   host: string,
 ): Promise<string | null> {
   for (let attempt = 1; ; attempt++) {
-    // The address pool is the panel's own host's network; VMs on other hosts get none yet.
-    const ip = host === "local" ? await unsafeAllocateVmAddress() : null;
+    // From the pool of the VM's own host (none when that host has no network).
+    const ip = await unsafeAllocateVmAddress(host);
     try {
       await getDb().vm.create({ data: { ...vm, ...spec, ip, host } });
       return ip;

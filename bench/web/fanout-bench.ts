@@ -3,7 +3,7 @@
  * members' actions sent to one web instance, their events read on that one and on another, with
  * the CPU the web tier spends per event.
  *
- *   sudo flock /tmp/zaphod-heavy.lock npx tsx bench/web/fanout-bench.ts [--members 25] [--streams 4] [--rounds 8] [--reps 2]
+ *   sudo flock /tmp/zaphod-heavy.lock npx tsx bench/web/fanout-bench.ts [--members 25] [--streams 4] [--cycles 2] [--reps 2]
  *
  * Needs root and a build (`npx next build && node scripts/build-dist.mjs`). Everything real: a
  * private PostgreSQL (scripts/pg-start.sh, stopped at the end), the agent as root, two production
@@ -12,19 +12,18 @@
  *
  * Per rep, interleaved:
  *  - two instances: each member holds `--streams` /api/events streams, half on A and half on B
- *    (100 in all). Each round every member asks A for a power-off of its stopped VM (POST
- *    /api/vms/<vm>/actions, 40 ms apart; the agent answers at once, so each action is a task that
- *    starts and ends: a few `task` events). A's streams get A's own events; B's come through
- *    PostgreSQL (NOTIFY with the task's id, B re-reads the row). Figures: action → first event
- *    p50/p99 on A's and on B's streams; per task and status, B's arrival minus A's (the
- *    cross-instance cost) p50/p99; web CPU (A + B, /proc/<pid>/stat) per action and per event
- *    delivered, less the same processes' CPU over an idle window of the same length.
+ *    (100 in all). Each cycle every member asks A to start its VM (POST /api/vms/<vm>/actions,
+ *    40 ms apart), the bench waits until every start task has ended (the VM at login: a real boot
+ *    storm of 25 busybox VMs), then asks A to force each one off and waits for those ends. A start
+ *    is a task with a handful of `task` events and the VM's `vm` state events; a force-off a few
+ *    more. A's streams get A's own events; B's come through PostgreSQL (NOTIFY with the task's or
+ *    VM's id, B re-reads the row). Figures: action → the task's first event p50/p99 on A's and on
+ *    B's streams; per task and status, B's arrival minus A's (the cross-instance cost) p50/p99; web
+ *    CPU (A + B, /proc/<pid>/stat) per action and per event delivered (task and vm events), less
+ *    the same processes' CPU over an idle window of the same length.
  *  - one instance: the same streams and actions, all on A.
- * Prints figures and ratios; never fails on a number.
- *
- * Not measured yet (2026-12-04): a power-off of a stopped VM is refused at once (409 "The VM is not
- * running", no task id), so every action fails and no latency is computed; the action must become
- * one the panel accepts (start, then force-off) before this bench says anything.
+ * Prints figures and ratios; never fails on a number. An action the panel refuses is counted and
+ * its first refusal logged.
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -44,16 +43,18 @@ const { values } = parseArgs({
   options: {
     members: { type: "string", default: "25" },
     streams: { type: "string", default: "4" },
-    rounds: { type: "string", default: "8" },
+    cycles: { type: "string", default: "2" },
     reps: { type: "string", default: "2" },
   },
 });
 const memberCount = Number(values.members);
 const streamsEach = Number(values.streams);
-const rounds = Number(values.rounds);
+const cycles = Number(values.cycles);
 const reps = Number(values.reps);
 const SPACING_MS = 40;
-const ROUND_MS = Math.max(1_000, memberCount * SPACING_MS + 200);
+/** How long one wave of starts (a boot storm) or force-offs may take to end, at most. */
+const WAVE_LIMIT_MS = 180_000;
+const FINAL = new Set(["succeeded", "failed", "interrupted"]);
 
 const members: Member[] = Array.from({ length: memberCount }, (_, i) => ({
   username: `fo${i + 1}`,
@@ -65,6 +66,7 @@ const members: Member[] = Array.from({ length: memberCount }, (_, i) => ({
 class Stream {
   firstByTask = new Map<string, number>();
   firstByStatus = new Map<string, number>();
+  ended = new Set<string>();
   events = 0;
   private abort = new AbortController();
 
@@ -90,9 +92,11 @@ class Stream {
           buffer = buffer.slice(end + 2);
           const event = /^event: (\w+)$/m.exec(frame)?.[1];
           if (event === "ready") ready();
+          if (event === "vm") this.events++;
           if (event !== "task") continue;
           const task = JSON.parse(/^data: (.*)$/m.exec(frame)?.[1] ?? "{}") as { id: string; status: string };
           this.events++;
+          if (FINAL.has(task.status)) this.ended.add(task.id);
           if (!this.firstByTask.has(task.id)) this.firstByTask.set(task.id, now);
           const key = `${task.id}|${task.status}`;
           if (!this.firstByStatus.has(key)) this.firstByStatus.set(key, now);
@@ -115,15 +119,19 @@ function cpuMs(pid: number | undefined): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ is 100 on Linux
 }
 
+type Action = "start" | "poweroff";
+
 interface Phase {
   /** Action sent → the task's first event, per stream, on A's and on B's streams (ms). */
   latencyA: number[];
   latencyB: number[];
+  /** The same, per action: starts land in a boot storm of every member's VM, force-offs do not. */
+  byAction: Record<Action, { a: number[]; b: number[] }>;
   /** B's arrival minus A's, per task, status and member (ms). */
   crossInstance: number[];
   actions: number;
   delivered: number;
-  /** Web CPU (all instances) per action and per delivered event, idle subtracted (ms). */
+  /** Web CPU (all instances) per action and per delivered event (task and vm), idle subtracted (ms). */
   cpuPerAction: number;
   cpuPerEvent: number;
   failedActions: number;
@@ -144,54 +152,73 @@ async function phase(stack: PanelStack, cookies: string[], split: boolean): Prom
   }
   const pids = stack.webs.map((w) => w.pid);
   const cpu = (): number => pids.reduce<number>((sum, pid) => sum + cpuMs(pid), 0);
-  const windowMs = rounds * ROUND_MS + 2_000;
   const idleStart = cpu();
-  await sleep(windowMs);
-  const idle = cpu() - idleStart;
+  const idleAt = performance.now();
+  await sleep(10_000);
+  const idlePerMs = (cpu() - idleStart) / (performance.now() - idleAt);
 
-  const sent = new Map<string, { at: number; vm: string }>();
+  const sent = new Map<string, { at: number; vm: string; action: Action }>();
   let failedActions = 0;
   const busyStart = cpu();
-  const pending: Promise<void>[] = [];
-  for (let round = 0; round < rounds; round++) {
-    const roundStart = performance.now();
+  const busyAt = performance.now();
+  const wave = async (action: Action): Promise<void> => {
+    const ids: string[] = [];
+    const pending: Promise<void>[] = [];
     for (const [i, m] of members.entries()) {
       const at = performance.now();
       pending.push(
         fetch(`${a}/api/vms/${m.vm}/actions`, {
           method: "POST",
           headers: { cookie: cookies[i] as string, origin: a, "content-type": "application/json" },
-          body: JSON.stringify({ action: "poweroff" }),
+          body: JSON.stringify({ action }),
           signal: AbortSignal.timeout(30_000),
         })
           .then(async (res) => {
             // Route handlers answer { ok, data } (their wrappers): the task's id is data.taskId.
             const body = (await res.json().catch(() => ({}))) as { data?: { taskId?: string } };
             const taskId = body.data?.taskId;
-            if (res.ok && taskId) sent.set(taskId, { at, vm: m.vm });
-            else if (failedActions++ === 0)
-              log(`an action failed: HTTP ${res.status} ${JSON.stringify(body).slice(0, 300)}`);
+            if (res.ok && taskId) {
+              sent.set(taskId, { at, vm: m.vm, action });
+              ids.push(taskId);
+            } else if (failedActions++ === 0)
+              log(`a ${action} failed: HTTP ${res.status} ${JSON.stringify(body).slice(0, 300)}`);
           })
-          .catch(() => {
-            failedActions++;
+          .catch((e) => {
+            if (failedActions++ === 0) log(`a ${action} failed: ${(e as Error).message}`);
           }),
       );
       await sleep(SPACING_MS);
     }
-    await sleep(Math.max(0, ROUND_MS - (performance.now() - roundStart)));
+    await Promise.all(pending);
+    // Every task of the wave ended, as the member's first stream (on A) saw it.
+    const deadline = performance.now() + WAVE_LIMIT_MS;
+    const endedAll = () =>
+      ids.every((id) => {
+        const vm = sent.get(id)?.vm as string;
+        return streams.get(vm)?.[0]?.ended.has(id);
+      });
+    while (!endedAll() && performance.now() < deadline) await sleep(200);
+    if (!endedAll()) log(`a ${action} wave did not end within ${WAVE_LIMIT_MS / 1000} s`);
+  };
+  for (let cycle = 0; cycle < cycles; cycle++) {
+    await wave("start");
+    await wave("poweroff");
   }
-  await Promise.all(pending);
-  await sleep(2_000); // the last tasks' ends
+  await sleep(1_000); // the last state events
   const busy = cpu() - busyStart;
+  const idle = idlePerMs * (performance.now() - busyAt);
 
   const latencyA: number[] = [];
   const latencyB: number[] = [];
   const crossInstance: number[] = [];
-  for (const [taskId, { at, vm }] of sent) {
+  const byAction: Phase["byAction"] = { start: { a: [], b: [] }, poweroff: { a: [], b: [] } };
+  for (const [taskId, { at, vm, action }] of sent) {
     const mine = streams.get(vm) ?? [];
     for (const s of mine) {
       const first = s.firstByTask.get(taskId);
-      if (first !== undefined) (s.instance === "A" ? latencyA : latencyB).push(first - at);
+      if (first === undefined) continue;
+      (s.instance === "A" ? latencyA : latencyB).push(first - at);
+      byAction[action][s.instance === "A" ? "a" : "b"].push(first - at);
     }
     const onA = mine.filter((s) => s.instance === "A");
     for (const s of mine.filter((x) => x.instance === "B"))
@@ -207,6 +234,7 @@ async function phase(stack: PanelStack, cookies: string[], split: boolean): Prom
   return {
     latencyA,
     latencyB,
+    byAction,
     crossInstance,
     actions: sent.size,
     delivered,
@@ -244,7 +272,7 @@ try {
   }
   const m = (pick: (r: (typeof rows)[number]) => number) => median(rows.map(pick));
   console.log(
-    `Fan-out, ${memberCount} members × ${streamsEach} streams, ${rounds} rounds of one action each, ${reps} reps (medians over reps)`,
+    `Fan-out, ${memberCount} members × ${streamsEach} streams, ${cycles} cycles of a start and a force-off each, ${reps} reps (medians over reps)`,
   );
   console.log(
     "| setup | action → event p50 / p99, A's streams | B's streams | B − A, p50 / p99 | web CPU per action | per event delivered |",
@@ -256,6 +284,10 @@ try {
   console.log(
     `| one instance (every stream on A) | ${ms(m((r) => median(r.one.latencyA)))} / ${ms(m((r) => percentile(r.one.latencyA, 99)))} | — | — | ${m((r) => r.one.cpuPerAction).toFixed(2)} ms | ${m((r) => r.one.cpuPerEvent).toFixed(3)} ms |`,
   );
+  for (const action of ["start", "poweroff"] as const)
+    console.log(
+      `${action === "start" ? "starts (in the storm)" : "force-offs (VMs idle at login)"}: action → event p50 / p99 — two instances A ${ms(m((r) => median(r.two.byAction[action].a)))} / ${ms(m((r) => percentile(r.two.byAction[action].a, 99)))}, B ${ms(m((r) => median(r.two.byAction[action].b)))} / ${ms(m((r) => percentile(r.two.byAction[action].b, 99)))}; one instance ${ms(m((r) => median(r.one.byAction[action].a)))} / ${ms(m((r) => percentile(r.one.byAction[action].a, 99)))}`,
+    );
   console.log(
     `two / one: action → event p99 on B's streams ${m((r) => percentile(r.two.latencyB, 99) / percentile(r.one.latencyA, 99)).toFixed(2)}×, CPU per action ${m((r) => r.two.cpuPerAction / r.one.cpuPerAction).toFixed(2)}×`,
   );

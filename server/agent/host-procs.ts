@@ -4,6 +4,7 @@
  * uid, whose parent is not one of them (UML's helpers and guest-process stubs share the cmdline).
  */
 import { readdir, readFile, stat } from "node:fs/promises";
+import { coalesce } from "./coalesce";
 
 export interface UmlProcess {
   pid: number;
@@ -47,8 +48,13 @@ async function readProcess(pid: number): Promise<UmlProcess | null> {
   }
 }
 
-/** Every process on the host that looks like a UML (has a `umid=` argument). */
-export async function scanUmlProcesses(): Promise<UmlProcess[]> {
+/**
+ * Every process on the host that looks like a UML (has a `umid=` argument). Callers at once share
+ * a scan that started after they asked (./coalesce.ts); the array is shared: never change it.
+ */
+export const scanUmlProcesses: () => Promise<readonly UmlProcess[]> = coalesce(scanNow);
+
+async function scanNow(): Promise<UmlProcess[]> {
   const entries = await readdir("/proc");
   const out: UmlProcess[] = [];
   await Promise.all(
@@ -68,7 +74,7 @@ export interface VmProcessKey {
 }
 
 /** All processes of one VM (main first), matched by umid and COW path (and uid when known). */
-export function processesOfVm(all: UmlProcess[], key: VmProcessKey): UmlProcess[] {
+export function processesOfVm(all: readonly UmlProcess[], key: VmProcessKey): UmlProcess[] {
   const mine = all.filter(
     (p) =>
       p.cmdline.includes(`umid=${key.name}`) &&
@@ -79,7 +85,7 @@ export function processesOfVm(all: UmlProcess[], key: VmProcessKey): UmlProcess[
   return mine.sort((a, b) => Number(pids.has(a.ppid)) - Number(pids.has(b.ppid)) || a.pid - b.pid);
 }
 
-export function mainProcessOfVm(all: UmlProcess[], key: VmProcessKey): UmlProcess | null {
+export function mainProcessOfVm(all: readonly UmlProcess[], key: VmProcessKey): UmlProcess | null {
   const procs = processesOfVm(all, key);
   const first = procs[0];
   if (!first) return null;

@@ -160,11 +160,11 @@ export class VmManager {
     };
   }
 
-  async mainProcess(runtime: Runtime, all?: UmlProcess[]): Promise<UmlProcess | null> {
+  async mainProcess(runtime: Runtime, all?: readonly UmlProcess[]): Promise<UmlProcess | null> {
     return mainProcessOfVm(all ?? (await scanUmlProcesses()), this.processKey(runtime));
   }
 
-  status(name: string, options?: { guest: boolean; all?: UmlProcess[] }): Promise<VmStatus> {
+  status(name: string, options?: { guest: boolean; all?: readonly UmlProcess[] }): Promise<VmStatus> {
     return this.info.status(name, options);
   }
 

@@ -37,7 +37,7 @@ export class VmStatusReader {
 
   async status(
     name: string,
-    options: { guest: boolean; all?: UmlProcess[] } = { guest: true },
+    options: { guest: boolean; all?: readonly UmlProcess[] } = { guest: true },
   ): Promise<VmStatus> {
     const runtime = await this.vms.load(name);
     const main = await this.vms.mainProcess(runtime, options.all);

@@ -47,7 +47,7 @@ export class VmWatcher {
   }
 
   /** Emits a `vm.state` event when what a client sees of the VM changed. */
-  async sweepOne(name: string, all?: UmlProcess[]): Promise<void> {
+  async sweepOne(name: string, all?: readonly UmlProcess[]): Promise<void> {
     const status = await this.vms.status(name, { guest: false, all }).catch(() => null);
     if (!status) return;
     const seen: Seen = {

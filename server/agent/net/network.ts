@@ -113,7 +113,7 @@ export class Networking {
   }
 
   /** A VM's addresses: vm.json's and, while it runs, the one its link was built for. */
-  private async stateOf(runtime: Runtime, all?: UmlProcess[]): Promise<VmAddressState> {
+  private async stateOf(runtime: Runtime, all?: readonly UmlProcess[]): Promise<VmAddressState> {
     const { config } = runtime;
     return {
       name: config.name,

@@ -3,12 +3,14 @@ import { signOutAction } from "@/app/actions/auth";
 import { AdminOverview } from "@/components/admin/admin-overview";
 import { PageShell } from "@/components/page-shell";
 import { LiveVmList } from "@/components/vms/live-vm-list";
+import { vmQuotaText } from "@/components/vms/vm-quota-text";
 import { can } from "@/server/web/auth/permissions";
 import { requireUser } from "@/server/web/dal/get-session";
 import { listVmsForCaller } from "@/server/web/dal/vms";
 import { ensureTaskPipeline } from "@/server/web/tasks/pipeline";
 import { getAdminOverview } from "@/server/web/vms/admin-overview";
 import { pageLive } from "@/server/web/vms/hub";
+import { getOwnVmQuota } from "@/server/web/vms/quota";
 
 export const metadata: Metadata = { title: "Dashboard" };
 
@@ -17,9 +19,10 @@ export default async function DashboardPage() {
   await ensureTaskPipeline();
   // The admin lands on what needs attention; a member's dashboard is their VMs.
   const isAdmin = caller.status === "active" && can(caller.role, "host.read");
-  const [vms, overview] = await Promise.all([
+  const [vms, overview, quota] = await Promise.all([
     listVmsForCaller(caller),
     isAdmin ? getAdminOverview(caller) : Promise.resolve(null),
+    isAdmin ? Promise.resolve(null) : getOwnVmQuota(caller),
   ]);
   const cards = await Promise.all(
     vms.map(async (vm) => ({
@@ -43,6 +46,14 @@ export default async function DashboardPage() {
           </div>
         }
       />
+      {quota ? (
+        <p
+          className="mt-3 text-xs tabular-nums text-stone-600 dark:text-stone-400"
+          data-testid="own-vm-quota"
+        >
+          Your limits: {vmQuotaText(quota)}. Ask the admin for more.
+        </p>
+      ) : null}
     </section>
   );
   if (overview) {

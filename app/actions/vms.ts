@@ -6,6 +6,7 @@ import { Slug } from "@/server/web/domain";
 import { moveVmFor } from "@/server/web/hosts/move";
 import { ProvisionInput } from "@/server/web/vms/inputs";
 import { changeVmOwner, growVmStorage, setVmAutostart, setVmMemory } from "@/server/web/vms/manage-vm";
+import { setMemberVmQuota, setVmQuotaDefaults } from "@/server/web/vms/quota";
 import { destroyVm, POWER_ACTIONS, provisionVm, requestPowerAction } from "@/server/web/vms/service";
 
 const wholeNumber = (what: string) =>
@@ -96,5 +97,40 @@ export const moveVmAction = adminAction(
     revalidatePath(`/admin/vms/${input.name}`);
     revalidatePath("/admin/vms");
     return { from: res.from, to: res.to, seconds: res.seconds };
+  },
+);
+
+/** A limit from a form field: empty is null (no limit for a default; the default for a member). */
+const Limit = (max: number) =>
+  z.union([
+    z.literal("").transform(() => null),
+    z.null(),
+    z.coerce.number().int("A whole number").min(0, "0 or more").max(max, `At most ${max}`),
+  ]);
+const Limits = {
+  maxCount: Limit(1000),
+  maxMemoryMiB: Limit(1_000_000),
+  maxStorageGiB: Limit(1_000_000),
+};
+
+/** Admin: the default VM quota of every member (empty: no limit). */
+export const setVmQuotaDefaultsAction = adminAction(
+  "vms.quota",
+  z.object(Limits).strict(),
+  async (input, { caller, meta }) => {
+    await setVmQuotaDefaults(caller, input, meta);
+    revalidatePath("/admin/vms");
+    return { saved: true };
+  },
+);
+
+/** Admin: one member's own VM quota (empty: the default). */
+export const setMemberVmQuotaAction = adminAction(
+  "vms.quota",
+  z.object({ userId: z.uuid(), ...Limits }).strict(),
+  async (input, { caller, meta }) => {
+    await setMemberVmQuota(caller, input, meta);
+    revalidatePath("/admin/vms");
+    return { saved: true };
   },
 );

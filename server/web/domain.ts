@@ -126,6 +126,8 @@ export const AuditActions = [
   "snapshot.delete",
   "snapshot.policy",
   "snapshot.quota",
+  "vm.quota.defaults",
+  "vm.quota",
   "vm.resume",
   "host.disk_reserve",
   "account.ssh_key_add",

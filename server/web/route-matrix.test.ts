@@ -223,6 +223,8 @@ const EXPECTED: Record<string, Row> = {
   "vms#growVmStorageAction": ADMIN_ACTION,
   "vms#changeVmOwnerAction": ADMIN_ACTION,
   "vms#moveVmAction": ADMIN_ACTION,
+  "vms#setVmQuotaDefaultsAction": ADMIN_ACTION,
+  "vms#setMemberVmQuotaAction": ADMIN_ACTION,
   // Pages (URL path).
   "page /": MEMBER_PAGE,
   "page /vms/[name]": MEMBER_PAGE,

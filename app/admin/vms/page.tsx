@@ -1,11 +1,13 @@
 import type { Metadata } from "next";
 import Link from "next/link";
 import { signOutAction } from "@/app/actions/auth";
-import { provisionVmAction } from "@/app/actions/vms";
+import { provisionVmAction, setMemberVmQuotaAction, setVmQuotaDefaultsAction } from "@/app/actions/vms";
+import { MemberVmQuotaForm, VmQuotaDefaultsForm } from "@/components/admin/vm-quota-controls";
 import { PageShell } from "@/components/page-shell";
 import { LiveVmList } from "@/components/vms/live-vm-list";
 import { ProvisionForm } from "@/components/vms/provision-form";
 import { TaskList } from "@/components/vms/task-list";
+import { vmQuotaText } from "@/components/vms/vm-quota-text";
 import { requireAdmin } from "@/server/web/dal/get-session";
 import { listHosts } from "@/server/web/dal/hosts";
 import { listAllTasks } from "@/server/web/dal/tasks";
@@ -13,6 +15,7 @@ import { listProvisionableOwners, listVmsForCaller } from "@/server/web/dal/vms"
 import { ensureTaskPipeline } from "@/server/web/tasks/pipeline";
 import { getHostFigures } from "@/server/web/vms/host-figures";
 import { getHub } from "@/server/web/vms/hub";
+import { getVmQuotaAdminView } from "@/server/web/vms/quota";
 import { liveFromStatus, unknownLive } from "@/server/web/vms/views";
 
 export const metadata: Metadata = { title: "VMs" };
@@ -25,12 +28,13 @@ export default async function AdminVmsPage({
   const caller = await requireAdmin();
   await ensureTaskPipeline();
   const sp = await searchParams;
-  const [owners, vms, figures, tasks, hosts] = await Promise.all([
+  const [owners, vms, figures, tasks, hosts, quotas] = await Promise.all([
     listProvisionableOwners(caller),
     listVmsForCaller(caller, { all: true }),
     getHostFigures(caller),
     listAllTasks(caller, 30),
     listHosts(caller),
+    getVmQuotaAdminView(caller),
   ]);
   const statusByName = new Map(figures.vms.map((s) => [s.name, s]));
   // A VM on another host is not in this host's list: its own host's agent says (or "unknown").
@@ -128,6 +132,35 @@ export default async function AdminVmsPage({
           </ul>
         </section>
       ) : null}
+      <section aria-labelledby="vm-quotas-heading" className="mt-10 space-y-3">
+        <h2 id="vm-quotas-heading" className="text-lg font-medium">
+          Members&apos; VM limits
+        </h2>
+        <VmQuotaDefaultsForm defaults={quotas.defaults} save={setVmQuotaDefaultsAction} />
+        <ul className="divide-y divide-stone-200 rounded-xl border border-stone-200 bg-white text-sm dark:divide-stone-800 dark:border-stone-800 dark:bg-stone-900">
+          {quotas.members.map((m) => (
+            <li
+              key={m.id}
+              data-testid="member-vm-quota"
+              data-username={m.username}
+              className="flex flex-col gap-2 px-4 py-3 lg:flex-row lg:items-center lg:justify-between"
+            >
+              <div>
+                <p className="font-medium">{m.username}</p>
+                <p className="text-xs tabular-nums text-stone-600 dark:text-stone-400">
+                  {vmQuotaText(m.quota, { marks: true })}
+                </p>
+              </div>
+              <MemberVmQuotaForm
+                userId={m.id}
+                username={m.username}
+                own={m.own}
+                save={setMemberVmQuotaAction}
+              />
+            </li>
+          ))}
+        </ul>
+      </section>
       <section aria-labelledby="all-tasks-heading" className="mt-10">
         <h2 id="all-tasks-heading" className="text-lg font-medium">
           Recent tasks

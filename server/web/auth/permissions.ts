@@ -23,6 +23,8 @@ export const PERMISSIONS = [
   "snapshots.policy",
   /** One member's snapshot quota. */
   "snapshots.quota",
+  /** VM quotas: the defaults and one member's (count, memory, storage across their VMs). */
+  "vms.quota",
   "accounts.read",
   "accounts.approve",
   "accounts.suspend",
@@ -81,6 +83,7 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
     "snapshots.approve",
     "snapshots.policy",
     "snapshots.quota",
+    "vms.quota",
     "accounts.read",
     "accounts.approve",
     "accounts.suspend",

@@ -21,6 +21,7 @@ import { ensureTaskPipeline, startTask } from "../tasks/pipeline";
 import { agentActor } from "./agent-actor";
 import { toActionFailure } from "./agent-errors";
 import { getHub } from "./hub";
+import { assertVmQuota } from "./quota";
 import { destroyVm } from "./service";
 
 const invalid = (field: string, message: string) =>
@@ -54,6 +55,11 @@ export async function setVmMemory(caller: Caller, name: string, memoryMiB: numbe
   if (!Number.isInteger(memoryMiB) || memoryMiB < min || memoryMiB > max)
     throw invalid("memoryMiB", `${min}–${max} MiB`);
   if (memoryMiB === vm.memoryMiB) return { memoryMiB };
+  if (memoryMiB > vm.memoryMiB)
+    await assertVmQuota(
+      { id: vm.ownerId, username: vm.ownerUsername },
+      { memoryMiB: memoryMiB - vm.memoryMiB },
+    );
   try {
     await getAgent().call("vm.setMemory", { name: vm.name, memoryMiB }, { actor: agentActor(caller, vm) });
   } catch (error) {
@@ -92,6 +98,10 @@ export async function growVmStorage(caller: Caller, name: string, storageGiB: nu
     throw invalid("storageGiB", `A whole number of GiB, at most ${AGENT_LIMITS.storageGiB.max}`);
   if (storageGiB <= vm.storageGiB)
     throw invalid("storageGiB", `Storage only grows: more than today's ${vm.storageGiB} GiB`);
+  await assertVmQuota(
+    { id: vm.ownerId, username: vm.ownerUsername },
+    { storageGiB: storageGiB - vm.storageGiB },
+  );
   const { taskId, done } = await startTask({
     kind: "grow-storage",
     vm,
@@ -131,6 +141,8 @@ async function moveVm(
   owner: { id: string; username: string },
   meta: RequestMeta | undefined,
 ) {
+  // The VM counts against its new owner's quota (a handover at an account's deletion too).
+  await assertVmQuota(owner, { count: 1, memoryMiB: vm.memoryMiB, storageGiB: vm.storageGiB });
   const { taskId, done } = await startTask({
     kind: "change-owner",
     vm,

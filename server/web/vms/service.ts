@@ -32,6 +32,7 @@ import { unsafePickHost, unsafeReadProvisionFigures } from "./host-figures";
 import { getHub } from "./hub";
 import { unsafeAllocateVmAddress } from "./network";
 import { provisionRefusal } from "./overcommit";
+import { assertVmQuota } from "./quota";
 
 export const POWER_ACTIONS = ["start", "reboot", "reset", "shutdown", "poweroff"] as const;
 export type PowerAction = (typeof POWER_ACTIONS)[number];
@@ -181,6 +182,9 @@ async function provision(actor: Actor, input: ProvisionInput, meta: RequestMeta 
     throw invalid("name", "3–32 characters: lowercase letters, digits and dashes; start with a letter");
   if (await db.vm.findUnique({ where: { name: input.name }, select: { id: true } }))
     throw invalid("name", "A VM with this name exists");
+  // The member's VM quota (the host CLI, root on the host, is not held to it).
+  if (actor !== "cli")
+    await assertVmQuota(owner, { count: 1, memoryMiB: input.memoryMiB, storageGiB: input.storageGiB });
   const host = await placement(input.host);
   // Never beyond the host's hard ceiling; overcommit only when the admin confirmed it.
   const figures = await unsafeReadProvisionFigures(input.image, host);

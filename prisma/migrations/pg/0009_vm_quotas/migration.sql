@@ -1,0 +1,4 @@
+-- AlterTable
+ALTER TABLE "User" ADD COLUMN     "vmMaxCount" INTEGER,
+ADD COLUMN     "vmMaxMemoryMiB" INTEGER,
+ADD COLUMN     "vmMaxStorageGiB" INTEGER;

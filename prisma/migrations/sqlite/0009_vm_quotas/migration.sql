@@ -1,0 +1,4 @@
+-- AlterTable
+ALTER TABLE "User" ADD COLUMN "vmMaxCount" INTEGER;
+ALTER TABLE "User" ADD COLUMN "vmMaxMemoryMiB" INTEGER;
+ALTER TABLE "User" ADD COLUMN "vmMaxStorageGiB" INTEGER;

@@ -6,7 +6,7 @@
  */
 import { expect, test } from "@playwright/test";
 import { storageState } from "../env";
-import { createUser, newSignedInPage, uniqueName } from "../helpers";
+import { createUser, signIn, uniqueName } from "../helpers";
 
 test.use({ storageState: storageState.admin });
 
@@ -48,7 +48,11 @@ test("a member's own VM limits: set on the VMs page, a provision past them refus
   await expect(page.getByRole("listitem", { name: `VM ${vm}` })).toHaveCount(0);
 
   // The member sees their limits on the dashboard.
-  const { context, page: theirs } = await newSignedInPage(browser, member, password);
+  // A context of its own, signed out (this file's contexts carry the admin's cookies).
+  const context = await browser.newContext({ storageState: { cookies: [], origins: [] } });
+  const theirs = await context.newPage();
+  await signIn(theirs, member, password);
+  await expect(theirs.getByTestId("signed-in-user")).toContainText(member);
   await theirs.goto("/");
   await expect(theirs.getByTestId("own-vm-quota")).toHaveText(
     "Your limits: 0 of 0 VMs · 0 of 256 MiB memory · 0 GiB storage (no limit). Ask the admin for more.",

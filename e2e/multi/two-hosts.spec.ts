@@ -8,7 +8,8 @@
  * - the host page lists it, up, with its figures;
  * - the admin provisions a VM on it from the panel's form; the member starts it, types into its
  *   console and takes a snapshot in the browser;
- * - the admin moves the VM back to the panel's host cold from its manage page, its file with it;
+ * - the admin moves the VM back to the panel's host cold from its manage page, its file and its
+ *   snapshot with it;
  * - killing the second agent shows the host unreachable and its VM unknown, while a VM on the
  *   panel's host keeps working.
  */
@@ -243,18 +244,10 @@ test("a VM provisioned on the second host from the panel: started, its console a
   expect(await readdir(path.join(dataDir, "snapshots", far))).toHaveLength(1);
 });
 
-test("a cold move back to the panel's host carries the VM's disks", async () => {
+test("a cold move back to the panel's host carries the VM's disks and its snapshot", async () => {
   test.setTimeout(300_000);
   const m = member.page;
   await m.goto(`/vms/${far}`);
-  // Snapshots do not move yet: the member deletes it, and powers off.
-  const item = m.getByTestId("snapshot").filter({ hasText: "on the second host" });
-  await item.getByRole("button", { name: "Delete" }).click();
-  await m
-    .getByRole("alertdialog", { name: "Confirm delete" })
-    .getByRole("button", { name: "Yes, delete" })
-    .click();
-  await expect(item).toHaveCount(0, { timeout: 30_000 });
   await m.getByRole("button", { name: "Shut down" }).click();
   await waitTask(m, "shutdown", 120_000);
   await expect(m.getByTestId("vm-state")).toHaveText("stopped", { timeout: 60_000 });
@@ -272,8 +265,11 @@ test("a cold move back to the panel's host carries the VM's disks", async () => 
   await page.reload();
   await expect(page.getByTestId("vm-host")).toHaveText("local");
   expect(await readdir(path.join(dataDir, "vms")).catch(() => [] as string[])).not.toContain(far);
+  expect(await readdir(path.join(dataDir, "snapshots")).catch(() => [] as string[])).not.toContain(far);
 
+  // The member's snapshot came with it.
   await m.goto(`/vms/${far}`);
+  await expect(m.getByTestId("snapshot").filter({ hasText: "on the second host" })).toBeVisible();
   await m.getByRole("button", { name: "Start" }).click();
   await waitTask(m, "start");
   await inConsole(m, far, "cat /root/where", /cat \/root\/where\s*\n\s*far-42/);

@@ -1,9 +1,11 @@
 "use server";
 
 import { revalidatePath } from "next/cache";
+import { BOOT_ONCE_MODES } from "@/server/protocol/agent";
 import { adminAction, memberAction, z } from "@/server/web/auth/wrappers";
 import { Slug } from "@/server/web/domain";
 import { moveVmFor } from "@/server/web/hosts/move";
+import { setVmBootOnce } from "@/server/web/vms/boot-once";
 import { ProvisionInput } from "@/server/web/vms/inputs";
 import { changeVmOwner, growVmStorage, setVmAutostart, setVmMemory } from "@/server/web/vms/manage-vm";
 import { setMemberVmQuota, setVmQuotaDefaults } from "@/server/web/vms/quota";
@@ -132,5 +134,16 @@ export const setMemberVmQuotaAction = adminAction(
     await setMemberVmQuota(caller, input, meta);
     revalidatePath("/admin/vms");
     return { saved: true };
+  },
+);
+
+/** Member (own VM) or admin: a one-shot boot option for the next start, or null to cancel it. */
+export const setBootOnceAction = memberAction(
+  "vm.power",
+  z.object({ name: Slug, mode: z.enum(BOOT_ONCE_MODES).nullable() }).strict(),
+  async (input, { caller, meta }) => {
+    const res = await setVmBootOnce(caller, input.name, input.mode, meta);
+    revalidatePath(`/vms/${input.name}`);
+    return res;
   },
 );

@@ -123,7 +123,7 @@ export function VmPanel({
         <h2 id="status-heading" className="sr-only">
           Status
         </h2>
-        {waiting ? <WaitingAtConsole vmName={vm.name} detail={live.stageDetail} /> : null}
+        {waiting ? <WaitingAtConsole vmName={vm.name} detail={live.stageDetail} rescueHint /> : null}
         {live.pausedForSpace && live.state === "running" ? (
           <div
             role="alert"

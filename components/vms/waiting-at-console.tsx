@@ -1,7 +1,16 @@
 import Link from "next/link";
 
 /** Shown when the boot stopped at a prompt that needs a human (fsck, maintenance, panic). */
-export function WaitingAtConsole({ vmName, detail }: { vmName: string; detail: string | null }) {
+export function WaitingAtConsole({
+  vmName,
+  detail,
+  rescueHint = false,
+}: {
+  vmName: string;
+  detail: string | null;
+  /** On the VM page: point at its Rescue boot section too. */
+  rescueHint?: boolean;
+}) {
   return (
     <div
       role="alert"
@@ -9,7 +18,16 @@ export function WaitingAtConsole({ vmName, detail }: { vmName: string; detail: s
     >
       <p>
         <span className="font-semibold">Waiting at console</span>
-        {detail ? <> — {detail}</> : null}. The boot needs you to answer a prompt.
+        {detail ? <> — {detail}</> : null}. The boot needs you to answer a prompt
+        {rescueHint ? (
+          <>
+            ; if you cannot,{" "}
+            <a href="#rescue-heading" className="font-medium underline underline-offset-4">
+              boot a rescue shell once
+            </a>
+          </>
+        ) : null}
+        .
       </p>
       <Link
         href={`/vms/${vmName}/console`}

@@ -93,6 +93,8 @@ const AUDIT_WORDS: Record<string, { done: string; tried: string }> = {
   "snapshot.policy": { done: "Snapshot approval rule changed", tried: "Snapshot rule change" },
   "snapshot.quota": { done: "Snapshot limits changed", tried: "Snapshot limits change" },
   "vm.resume": { done: "Resumed after a pause for disk space", tried: "Resume" },
+  "vm.boot_once": { done: "One-shot boot option set (next start only)", tried: "One-shot boot option" },
+  "vm.quota": { done: "VM limits changed", tried: "VM limits change" },
   "vm.root_password": { done: "Root password set (from the next boot)", tried: "Root password change" },
   "account.ssh_key_add": { done: "SSH key added", tried: "SSH key" },
   "account.ssh_key_remove": { done: "SSH key removed", tried: "SSH key removal" },

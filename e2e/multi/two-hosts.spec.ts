@@ -25,6 +25,7 @@ import { baseEnv, run } from "../../server/agent/exec";
 import { killVmsOf } from "../../server/agent/testing/stop-vms";
 import { BASE_URL, E2E_IMAGE, IS_ROOT, RELEASE_DIR, serverEnv, storageState, TEST_STATE_DIR } from "../env";
 import { uniqueName, zaphod } from "../helpers";
+import { inConsole, waitTask } from "../vm-console";
 
 test.describe.configure({ mode: "serial" });
 
@@ -108,44 +109,6 @@ async function cleanupSecondHost(): Promise<void> {
 async function signedIn(browser: import("@playwright/test").Browser, role: "admin" | "member") {
   const context = await browser.newContext({ baseURL: BASE_URL, storageState: storageState[role] });
   return { context, page: await context.newPage() };
-}
-
-const latestTask = (page: Page) => page.getByTestId("task").first();
-
-async function waitTask(page: Page, kind: string, timeout = 120_000) {
-  await expect(latestTask(page)).toHaveAttribute("data-kind", kind, { timeout: 20_000 });
-  await expect(latestTask(page)).toHaveAttribute("data-status", "succeeded", { timeout });
-}
-
-// innerText, not textContent: the screen's rows are separate elements and must stay separate lines.
-// biome-ignore lint/performance/useDomNodeTextContent: Playwright Locator, layout-aware on purpose
-const screenOf = (page: Page) => page.locator(".xterm-accessibility-tree").innerText();
-
-async function typeLine(page: Page, text: string) {
-  await page.locator(".xterm-helper-textarea").focus();
-  await page.keyboard.type(text);
-  await page.keyboard.press("Enter");
-}
-
-/** Opens the VM's console in the browser, logs in as root, runs `command`, waits for `expect`. */
-async function inConsole(page: Page, vm: string, command: string, seen: RegExp) {
-  await page.goto(`/vms/${vm}/console`);
-  await expect(page.getByRole("toolbar", { name: "Console controls" }).getByRole("status")).toHaveText(
-    "Live",
-    {
-      timeout: 30_000,
-    },
-  );
-  await typeLine(page, "");
-  await expect
-    .poll(async () => /login:\s*$|#\s*$/.test((await screenOf(page)).trimEnd()), { timeout: 60_000 })
-    .toBe(true);
-  if (/login:\s*$/.test((await screenOf(page)).trimEnd())) await typeLine(page, "root");
-  await expect
-    .poll(async () => /#\s*$/.test((await screenOf(page)).trimEnd()), { timeout: 30_000 })
-    .toBe(true);
-  await typeLine(page, command);
-  await expect.poll(() => screenOf(page), { timeout: 30_000 }).toMatch(seen);
 }
 
 test.beforeAll(async ({ browser }) => {

@@ -77,6 +77,7 @@ export function createHandlers({ manager: m, snapshots, droppingInput, trust }: 
       task: droppingInput(args.name, await m.lifecycle.poweroff(id, args.name, actor)),
     }),
     "vm.setAutostart": (args) => m.manage.setAutostart(args.name, args.autostart),
+    "vm.setBootOnce": (args, ctx) => m.lifecycle.setBootOnce(args.name, args.mode, ctx.actor),
     "vm.setMemory": (args) => m.manage.setMemory(args.name, args.memoryMiB),
     "vm.setAccess": (args) => m.manage.setAccess(args.name, args.access),
     "vm.access": (args) => m.manage.access(args.name),

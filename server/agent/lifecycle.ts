@@ -3,8 +3,17 @@
  * a task holding the VM's lock for the host work and releasing it before it waits for the guest.
  */
 import { chmod, writeFile } from "node:fs/promises";
-import type { Actor, Op, TaskInfo, VmStatus } from "../protocol/agent";
+import type { Actor, BootOnceMode, BootOncePending, Op, TaskInfo, VmStatus } from "../protocol/agent";
 import { BootWatch, nextBootLog } from "./boot-log";
+import {
+  BOOT_ONCE_TEXT,
+  bootOnceArgv,
+  consumePending,
+  readActive,
+  restorePending,
+  setPending,
+  writeActive,
+} from "./boot-once";
 import { killConfinedVm } from "./confine/vm-confinement";
 import { AgentFailure } from "./errors";
 import { isAlive, processesOfVm, scanUmlProcesses, type UmlProcess } from "./host-procs";
@@ -56,10 +65,10 @@ export class Lifecycle {
         }
         return { runtime, unlock };
       },
-      async ({ runtime, unlock }, step) => {
+      async ({ runtime, unlock }, step, handle) => {
         let bootN = 0;
         try {
-          bootN = await this.startHeld(runtime, step);
+          bootN = await this.startHeld(runtime, step, (line) => handle.log(line));
         } finally {
           unlock();
         }
@@ -70,9 +79,69 @@ export class Lifecycle {
     );
   }
 
+  /**
+   * The one-shot boot option for the next start (bootOnce.ts), or none. Returns what is pending.
+   * The VM's state event says it (a page shows it at once).
+   */
+  async setBootOnce(
+    name: string,
+    mode: BootOnceMode | null,
+    actor?: Actor,
+  ): Promise<{ bootOnce: BootOncePending | null }> {
+    const runtime = await this.vms.load(name);
+    if (await isMovingOut(runtime.paths.dir))
+      throw new AgentFailure("invalid-state", `${name} is being moved to another host`);
+    const bootOnce = await setPending(runtime.paths, mode, who(actor));
+    this.log(`vm ${name}: next boot ${mode ? BOOT_ONCE_TEXT[mode] : "normal"} (by ${who(actor)})`);
+    return { bootOnce };
+  }
+
+  /**
+   * A one-shot boot rebooted (the guest's reboot re-execs UML with the same command line): the
+   * VM is stopped at once (its guest has just shut down or is at its kernel's first lines) and
+   * started normally. Skipped while another operation holds the VM (the next sweep retries).
+   */
+  async revertBootOnce(name: string): Promise<void> {
+    const runtime = await this.vms.load(name);
+    const unlock = this.vms.tasks.lock(name, "vm.reset");
+    try {
+      this.log(`vm ${name}: its one-shot boot rebooted; starting it normally`);
+      this.vms.info.expectStopped.add(name);
+      await this.killVm(runtime);
+      await writeActive(runtime.paths, null);
+      await this.startHeld(runtime, () => undefined);
+    } finally {
+      unlock();
+    }
+    void this.vms.watcher.sweepOne(name);
+  }
+
   /** Spawns the VM (the caller holds its lock); returns the new boot log's number. */
-  async startHeld(runtime: Runtime, step: StepFn): Promise<number> {
+  async startHeld(
+    runtime: Runtime,
+    step: StepFn,
+    note: (line: string) => void = () => undefined,
+  ): Promise<number> {
+    // A one-shot option is this boot's: taken now, so any later boot is a normal one.
+    const once = await consumePending(runtime.paths);
+    try {
+      return await this.spawnHeld(runtime, step, note, once);
+    } catch (error) {
+      // Nothing ran: the option is still the next boot's.
+      if (once && !(await this.vms.mainProcess(runtime))) await restorePending(runtime.paths, once);
+      throw error;
+    }
+  }
+
+  private async spawnHeld(
+    runtime: Runtime,
+    step: StepFn,
+    note: (line: string) => void,
+    once: BootOncePending | null,
+  ): Promise<number> {
     const name = runtime.config.name;
+    if (once)
+      note(`This boot only: ${BOOT_ONCE_TEXT[once.mode]} (asked by ${once.by}); the next boot is normal.`);
     step("starting");
     this.vms.info.expectStopped.delete(name);
     await this.prepareDirs(runtime);
@@ -87,7 +156,7 @@ export class Lifecycle {
     await startConsoleHolder({
       paths: runtime.paths,
       as: runtime.user,
-      argv: this.umlArgv(runtime, link !== null),
+      argv: bootOnceArgv(this.umlArgv(runtime, link !== null), once?.mode ?? null),
       logFile: log.file,
       cols: 80,
       rows: 24,
@@ -105,6 +174,7 @@ export class Lifecycle {
     const main = await waitFor(async () => this.vms.mainProcess(runtime), 15_000);
     if (!main) throw new AgentFailure("internal", `${name} did not start (see console log)`);
     this.log(`vm ${name} started pid=${main.pid} boot=${log.n}`);
+    await writeActive(runtime.paths, once ? { mode: once.mode, pid: main.pid, bootN: log.n } : null);
     return log.n;
   }
 
@@ -159,6 +229,20 @@ export class Lifecycle {
 
   /** The hard reset's host work (the caller holds the VM's lock); returns the new boot's number. */
   async resetHeld(runtime: Runtime, step: StepFn): Promise<number> {
+    // A one-shot boot is not reset into itself (mconsole reboot keeps the command line): a
+    // plain start, after the emergency sync.
+    const main = await this.vms.mainProcess(runtime);
+    const active = await readActive(runtime.paths);
+    if (main && active?.pid === main.pid) {
+      step("sync");
+      await mconsole(runtime.paths.mconsole, ["sysrq", "s"]).catch(() => undefined);
+      await sleep(300);
+      step("reset");
+      this.vms.info.expectStopped.add(runtime.config.name);
+      await this.killVm(runtime);
+      await writeActive(runtime.paths, null);
+      return this.startHeld(runtime, step);
+    }
     // A VM paused for disk space runs again first: a stopped UML would not sync, and the reset
     // keeps its pid, so the pause would outlive the boot it stopped.
     await this.vms.space.release(runtime.config.name, "a hard reset");

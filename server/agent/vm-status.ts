@@ -5,8 +5,17 @@
  */
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { BootStage, DiskUse, HostResources, ImageInfo, VmState, VmStatus } from "../protocol/agent";
+import type {
+  BootOnceMode,
+  BootStage,
+  DiskUse,
+  HostResources,
+  ImageInfo,
+  VmState,
+  VmStatus,
+} from "../protocol/agent";
 import { currentBootLog } from "./boot-log";
+import { readActive, readPending, writeActive } from "./boot-once";
 import { detectBootStage, type StageReading } from "./boot-stage";
 import { confinedVmUsage } from "./confine/vm-confinement";
 import { isBeingDestroyed } from "./destroy-marker";
@@ -64,7 +73,18 @@ export class VmStatusReader {
       hostUse: main ? await confinedVmUsage(name) : null,
       pausedForSpace: main ? this.vms.space.pauseOf(name) : null,
       busy,
+      bootOnce: await readPending(runtime.paths),
+      bootedOnce: main ? await this.bootedOnce(runtime, main.pid) : null,
     };
+  }
+
+  /** The one-shot option the running process was started with; a record of another is stale. */
+  private async bootedOnce(runtime: Runtime, pid: number): Promise<BootOnceMode | null> {
+    const active = await readActive(runtime.paths);
+    if (!active) return null;
+    if (active.pid === pid) return active.mode;
+    await writeActive(runtime.paths, null);
+    return null;
   }
 
   /** The current boot's stage; within one boot a login prompt seen once stays `up`. */

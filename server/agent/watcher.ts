@@ -5,6 +5,7 @@
  */
 import type { BootStage, TaskInfo, VmState } from "../protocol/agent";
 import { capBootLog, currentBootLog, nextBootLog } from "./boot-log";
+import { bannersIn, readActive } from "./boot-once";
 import { scanUmlProcesses, type UmlProcess } from "./host-procs";
 import { ensurePiping } from "./tmux";
 import type { VmManager } from "./vm-manager";
@@ -50,6 +51,15 @@ export class VmWatcher {
   async sweepOne(name: string, all?: readonly UmlProcess[]): Promise<void> {
     const status = await this.vms.status(name, { guest: false, all }).catch(() => null);
     if (!status) return;
+    // A one-shot boot that rebooted (UML re-execs with the same command line): start it normally.
+    if (status.bootedOnce && !status.busy && (await this.rebootedOnce(name))) {
+      await this.vms.lifecycle.revertBootOnce(name).catch((error) => {
+        this.log(
+          `vm ${name}: could not start it normally after its one-shot boot: ${(error as Error).message}`,
+        );
+      });
+      return;
+    }
     const seen: Seen = {
       state: status.state,
       stage: status.stage,
@@ -69,6 +79,18 @@ export class VmWatcher {
       this.last.set(name, seen);
       this.vms.events.emit({ v: 1, type: "vm.state", vm: name, ...seen });
     }
+  }
+
+  /**
+   * Whether the running one-shot boot rebooted: a second kernel banner in its log (the guest's
+   * reboot), or a newer log in the same process with a banner (the panel's reboot rotates it).
+   */
+  private async rebootedOnce(name: string): Promise<boolean> {
+    const runtime = await this.vms.load(name).catch(() => null);
+    const active = runtime && (await readActive(runtime.paths));
+    const current = runtime && (await currentBootLog(runtime));
+    if (!active || !current || current.n < active.bootN) return false;
+    return (await bannersIn(current.file)) >= (current.n === active.bootN ? 2 : 1);
   }
 
   /** The VMs the last sweep saw running, with their UML's pid (the disk-space check's list). */

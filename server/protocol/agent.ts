@@ -167,6 +167,10 @@ export type PortForward = z.infer<typeof PortForward>;
 /** A per-VM rate limit in kbit/s on both directions (null: none). */
 const RateLimitKbit = z.number().int().min(64).max(10_000_000).nullable();
 
+/** One-shot boot options (vm.setBootOnce). */
+export const BOOT_ONCE_MODES = ["single", "no-storage", "storage-ro"] as const;
+export type BootOnceMode = (typeof BOOT_ONCE_MODES)[number];
+
 const snapshotRef = z.object({ name: VmName, id: z.uuid() }).strict();
 
 /** Every verb with its arguments. Adding a verb = adding a line here (and to README.md). */
@@ -200,6 +204,13 @@ const verbs = {
   /** Resumes a VM the agent paused for disk space (the admin's decision; see `pausedForSpace`). */
   "vm.resume": vm,
   "vm.setAutostart": z.object({ name: VmName, autostart: z.boolean() }).strict(),
+  /**
+   * A one-shot boot option for the VM's next start (issue 14 point 1): a single-user shell
+   * (`init=/bin/sh`), no storage disk, or the storage disk read-only. It applies to that one boot:
+   * unused, it lapses after an hour; a reboot of that boot (from the guest or the panel) starts
+   * the VM normally. `mode: null` cancels it.
+   */
+  "vm.setBootOnce": z.object({ name: VmName, mode: z.enum(BOOT_ONCE_MODES).nullable() }).strict(),
   /** Applies at the next boot (the running UML keeps its memory). */
   "vm.setMemory": z.object({ name: VmName, memoryMiB: MemoryMiB }).strict(),
   /** Offline: the VM must be stopped; grows the storage disk and its ext4 (never shrinks). */
@@ -348,6 +359,7 @@ export const VM_OPS = [
   "vm.poweroff",
   "vm.resume",
   "vm.setAutostart",
+  "vm.setBootOnce",
   "vm.setMemory",
   "vm.growStorage",
   "vm.setOwner",
@@ -388,6 +400,7 @@ export const AgentRequest = z.discriminatedUnion("op", [
   request("vm.poweroff"),
   request("vm.resume"),
   request("vm.setAutostart"),
+  request("vm.setBootOnce"),
   request("vm.setMemory"),
   request("vm.growStorage"),
   request("vm.setOwner"),
@@ -517,6 +530,19 @@ export interface VmStatus extends VmConfig {
   pausedForSpace?: SpacePause | null;
   /** The operation holding the VM's lock, if any. */
   busy: Op | null;
+  /** A one-shot boot option waiting for the next start (until `expiresAt`), or null. */
+  bootOnce?: BootOncePending | null;
+  /** The one-shot option the running boot was started with (the next boot is normal), or null. */
+  bootedOnce?: BootOnceMode | null;
+}
+
+export interface BootOncePending {
+  mode: BootOnceMode;
+  setAt: string;
+  /** Unused by then, it lapses. */
+  expiresAt: string;
+  /** Who set it (a username, or "the host"). */
+  by: string;
 }
 
 export interface ImageInfo {
@@ -709,6 +735,7 @@ export interface ResultOf {
   "vm.shutdown": TaskAccepted;
   "vm.poweroff": TaskAccepted;
   "vm.setAutostart": VmConfig;
+  "vm.setBootOnce": { bootOnce: BootOncePending | null };
   "vm.setMemory": VmConfig;
   "vm.growStorage": TaskAccepted;
   "vm.setOwner": TaskAccepted;

@@ -128,6 +128,7 @@ export const AuditActions = [
   "snapshot.quota",
   "vm.quota.defaults",
   "vm.quota",
+  "vm.boot_once",
   "vm.resume",
   "host.disk_reserve",
   "account.ssh_key_add",

@@ -225,6 +225,7 @@ const EXPECTED: Record<string, Row> = {
   "vms#moveVmAction": ADMIN_ACTION,
   "vms#setVmQuotaDefaultsAction": ADMIN_ACTION,
   "vms#setMemberVmQuotaAction": ADMIN_ACTION,
+  "vms#setBootOnceAction": MEMBER_ACTION,
   // Pages (URL path).
   "page /": MEMBER_PAGE,
   "page /vms/[name]": MEMBER_PAGE,

@@ -5,9 +5,10 @@ import { notFound } from "next/navigation";
 import { signOutAction } from "@/app/actions/auth";
 import { setRootPasswordAction } from "@/app/actions/guest-access";
 import { deleteSnapshotAction, restoreSnapshotAction, takeSnapshotAction } from "@/app/actions/snapshots";
-import { vmPowerAction } from "@/app/actions/vms";
+import { setBootOnceAction, vmPowerAction } from "@/app/actions/vms";
 import { PageShell } from "@/components/page-shell";
 import { SnapshotsSection } from "@/components/snapshots/snapshots-section";
+import { BootOncePanel } from "@/components/vms/boot-once-panel";
 import { GuestAccessPanel } from "@/components/vms/guest-access-panel";
 import { NetworkPanel } from "@/components/vms/network-panel";
 import { hostNameOf } from "@/components/vms/network-view";
@@ -20,6 +21,7 @@ import { getVmForCaller, type VmRow } from "@/server/web/dal/vms";
 import { ActionFailure } from "@/server/web/errors";
 import { ensureTaskPipeline } from "@/server/web/tasks/pipeline";
 import { mayActOn } from "@/server/web/vms/access";
+import { getVmBootOnce } from "@/server/web/vms/boot-once";
 import { vmGuestAccess } from "@/server/web/vms/guest-access";
 import { pageLive } from "@/server/web/vms/hub";
 import { getVmNetwork } from "@/server/web/vms/network";
@@ -44,12 +46,13 @@ export default async function VmPage({ params }: { params: Promise<{ name: strin
     throw e;
   }
   await ensureTaskPipeline();
-  const [live, tasks, audit, access, network] = await Promise.all([
+  const [live, tasks, audit, access, network, bootOnce] = await Promise.all([
     pageLive(vm.name),
     listTasksForVm(caller, vm.id, 20),
     listVmAudit(caller, vm.id, 20),
     vmGuestAccess(caller, vm.name),
     getVmNetwork(caller, vm.name),
+    getVmBootOnce(caller, vm.name),
   ]);
   // The host as the member's browser reached the panel: where forwards on every address listen.
   const hostName = hostNameOf((await headers()).get("host"));
@@ -100,6 +103,15 @@ export default async function VmPage({ params }: { params: Promise<{ name: strin
           actions={{ take: takeSnapshotAction, restore: restoreSnapshotAction, remove: deleteSnapshotAction }}
         />
       </VmPanel>
+      {bootOnce ? (
+        <BootOncePanel
+          vm={vm.name}
+          pending={bootOnce.pending}
+          booted={bootOnce.booted}
+          canSet={mayActOn(caller, vm, "power")}
+          setBootOnce={setBootOnceAction}
+        />
+      ) : null}
       <NetworkPanel data={network} hostKeys={access?.hostKeys ?? null} hostName={hostName} />
       <GuestAccessPanel
         vm={vm.name}

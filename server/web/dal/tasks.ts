@@ -20,6 +20,8 @@ export const TASK_KINDS = [
   "restore",
 ] as const;
 export type TaskKind = (typeof TASK_KINDS)[number];
+/** Long work the panel itself does under a task row, not an agent task (a cold move between hosts). */
+export type PanelTaskKind = "move";
 
 /** Extra state a task carries in its `result` column (JSON text). */
 export type TaskDetail = {
@@ -223,7 +225,7 @@ export async function unsafeCreateTask(input: {
   vmId: string | null;
   ownerId: string;
   actorId: string | null;
-  kind: TaskKind;
+  kind: TaskKind | PanelTaskKind;
   step: string;
   /** The instance that follows it (server/web/instances.ts). */
   followerId?: string | null;

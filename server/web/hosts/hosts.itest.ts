@@ -733,6 +733,87 @@ describe("images on every host and cold moves (point 3)", () => {
     expect(drained.blocking).toEqual([{ name: "far-vm", why: expect.stringMatching(/running: stop it/) }]);
     expect((await t.db.vm.findUnique({ where: { name: "far-vm" } }))?.host).toBe("host-two");
   }, 120_000);
+
+  it("kill -9 of the process moving a VM mid-copy: another instance adopts the move and undoes it on both hosts; nothing is lost", async () => {
+    const { recoverTasks } = await import("../tasks/pipeline");
+    const { readdir } = await import("node:fs/promises");
+    const { taskId } = await provisionVm(admin, {
+      ownerId: member.id,
+      name: "halfway-vm",
+      image: IMAGE,
+      ...spec,
+      host: "local",
+    });
+    expect(await settled(taskId)).toMatchObject({ status: "succeeded" });
+    expect(await settled((await requestPowerAction(member, "halfway-vm", "start")).taskId)).toMatchObject({
+      status: "succeeded",
+    });
+    // 96 MiB of data that does not compress or sparsify, so the copy takes a while.
+    const before = await run(
+      "halfway-vm",
+      "dd if=/dev/urandom of=/data/big bs=1M count=96 2>/dev/null; sync; md5sum /data/big; echo sum-done",
+      /([0-9a-f]{32})\s+\/data\/big[\s\S]*sum-done/,
+    );
+    const sum = before[1];
+    expect(sum).toBeTruthy();
+    expect(await settled((await requestPowerAction(member, "halfway-vm", "shutdown")).taskId)).toMatchObject({
+      status: "succeeded",
+    });
+
+    // `zaphod vm move` as the admin runs it (its own process and heartbeat), killed once a disk
+    // has started to arrive on host-two.
+    const staging = join(h2.dataDir, "vms", ".incoming-halfway-vm");
+    const cli = spawn("bin/zaphod", ["vm", "move", "halfway-vm", "host-two"], {
+      cwd: repoRoot,
+      env: { ...process.env, DATABASE_URL: t.url, ZAPHOD_AGENT_SOCKET: local.socketPath },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    cli.stdout.on("data", (d) => (output += d));
+    cli.stderr.on("data", (d) => (output += d));
+    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+      cli.on("exit", (_code, signal) => resolve(signal)),
+    );
+    const deadline = Date.now() + 120_000;
+    while ((await readdir(join(staging, "disk")).catch(() => [])).length === 0) {
+      if (Date.now() > deadline || cli.exitCode !== null) throw new Error(`no disk arrived: ${output}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    cli.kill("SIGKILL");
+    expect(await exited).toBe("SIGKILL");
+    const row = await t.db.task.findFirst({ where: { kind: "move", vm: { name: "halfway-vm" } } });
+    expect(row).toMatchObject({ status: "running" });
+    expect(row?.followerId).toMatch(/^cli@/);
+    // Mid-move: marked moving on the panel's host (it will not start), staged on host-two.
+    await expect(requestPowerAction(member, "halfway-vm", "start")).rejects.toThrow(/move/i);
+    await expect(lstat(join(local.dataDir, "vms", "halfway-vm", "moving.json"))).resolves.toBeTruthy();
+
+    // Another instance (this test process) adopts it once the CLI's heartbeat is stale.
+    await expect
+      .poll(
+        async () => {
+          await recoverTasks();
+          return (await t.db.task.findUnique({ where: { id: row?.id } }))?.status;
+        },
+        { timeout: 40_000, interval: 2_000 },
+      )
+      .toBe("interrupted");
+    const logs = await t.db.taskLog.findMany({ where: { taskId: row?.id }, orderBy: { seq: "asc" } });
+    expect(logs.map((l) => l.message).join("\n")).toMatch(/Copying root\.cow|Copying storage\.img/);
+    expect(logs.at(-1)?.message).toMatch(/undid the move on both hosts\. halfway-vm stays on local/);
+    await expect(lstat(staging)).rejects.toThrow(/ENOENT/);
+    await expect(lstat(join(local.dataDir, "vms", "halfway-vm", "moving.json"))).rejects.toThrow(/ENOENT/);
+    expect((await t.db.vm.findUnique({ where: { name: "halfway-vm" } }))?.host).toBe("local");
+
+    // Nothing lost: it starts where it was, with its data.
+    expect(await settled((await requestPowerAction(member, "halfway-vm", "start")).taskId)).toMatchObject({
+      status: "succeeded",
+    });
+    await run("halfway-vm", "md5sum /data/big", new RegExp(`${sum}\\s+/data/big`));
+    expect(await settled((await requestPowerAction(member, "halfway-vm", "poweroff")).taskId)).toMatchObject({
+      status: "succeeded",
+    });
+  }, 300_000);
 });
 
 describe("removing a host", () => {

@@ -14,6 +14,8 @@ import "server-only";
  * copy is destroyed. Any failure before the switch aborts on both sides and leaves the VM where it
  * was. Its snapshots go with it (each file checked the same way). It gets an address from the new
  * host's pool (each host has its own network; port forwards are a host's and stay behind).
+ * The move is a task row of the VM (./move-task.ts): its steps show on the VM's page, and if the
+ * process carrying it dies, another instance undoes it (before the switch) or finishes it (after).
  */
 import { AGENT_PATHS, TRANSFER_HEADERS } from "../../protocol/agent";
 import { AgentCallError } from "../agent/client";
@@ -23,11 +25,12 @@ import type { Actor, Caller } from "../dal/caller";
 import { unsafeListHosts } from "../dal/hosts";
 import { recordAuditEvent } from "../dal/record-audit-event";
 import { getDb } from "../db/client";
+import { newId } from "../db/ids";
 import { ActionFailure } from "../errors";
-import { unsafePushVmAccess } from "../vms/guest-access";
+import { formatBytes } from "../snapshots/policy";
+import { ensureTaskPipeline, followLocally } from "../tasks/pipeline";
 import { unsafePickHost } from "../vms/host-figures";
-import { getHub } from "../vms/hub";
-import { unsafeAssignAddressOnHost } from "../vms/network";
+import { beginMoveTask, endMoveTask, finishSwitchedMove, moveStep } from "./move-task";
 
 export class MoveError extends Error {
   override name = "MoveError";
@@ -91,14 +94,39 @@ export async function moveVm(actor: Actor, name: string, to: string) {
   });
   if (running) throw new MoveError(`${name} is busy (${running.kind}): try again when it ends`);
   const source = getAgent().forHost(vm.host);
-  const target = getAgent().forHost(to);
   const status = await source.call("vm.status", { name });
   if (status.state !== "stopped") throw new MoveError(`${name} is ${status.state}: stop it before moving it`);
 
-  await publishImageTo(vm.image, vm.host, to);
-  const started = Date.now();
-  const manifest = await source.call("vm.moveOut", { name }, { timeoutMs: 600_000 });
+  await ensureTaskPipeline(); // the heartbeat: another instance adopts the row if this one dies
+  const id = newId();
+  const unfollow = followLocally(id);
   try {
+    return await carry(actor, vm, to, id);
+  } finally {
+    unfollow();
+  }
+}
+
+async function carry(
+  actor: Actor,
+  vm: { id: string; name: string; host: string; image: string; ownerId: string },
+  to: string,
+  id: string,
+) {
+  const { name } = vm;
+  const db = getDb();
+  const source = getAgent().forHost(vm.host);
+  const target = getAgent().forHost(to);
+  const started = Date.now();
+  const ref = await beginMoveTask(vm, actor, { from: vm.host, to }, id);
+  let manifest: Awaited<ReturnType<typeof source.call<"vm.moveOut">>>;
+  try {
+    const image = await publishImageTo(vm.image, vm.host, to);
+    await moveStep(ref, `Image ${vm.image} ${image.copied ? "published on" : "already on"} ${to}.`, 5);
+    manifest = await source.call("vm.moveOut", { name }, { timeoutMs: 600_000 });
+    await moveStep(ref, `Marked moving on ${vm.host}: it will not start there.`, 10, {
+      rateLimitKbit: manifest.config.rateLimitKbit ?? null,
+    });
     await target.call("vm.moveIn", {
       name,
       config: manifest.config as never,
@@ -107,55 +135,52 @@ export async function moveVm(actor: Actor, name: string, to: string) {
     });
     const from = await source.client();
     const into = await target.client();
-    for (const d of manifest.disks) {
-      const body = await from.download(AGENT_PATHS.disk(name, d.disk));
+    const files = [
+      ...manifest.disks.map((d) => ({ path: AGENT_PATHS.disk(name, d.disk), label: d.disk, ...d })),
+      // Its snapshots go with it (the agent ids are the rows' ids: the rows stay as they are).
+      ...manifest.snapshots.flatMap((snap) =>
+        snap.files.map((f) => ({
+          path: AGENT_PATHS.snapshotFile(name, snap.id, f.file),
+          label: `snapshot ${snap.id} ${f.file}`,
+          ...f,
+        })),
+      ),
+    ];
+    for (const [i, f] of files.entries()) {
+      await moveStep(
+        ref,
+        `Copying ${f.label} (${formatBytes(f.sizeBytes)}) to ${to}…`,
+        15 + Math.round((75 * i) / files.length),
+      );
+      const body = await from.download(f.path);
       await into.upload(
-        AGENT_PATHS.disk(name, d.disk),
+        f.path,
         body,
-        { [TRANSFER_HEADERS.sha256]: d.sha256, [TRANSFER_HEADERS.size]: String(d.sizeBytes) },
-        d.sizeBytes,
+        { [TRANSFER_HEADERS.sha256]: f.sha256, [TRANSFER_HEADERS.size]: String(f.sizeBytes) },
+        f.sizeBytes,
       );
     }
-    // Its snapshots go with it (the agent ids are the rows' ids: the rows stay as they are).
-    for (const snap of manifest.snapshots)
-      for (const f of snap.files) {
-        const body = await from.download(AGENT_PATHS.snapshotFile(name, snap.id, f.file));
-        await into.upload(
-          AGENT_PATHS.snapshotFile(name, snap.id, f.file),
-          body,
-          { [TRANSFER_HEADERS.sha256]: f.sha256, [TRANSFER_HEADERS.size]: String(f.sizeBytes) },
-          f.sizeBytes,
-        );
-      }
     await target.call("vm.moveCommit", { name }, { timeoutMs: 120_000 });
   } catch (error) {
     await target.call("vm.moveAbort", { name }).catch(() => undefined);
     await source.call("vm.moveAbort", { name }).catch(() => undefined);
+    const message = (error as Error).message.slice(0, 300);
+    await endMoveTask(ref, "failed", `The move stopped: ${message}. ${name} stays on ${vm.host}.`);
     await recordAuditEvent({
       actor,
       action: "vm.move",
       result: "failure",
       targetUserId: vm.ownerId,
       vmId: vm.id,
-      detail: { from: vm.host, to, error: (error as Error).message.slice(0, 300) },
+      detail: { from: vm.host, to, error: message, taskId: ref.taskId },
     });
     throw error;
   }
   // The switch: from here on the VM is the target's.
   await db.vm.update({ where: { id: vm.id }, data: { host: to, ip: null } });
-  getAgent().forgetVm(name);
-  getHub().forgetOwner(name);
-  await source.run("vm.destroy", { name, confirm: name, keepSnapshots: false }).catch((error) => {
-    console.warn(
-      `[hosts] ${name} moved to ${to}; its old copy on ${vm.host} was not removed: ${(error as Error).message}`,
-    );
-  });
-  await unsafePushVmAccess(name).catch(() => undefined);
-  // An address from the new host's pool (its port forwards stay behind: they are the old host's).
-  const ip = await unsafeAssignAddressOnHost(vm, to, manifest.config.rateLimitKbit ?? null).catch((error) => {
-    console.warn(`[hosts] ${name} moved to ${to} without an address: ${(error as Error).message}`);
-    return null;
-  });
+  await moveStep(ref, `Every file arrived checked; ${name} is now on ${to}.`, 92);
+  const data = { from: vm.host, to, rateLimitKbit: manifest.config.rateLimitKbit ?? null };
+  const { ip, problems } = await finishSwitchedMove(vm, data);
   const detail = {
     from: vm.host,
     to,
@@ -163,7 +188,15 @@ export async function moveVm(actor: Actor, name: string, to: string) {
     disks: manifest.disks.map((d) => ({ disk: d.disk, sizeBytes: d.sizeBytes, sha256: d.sha256 })),
     snapshots: manifest.snapshots.map((x) => x.id),
     seconds: Math.round((Date.now() - started) / 100) / 10,
+    taskId: ref.taskId,
   };
+  await endMoveTask(
+    ref,
+    "succeeded",
+    `Moved to ${to} in ${detail.seconds} s${ip ? `; its address there is ${ip}` : ""}${
+      problems.length ? `, but ${problems.join("; ")}` : ""
+    }.`,
+  );
   await recordAuditEvent({
     actor,
     action: "vm.move",

@@ -41,6 +41,7 @@ import {
 import { newId } from "../db/ids";
 import type { AuditAction } from "../domain";
 import { ActionFailure } from "../errors";
+import { type MoveData, settleAbandonedMove } from "../hosts/move-task";
 import { INSTANCE_TTL_MS, instanceId, isWebInstance, onHeartbeat, startHeartbeat } from "../instances";
 import type { RequestMeta } from "../request-meta";
 import { agentActor } from "../vms/agent-actor";
@@ -89,6 +90,16 @@ export function ensureTaskPipeline(): Promise<void> {
       });
     });
   return g.__zaphodTaskRecovery;
+}
+
+/**
+ * Work this process does itself under a task row (a cold move: ../hosts/move-task.ts): followed
+ * here from before its row exists, so no adoption scan takes it while it runs. Call the returned
+ * function when it ended.
+ */
+export function followLocally(taskId: string): () => void {
+  following().add(taskId);
+  return () => following().delete(taskId);
 }
 
 /** The host CLI acts while the web process runs: it must not settle the web's running tasks. */
@@ -375,6 +386,10 @@ export async function recoverTasks(): Promise<void> {
     if (!(await unsafeClaimTask(row.id, instanceId(), INSTANCE_TTL_MS))) continue;
     if (row.followerId && row.followerId !== instanceId())
       console.info(`[tasks] adopting task ${row.id} (${row.kind}) from ${row.followerId}, which is gone`);
+    if (row.kind === "move") {
+      await settleAbandonedMove({ ...row, data: (row.detail.data ?? {}) as Partial<MoveData> });
+      continue;
+    }
     const spec = specOfKind(row.kind);
     if (!spec || !row.vmId || !row.vmName || !row.vmOwnerId) {
       await unsafeEndTask(row.id, {

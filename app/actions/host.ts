@@ -3,7 +3,7 @@
 import { revalidatePath } from "next/cache";
 import { adminAction, z } from "@/server/web/auth/wrappers";
 import { Slug } from "@/server/web/domain";
-import { resumeVmPausedForSpace, setDiskReserve } from "@/server/web/vms/host-space";
+import { resumeVmPausedForSpace, setBootLogRetention, setDiskReserve } from "@/server/web/vms/host-space";
 
 const GiB = 1024 ** 3;
 
@@ -39,6 +39,22 @@ export const resumeVmAction = adminAction(
   z.object({ name: Slug }).strict(),
   async (input, { caller, meta }) => {
     const result = await resumeVmPausedForSpace(caller, input.name, meta);
+    revalidatePath("/admin/host");
+    return result;
+  },
+);
+
+/** How many boots' console logs each VM on a host keeps (the oldest go at each VM's next boot). */
+export const setBootLogRetentionAction = adminAction(
+  "host.configure",
+  z
+    .object({
+      host: Slug,
+      keep: z.coerce.number().int("A whole number").min(1, "At least 1").max(200, "At most 200"),
+    })
+    .strict(),
+  async (input, { caller, meta }) => {
+    const result = await setBootLogRetention(caller, input.host, input.keep, meta);
     revalidatePath("/admin/host");
     return result;
   },

@@ -10,6 +10,7 @@ export type SetDiskReserve = (input: {
   kind: "percent" | "gib";
   value: number;
 }) => Promise<ActionResult<unknown>>;
+export type SetBootLogRetention = (input: { host: string; keep: number }) => Promise<ActionResult<unknown>>;
 export type ResumeVm = (input: { name: string }) => Promise<ActionResult<unknown>>;
 
 const input =
@@ -66,6 +67,52 @@ export function DiskReserveForm({
       <p className="text-xs text-stone-500">
         New VMs, storage growth and snapshots are refused when they could cross it; a VM that writes while
         free space is below it is paused until space is freed.
+      </p>
+      <ActionMessage message={message} />
+    </form>
+  );
+}
+
+/** How many boots' console logs each VM keeps on this host. */
+export function BootLogRetentionForm({
+  host,
+  keep,
+  save,
+}: {
+  host: string;
+  keep: number;
+  save: SetBootLogRetention;
+}) {
+  const { pending, message, run } = useAdminAction();
+  const [value, setValue] = useState(String(keep));
+  return (
+    <form
+      data-testid="boot-logs-form"
+      className="mt-3 space-y-2 border-t border-stone-200 pt-3 dark:border-stone-800"
+      onSubmit={(e) => {
+        e.preventDefault();
+        run(() => save({ host, keep: Number(value) }), "Saved.");
+      }}
+    >
+      <label className="block text-sm font-medium" htmlFor="boot-logs-keep">
+        Console logs kept per VM
+      </label>
+      <div className="flex flex-wrap items-center gap-2">
+        <input
+          id="boot-logs-keep"
+          className={`${input} w-28`}
+          inputMode="numeric"
+          value={value}
+          onChange={(e) => setValue(e.target.value)}
+        />
+        <span className="text-sm text-stone-600 dark:text-stone-400">boots</span>
+        <Button type="submit" variant="secondary" pending={pending}>
+          Save
+        </Button>
+      </div>
+      <p className="text-xs text-stone-500">
+        Each boot&apos;s console log (up to 8 MiB) is kept for members to read why a boot failed; a VM&apos;s
+        oldest go at its next boot.
       </p>
       <ActionMessage message={message} />
     </form>

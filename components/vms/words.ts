@@ -17,6 +17,7 @@ const TASK_TITLE: Record<string, string> = {
   restore: "Restore a snapshot",
   "grow-storage": "Grow storage",
   "change-owner": "Change owner",
+  move: "Move to another host",
 };
 
 /** "Reboot", "Shut down", …; an unknown kind reads as its words ("grow-storage" → "Grow storage"). */
@@ -103,6 +104,7 @@ const AUDIT_WORDS: Record<string, { done: string; tried: string }> = {
   "network.forward_add": { done: "Port forward added", tried: "Port forward" },
   "network.forward_remove": { done: "Port forward removed", tried: "Port forward removal" },
   "host.disk_reserve": { done: "Free-space reserve changed", tried: "Free-space reserve change" },
+  "host.boot_logs": { done: "Console logs kept per VM changed", tried: "Console log retention change" },
   "account.request": { done: "Account requested", tried: "Account request" },
   "account.approve": { done: "Account approved", tried: "Account approval" },
   "account.reject": { done: "Account request rejected", tried: "Rejection" },
@@ -252,4 +254,41 @@ export function taskStateText(
 function sentence(text: string): string {
   const t = text.trim();
   return t ? t[0]?.toUpperCase() + t.slice(1) : t;
+}
+
+/** How a boot began (vm.boots), as the boot history says it. */
+const BOOT_CAUSE: Record<string, string> = {
+  start: "Started",
+  reboot: "Rebooted",
+  "hard-reset": "Hard reset",
+  restore: "Started by a snapshot restore",
+  "found-running": "Found running when the host agent started",
+};
+
+/** How a boot ended. */
+const BOOT_END: Record<string, string> = {
+  shutdown: "Shut down",
+  "force-off": "Forced off",
+  reboot: "Rebooted",
+  "hard-reset": "Hard reset",
+  "guest-halt": "Halted from inside",
+  crash: "Crashed",
+};
+
+export function bootCauseText(cause: string | null): string {
+  return cause
+    ? (BOOT_CAUSE[cause] ?? sentence(cause.replace(/-/g, " ")))
+    : "Started (before boots were recorded)";
+}
+
+/** "Crashed: Kernel panic …", "Shut down", "Running", or how little is known. */
+export function bootEndText(boot: {
+  end: string | null;
+  endDetail: string | null;
+  running: boolean;
+}): string {
+  if (boot.running) return "Running";
+  if (!boot.end) return "Ended (not seen)";
+  const text = BOOT_END[boot.end] ?? sentence(boot.end.replace(/-/g, " "));
+  return boot.endDetail ? `${text}: ${boot.endDetail}` : text;
 }

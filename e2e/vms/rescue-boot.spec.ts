@@ -3,8 +3,10 @@
  * the member breaks /etc/fstab, the boot stops at the maintenance prompt, they pick a single-user
  * shell on the VM page, start it, repair fstab in the browser console and reboot, and the next
  * boot is a normal one, up at its login prompt. The seed's "filesystem corrupted, log in as root
- * to fix it", self-service.
+ * to fix it", self-service. Then the boot history shows each boot's end, and the stuck boot's
+ * console log (read and downloaded) says why it stopped.
  */
+import { readFile } from "node:fs/promises";
 import { expect, test } from "@playwright/test";
 import { createUser, newSignedInPage, uniqueName, zaphod } from "../helpers";
 import { inConsole, openConsole, screenOf, typeLine, waitTask } from "../vm-console";
@@ -92,6 +94,29 @@ test("a broken fstab, repaired from a single-user boot chosen on the VM page; th
     await inConsole(page, vm, "grep -c ubdz /etc/fstab; echo normal-$((1+1))", /\n0\s*\n[\s\S]*normal-2/);
     await page.goto(`/vms/${vm}`);
     await expect(page.getByTestId("vm-history")).toContainText("One-shot boot option set");
+
+    // Its boots (issue 14 point 6): the one that stopped at the maintenance prompt, and its log says why.
+    await page.getByRole("link", { name: /Every boot \(\d+\) and its console log/ }).click();
+    await expect(page.getByRole("heading", { name: `Boots of ${vm}` })).toBeVisible();
+    const boot = (n: number) => page.locator(`[data-testid="boot"][data-boot="${n}"]`);
+    await expect(boot(4)).toHaveAttribute("data-end", "running");
+    await expect(boot(4)).toContainText("Rebooted");
+    await expect(boot(3)).toHaveAttribute("data-end", "reboot");
+    await expect(boot(2)).toHaveAttribute("data-end", "force-off");
+    await expect(boot(2).getByTestId("boot-end")).toContainText("Forced off");
+    await expect(boot(1)).toHaveAttribute("data-end", "shutdown");
+    await page.screenshot({ path: ".data/e2e/rescue-boot-boots.png", fullPage: true });
+    await boot(2).getByRole("link", { name: "Console log" }).click();
+    await expect(page.getByTestId("boot-log")).toContainText("mount failed: check /etc/fstab");
+    await expect(page.getByTestId("boot-log")).not.toContainText("\u001b[");
+    await page.screenshot({ path: ".data/e2e/rescue-boot-log.png", fullPage: true });
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("link", { name: "Download the whole log" }).click(),
+    ]);
+    expect(download.suggestedFilename()).toBe(`${vm}-boot-2.log`);
+    const saved = await readFile((await download.path()) as string, "utf8");
+    expect(saved).toContain("mount failed: check /etc/fstab");
   } finally {
     await context.close();
   }

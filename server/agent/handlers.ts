@@ -3,6 +3,7 @@
  * `ResultOf[O]` out). A missing verb, or a reply that does not match its verb's result type, is a
  * compile error (`handlers.test.ts` shows both).
  */
+
 import {
   type Actor,
   CAPABILITIES,
@@ -14,6 +15,8 @@ import {
   type TaskInfo,
   type VmConfig,
 } from "../protocol/agent";
+import { listBoots } from "./boot-journal";
+import { bootLogs, bootLogsKept, setBootLogRetention } from "./boot-log";
 import { AgentFailure } from "./errors";
 import type { SnapshotManager } from "./snapshots";
 import type { VmManager } from "./vm-manager";
@@ -55,8 +58,20 @@ export function createHandlers({ manager: m, snapshots, droppingInput, trust }: 
         uptimeSeconds: Math.round((Date.now() - m.startedAt) / 1000),
         host: await m.info.hostFigures(),
         vms: { total: vms.length, running: vms.filter((v) => v.pid !== null).length },
+        bootLogsKept: bootLogsKept(),
       };
     },
+    "vm.boots": async (args) => {
+      const runtime = await m.load(args.name);
+      const running = Boolean(await m.mainProcess(runtime));
+      return {
+        boots: await listBoots(runtime.paths, await bootLogs(runtime), running),
+        keep: bootLogsKept(),
+      };
+    },
+    "host.setBootLogRetention": async (args) => ({
+      keep: await setBootLogRetention(m.config.dataDir, args.keep),
+    }),
     "image.list": async () => ({ images: await m.info.images() }),
     "task.get": async (args) => m.tasks.getTask(args.id),
     "vm.list": async () => ({ vms: await m.info.list() }),

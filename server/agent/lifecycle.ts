@@ -3,7 +3,16 @@
  * a task holding the VM's lock for the host work and releasing it before it waits for the guest.
  */
 import { chmod, writeFile } from "node:fs/promises";
-import type { Actor, BootOnceMode, BootOncePending, Op, TaskInfo, VmStatus } from "../protocol/agent";
+import type {
+  Actor,
+  BootCause,
+  BootOnceMode,
+  BootOncePending,
+  Op,
+  TaskInfo,
+  VmStatus,
+} from "../protocol/agent";
+import { endBoot } from "./boot-journal";
 import { BootWatch, nextBootLog } from "./boot-log";
 import {
   BOOT_ONCE_TEXT,
@@ -109,7 +118,12 @@ export class Lifecycle {
       this.vms.info.expectStopped.add(name);
       await this.killVm(runtime);
       await writeActive(runtime.paths, null);
-      await this.startHeld(runtime, () => undefined);
+      await this.startHeld(
+        runtime,
+        () => undefined,
+        () => undefined,
+        "reboot",
+      );
     } finally {
       unlock();
     }
@@ -121,11 +135,12 @@ export class Lifecycle {
     runtime: Runtime,
     step: StepFn,
     note: (line: string) => void = () => undefined,
+    cause: BootCause = "start",
   ): Promise<number> {
     // A one-shot option is this boot's: taken now, so any later boot is a normal one.
     const once = await consumePending(runtime.paths);
     try {
-      return await this.spawnHeld(runtime, step, note, once);
+      return await this.spawnHeld(runtime, step, note, once, cause);
     } catch (error) {
       // Nothing ran: the option is still the next boot's.
       if (once && !(await this.vms.mainProcess(runtime))) await restorePending(runtime.paths, once);
@@ -138,6 +153,7 @@ export class Lifecycle {
     step: StepFn,
     note: (line: string) => void,
     once: BootOncePending | null,
+    cause: BootCause,
   ): Promise<number> {
     const name = runtime.config.name;
     if (once)
@@ -147,7 +163,7 @@ export class Lifecycle {
     await this.prepareDirs(runtime);
     // A holder left from a VM that died (tmux exits with its pane, but be sure).
     if (await holderInfo(runtime.paths, runtime.user)) await killHolder(runtime.paths, runtime.user);
-    const log = await nextBootLog(runtime);
+    const log = await nextBootLog(runtime, cause);
     await writeFile(runtime.paths.tmuxConf, TMUX_CONF, { mode: 0o644 });
     await chmod(runtime.paths.tmuxConf, 0o644);
     await refreshSeed(runtime, this.vms.config.privileged);
@@ -241,14 +257,14 @@ export class Lifecycle {
       this.vms.info.expectStopped.add(runtime.config.name);
       await this.killVm(runtime);
       await writeActive(runtime.paths, null);
-      return this.startHeld(runtime, step);
+      return this.startHeld(runtime, step, () => undefined, "hard-reset");
     }
     // A VM paused for disk space runs again first: a stopped UML would not sync, and the reset
     // keeps its pid, so the pause would outlive the boot it stopped.
     await this.vms.space.release(runtime.config.name, "a hard reset");
     step("sync");
     await mconsole(runtime.paths.mconsole, ["sysrq", "s"]).catch(() => undefined);
-    const log = await nextBootLog(runtime);
+    const log = await nextBootLog(runtime, "hard-reset");
     await switchConsoleLog(runtime.paths, runtime.user, log.file);
     step("reset");
     await mconsole(runtime.paths.mconsole, ["reboot"]);
@@ -286,6 +302,7 @@ export class Lifecycle {
     const name = runtime.config.name;
     this.vms.reboots.end(name, why);
     this.vms.info.expectStopped.add(name);
+    await endBoot(runtime.paths, "shutdown").catch(() => undefined);
     const m = runtime.paths.mconsole;
     // A stopped UML runs no guest work: no TERM, no sync, no remount; a clean shut down needs it.
     await this.vms.space.release(name, "a clean shut down");
@@ -315,6 +332,7 @@ export class Lifecycle {
         try {
           this.vms.reboots.end(name, `a power off asked for by ${who(actor)}`);
           this.vms.info.expectStopped.add(name);
+          await endBoot(runtime.paths, "force-off").catch(() => undefined);
           step("kill");
           await this.killVm(runtime);
           return this.vms.status(name, { guest: false });

@@ -4,10 +4,12 @@
  * in ZAPHOD_LOG_FILE (rotated at ZAPHOD_LOG_MAX_BYTES, ZAPHOD_LOG_KEEP files kept; log-file.ts).
  * SIGTERM/SIGINT close the socket and exit without touching any VM.
  */
+
 import { randomUUID } from "node:crypto";
 import { chmod, chown, copyFile, mkdir, rename, unlink } from "node:fs/promises";
 import { connect } from "node:net";
 import { dirname } from "node:path";
+import { loadBootLogRetention } from "./boot-log";
 import { type AgentConfig, ConfigError, loadConfig } from "./config";
 import { prepareConfinement, setConfinement } from "./confine/vm-confinement";
 import { EventBus } from "./event-bus";
@@ -107,6 +109,7 @@ export async function startAgent(config: AgentConfig) {
     await manager.network.refreshDns();
   }
   await manager.space.load();
+  await loadBootLogRetention(config.dataDir);
   await manager.watcher.rescan();
   // Before the socket opens: a reboot the agent was stopped in is reported interrupted.
   await manager.reboots.recover();

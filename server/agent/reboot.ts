@@ -93,7 +93,7 @@ export class Reboots {
           try {
             await save(null);
             step("ctrl-alt-del");
-            const log = await nextBootLog(runtime);
+            const log = await nextBootLog(runtime, "reboot");
             bootN = log.n;
             await switchConsoleLog(runtime.paths, runtime.user, log.file);
             // Ctrl-Alt-Del is guest work: a VM paused for disk space runs again to do it.

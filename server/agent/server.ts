@@ -2,6 +2,7 @@
  * The agent's socket: `POST /v1/rpc` (one zod union of verbs), `GET /v1/events` and
  * `GET /v1/vms/<name>/console` (WebSockets). Every message is validated again here.
  */
+
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Server as HttpsServer } from "node:https";
@@ -31,7 +32,7 @@ import {
 } from "../protocol/console";
 import { isSlug } from "../protocol/names";
 import { actorLogField, assertActorMayAct } from "./actor";
-import { currentBootLog } from "./boot-log";
+import { currentBootLog, sendBootLog } from "./boot-log";
 import { ConsoleHub } from "./console-hub";
 import { ConsoleSession } from "./console-session";
 import { AgentFailure, toAgentError } from "./errors";
@@ -110,6 +111,18 @@ export class AgentServer {
     const image = AGENT_PATHS.imagePattern.exec(url);
     const disk = image ? null : AGENT_PATHS.diskPattern.exec(url);
     const snap = image || disk ? null : AGENT_PATHS.snapshotFilePattern.exec(url);
+    const boot = image || disk || snap ? null : AGENT_PATHS.bootLogPattern.exec(url);
+    if (boot?.[1] && boot[2]) {
+      try {
+        if (req.method !== "GET") throw new AgentFailure("not-found", "unknown path");
+        await sendBootLog(await this.manager.load(boot[1]), Number(boot[2]), res);
+      } catch (error) {
+        const agentError = toAgentError(error);
+        if (res.headersSent) res.destroy();
+        else this.fail(res, null, agentError);
+      }
+      return true;
+    }
     if (!image && !disk && !snap) return false;
     const t = this.manager.transfers;
     const started = Date.now();

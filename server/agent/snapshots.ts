@@ -434,7 +434,7 @@ export class SnapshotManager {
           await this.putBack(runtime, snapshot, handle);
           handle.log(`restored snapshot ${snapshot.id} from ${snapshot.createdAt}`);
           await this.clearMarker(vm);
-          if (main) bootN = await this.vms.lifecycle.startHeld(runtime, step);
+          if (main) bootN = await this.vms.lifecycle.startHeld(runtime, step, () => undefined, "restore");
         } finally {
           unlock();
         }

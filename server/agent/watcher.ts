@@ -4,6 +4,7 @@
  * bounds the boot logs, and at start-up it boots the autostart VMs.
  */
 import type { BootStage, TaskInfo, VmState } from "../protocol/agent";
+import { lastBootOpen, readJournal, settleEnded } from "./boot-journal";
 import { capBootLog, currentBootLog, nextBootLog } from "./boot-log";
 import { bannersIn, readActive } from "./boot-once";
 import { scanUmlProcesses, type UmlProcess } from "./host-procs";
@@ -37,7 +38,7 @@ export class VmWatcher {
         const runtime = await this.vms.load(name);
         const main = await this.vms.mainProcess(runtime, all);
         if (main) {
-          const current = (await currentBootLog(runtime)) ?? (await nextBootLog(runtime));
+          const current = (await currentBootLog(runtime)) ?? (await nextBootLog(runtime, "found-running"));
           await ensurePiping(runtime.paths, runtime.user, current.file);
         }
         this.log(`found vm ${name}: ${main ? `running pid=${main.pid}` : "stopped"}`);
@@ -68,6 +69,8 @@ export class VmWatcher {
       pausedForSpace: Boolean(status.pausedForSpace),
     };
     const prev = this.last.get(name);
+    // Gone without the agent stopping it (or while the agent was away): how it ended is recorded.
+    if (seen.pid === null && (!prev || prev.pid !== null) && !status.busy) await this.recordEnded(name);
     if (
       !prev ||
       prev.state !== seen.state ||
@@ -91,6 +94,16 @@ export class VmWatcher {
     const current = runtime && (await currentBootLog(runtime));
     if (!active || !current || current.n < active.bootN) return false;
     return (await bannersIn(current.file)) >= (current.n === active.bootN ? 2 : 1);
+  }
+
+  private async recordEnded(name: string): Promise<void> {
+    const runtime = await this.vms.load(name).catch(() => null);
+    if (!runtime || !(await lastBootOpen(runtime.paths))) return;
+    await settleEnded(runtime.paths);
+    const last = (await readJournal(runtime.paths)).at(-1);
+    this.log(
+      `vm ${name}: boot ${last?.n} ended (${last?.end}${last?.endDetail ? `: ${last.endDetail}` : ""})`,
+    );
   }
 
   /** The VMs the last sweep saw running, with their UML's pid (the disk-space check's list). */

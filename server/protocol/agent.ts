@@ -171,6 +171,18 @@ const RateLimitKbit = z.number().int().min(64).max(10_000_000).nullable();
 export const BOOT_ONCE_MODES = ["single", "no-storage", "storage-ro"] as const;
 export type BootOnceMode = (typeof BOOT_ONCE_MODES)[number];
 
+/**
+ * How a boot began and how it ended (vm.boots, issue 14 point 6). A boot is one console log: a
+ * start, the panel's reboot or a hard reset begins a new one; a reboot from inside the guest
+ * continues in the same log (counted as `guestReboots`).
+ */
+export const BOOT_CAUSES = ["start", "reboot", "hard-reset", "restore", "found-running"] as const;
+export type BootCause = (typeof BOOT_CAUSES)[number];
+export const BOOT_ENDS = ["shutdown", "force-off", "reboot", "hard-reset", "guest-halt", "crash"] as const;
+export type BootEnd = (typeof BOOT_ENDS)[number];
+/** Boot logs kept per VM: the admin's setting (host.setBootLogRetention). */
+export const BootLogsKept = z.number().int().min(1).max(200);
+
 const snapshotRef = z.object({ name: VmName, id: z.uuid() }).strict();
 
 /** Every verb with its arguments. Adding a verb = adding a line here (and to README.md). */
@@ -211,6 +223,8 @@ const verbs = {
    * the VM normally. `mode: null` cancels it.
    */
   "vm.setBootOnce": z.object({ name: VmName, mode: z.enum(BOOT_ONCE_MODES).nullable() }).strict(),
+  /** The VM's boots, newest first, each with how it began and ended and its console log's size. */
+  "vm.boots": vm,
   /** Applies at the next boot (the running UML keeps its memory). */
   "vm.setMemory": z.object({ name: VmName, memoryMiB: MemoryMiB }).strict(),
   /** Offline: the VM must be stopped; grows the storage disk and its ext4 (never shrinks). */
@@ -233,6 +247,8 @@ const verbs = {
   "snapshot.delete": snapshotRef,
   /** Bytes on disk per VM (one VM, or every VM without `name`). */
   "snapshot.usage": z.object({ name: VmName.optional() }).strict(),
+  /** How many boots' console logs each VM keeps (persisted by the agent); older ones are removed. */
+  "host.setBootLogRetention": z.object({ keep: BootLogsKept }).strict(),
   /** Sets the free-space reserve (persisted by the agent); the reply is the host's figures. */
   "host.setDiskReserve": z.object({ reserve: DiskReserveSetting }).strict(),
   /** The host network's settings, its state and every VM's address and forwards. */
@@ -360,6 +376,7 @@ export const VM_OPS = [
   "vm.resume",
   "vm.setAutostart",
   "vm.setBootOnce",
+  "vm.boots",
   "vm.setMemory",
   "vm.growStorage",
   "vm.setOwner",
@@ -401,6 +418,7 @@ export const AgentRequest = z.discriminatedUnion("op", [
   request("vm.resume"),
   request("vm.setAutostart"),
   request("vm.setBootOnce"),
+  request("vm.boots"),
   request("vm.setMemory"),
   request("vm.growStorage"),
   request("vm.setOwner"),
@@ -413,6 +431,7 @@ export const AgentRequest = z.discriminatedUnion("op", [
   request("snapshot.delete"),
   request("snapshot.usage"),
   request("host.setDiskReserve"),
+  request("host.setBootLogRetention"),
   request("host.network"),
   request("host.trust"),
   request("image.checksum"),
@@ -575,6 +594,23 @@ export interface MoveManifest {
   }[];
 }
 
+/** One boot of a VM (vm.boots). Times are ISO; null where the agent did not see them. */
+export interface BootRecord {
+  n: number;
+  startedAt: string | null;
+  cause: BootCause | null;
+  /** Null while it runs (or when it ended unseen, before boot records were kept). */
+  endedAt: string | null;
+  end: BootEnd | null;
+  /** For a crash: the console's last line (e.g. "Kernel panic - not syncing: …"). */
+  endDetail: string | null;
+  /** Reboots from inside the guest during this boot (kernel banners after the first). */
+  guestReboots: number;
+  /** The console log's size; null once it was removed by the retention. */
+  logBytes: number | null;
+  running: boolean;
+}
+
 export interface HealthResult {
   version: typeof PROTOCOL_VERSION;
   agentVersion: string;
@@ -585,6 +621,8 @@ export interface HealthResult {
   uptimeSeconds: number;
   host: HostResources;
   vms: { total: number; running: number };
+  /** Boot logs kept per VM (host.setBootLogRetention). */
+  bootLogsKept: number;
 }
 
 /** `interrupted`: the agent was killed while the task ran; a restarted agent reports it so. */
@@ -736,6 +774,8 @@ export interface ResultOf {
   "vm.poweroff": TaskAccepted;
   "vm.setAutostart": VmConfig;
   "vm.setBootOnce": { bootOnce: BootOncePending | null };
+  "vm.boots": { boots: BootRecord[]; keep: number };
+  "host.setBootLogRetention": { keep: number };
   "vm.setMemory": VmConfig;
   "vm.growStorage": TaskAccepted;
   "vm.setOwner": TaskAccepted;
@@ -807,6 +847,9 @@ export const AGENT_PATHS = {
   /** GET: a snapshot's file of a VM moving out; PUT: that file arriving with it. */
   snapshotFile: (vm: string, id: string, file: MoveSnapshotFile) =>
     `/v1/vms/${encodeURIComponent(vm)}/snapshots/${encodeURIComponent(id)}/${file}`,
+  /** GET: one boot's console log, as the console wrote it (vm.boots lists them). */
+  bootLog: (vm: string, n: number) => `/v1/vms/${encodeURIComponent(vm)}/boots/${n}/log`,
+  bootLogPattern: /^\/v1\/vms\/([a-z][a-z0-9-]{1,30}[a-z0-9])\/boots\/([1-9][0-9]{0,8})\/log$/,
   snapshotFilePattern:
     /^\/v1\/vms\/([a-z][a-z0-9-]{1,30}[a-z0-9])\/snapshots\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/(root\.cow|storage\.img)$/,
 } as const;

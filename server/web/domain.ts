@@ -131,6 +131,7 @@ export const AuditActions = [
   "vm.boot_once",
   "vm.resume",
   "host.disk_reserve",
+  "host.boot_logs",
   "account.ssh_key_add",
   "account.ssh_key_remove",
   "vm.root_password",

@@ -185,6 +185,7 @@ const EXPECTED: Record<string, Row> = {
   "GET /api/vms/[name]": ROUTE_GATE,
   "POST /api/vms/[name]/actions": ROUTE_GATE,
   "GET /api/vms/[name]/events": ROUTE_GATE,
+  "GET /api/vms/[name]/boots/[n]": ROUTE_GATE,
   "GET /api/admin/accounts": ADMIN_GATE,
   "POST /api/admin/accounts": ADMIN_GATE,
   "GET /api/admin/vms": ADMIN_GATE,
@@ -211,6 +212,7 @@ const EXPECTED: Record<string, Row> = {
   "snapshots#setMemberSnapshotQuotaAction": ADMIN_ACTION,
   "host#setDiskReserveAction": ADMIN_ACTION,
   "host#resumeVmAction": ADMIN_ACTION,
+  "host#setBootLogRetentionAction": ADMIN_ACTION,
   "network#setHostNetworkAction": ADMIN_ACTION,
   "network#addForwardAction": ADMIN_ACTION,
   "network#removeForwardAction": ADMIN_ACTION,
@@ -230,6 +232,8 @@ const EXPECTED: Record<string, Row> = {
   "page /": MEMBER_PAGE,
   "page /vms/[name]": MEMBER_PAGE,
   "page /vms/[name]/console": MEMBER_PAGE,
+  "page /vms/[name]/boots": MEMBER_PAGE,
+  "page /vms/[name]/boots/[n]": MEMBER_PAGE,
   "page /account": MEMBER_PAGE,
   "page /admin/accounts": ADMIN_PAGE,
   "page /admin/audit": ADMIN_PAGE,
@@ -263,7 +267,7 @@ function files(name: RegExp): { file: string; url: string }[] {
   return out;
 }
 
-const params = { name: "some-vm", token: "a".repeat(43) };
+const params = { name: "some-vm", token: "a".repeat(43), n: "1" };
 const asRole = (role: Role, origin: string | null = ORIGIN) => {
   state.role = role;
   state.origin = origin;

@@ -1,7 +1,11 @@
 import type { Metadata } from "next";
 import { signOutAction } from "@/app/actions/auth";
-import { resumeVmAction, setDiskReserveAction } from "@/app/actions/host";
-import { DiskReserveForm, ResumeVmButton } from "@/components/admin/host-space-controls";
+import { resumeVmAction, setBootLogRetentionAction, setDiskReserveAction } from "@/app/actions/host";
+import {
+  BootLogRetentionForm,
+  DiskReserveForm,
+  ResumeVmButton,
+} from "@/components/admin/host-space-controls";
 import { PageShell } from "@/components/page-shell";
 import { Cell, stackedTable } from "@/components/stacked-table";
 import { VmStateBadge } from "@/components/vms/vm-state-badge";
@@ -321,6 +325,11 @@ export default async function HostPage({
               {current === "local" ? (
                 <DiskReserveForm reserve={health.host.dataDiskReserve} save={setDiskReserveAction} />
               ) : null}
+              <BootLogRetentionForm
+                host={current}
+                keep={health.bootLogsKept}
+                save={setBootLogRetentionAction}
+              />
             </Card>
             <Card title="Web instances">
               <ul aria-label="Web instances" className="space-y-1">

@@ -65,3 +65,22 @@ export async function resumeVmPausedForSpace(caller: Caller, name: string, meta?
   getHub().refresh(vm.name);
   return { resumed: true };
 }
+
+/** How many boots' console logs each VM on `host` keeps (issue 14 point 6); the agent keeps it. */
+export async function setBootLogRetention(caller: Caller, host: string, keep: number, meta?: RequestMeta) {
+  assertPermission(caller, "host.configure");
+  let kept: number;
+  try {
+    kept = (await getAgent().forHost(host).call("host.setBootLogRetention", { keep })).keep;
+  } catch (error) {
+    throw toActionFailure(error, "host.setBootLogRetention");
+  }
+  await recordAuditEvent({
+    actor: { id: caller.id, username: caller.username },
+    action: "host.boot_logs",
+    result: "success",
+    meta,
+    detail: { host, keep: kept },
+  });
+  return { keep: kept };
+}

@@ -1,13 +1,13 @@
 import type { Metadata } from "next";
 import { headers } from "next/headers";
 import Link from "next/link";
-import { notFound } from "next/navigation";
 import { signOutAction } from "@/app/actions/auth";
 import { setRootPasswordAction } from "@/app/actions/guest-access";
 import { deleteSnapshotAction, restoreSnapshotAction, takeSnapshotAction } from "@/app/actions/snapshots";
 import { setBootOnceAction, vmPowerAction } from "@/app/actions/vms";
 import { PageShell } from "@/components/page-shell";
 import { SnapshotsSection } from "@/components/snapshots/snapshots-section";
+import { BootList } from "@/components/vms/boot-list";
 import { BootOncePanel } from "@/components/vms/boot-once-panel";
 import { GuestAccessPanel } from "@/components/vms/guest-access-panel";
 import { NetworkPanel } from "@/components/vms/network-panel";
@@ -17,14 +17,14 @@ import { historyText } from "@/components/vms/words";
 import { can } from "@/server/web/auth/permissions";
 import { requireUser } from "@/server/web/dal/get-session";
 import { listTasksForVm, listVmAudit } from "@/server/web/dal/tasks";
-import { getVmForCaller, type VmRow } from "@/server/web/dal/vms";
-import { ActionFailure } from "@/server/web/errors";
 import { ensureTaskPipeline } from "@/server/web/tasks/pipeline";
 import { mayActOn } from "@/server/web/vms/access";
 import { getVmBootOnce } from "@/server/web/vms/boot-once";
+import { listVmBoots } from "@/server/web/vms/boots";
 import { vmGuestAccess } from "@/server/web/vms/guest-access";
 import { pageLive } from "@/server/web/vms/hub";
 import { getVmNetwork } from "@/server/web/vms/network";
+import { vmOr404 } from "./vm-or-404";
 
 export const metadata: Metadata = { title: "VM" };
 
@@ -37,22 +37,16 @@ const timeFmt = new Intl.DateTimeFormat("en-GB", {
 export default async function VmPage({ params }: { params: Promise<{ name: string }> }) {
   const caller = await requireUser();
   const { name } = await params;
-  let vm: VmRow;
-  try {
-    vm = await getVmForCaller(caller, name);
-  } catch (e) {
-    // Someone else's VM and a missing VM look the same.
-    if (e instanceof ActionFailure && (e.code === "not-found" || e.code === "forbidden")) notFound();
-    throw e;
-  }
+  const vm = await vmOr404(caller, name);
   await ensureTaskPipeline();
-  const [live, tasks, audit, access, network, bootOnce] = await Promise.all([
+  const [live, tasks, audit, access, network, bootOnce, boots] = await Promise.all([
     pageLive(vm.name),
     listTasksForVm(caller, vm.id, 20),
     listVmAudit(caller, vm.id, 20),
     vmGuestAccess(caller, vm.name),
     getVmNetwork(caller, vm.name),
     getVmBootOnce(caller, vm.name),
+    listVmBoots(caller, vm.name),
   ]);
   // The host as the member's browser reached the panel: where forwards on every address listen.
   const hostName = hostNameOf((await headers()).get("host"));
@@ -120,6 +114,22 @@ export default async function VmPage({ params }: { params: Promise<{ name: strin
         canSetPassword={mayActOn(caller, vm, "access")}
         setPassword={setRootPasswordAction}
       />
+      {boots ? (
+        <section aria-labelledby="boots-heading" className="mt-8">
+          <div className="flex items-baseline justify-between gap-3">
+            <h2 id="boots-heading" className="text-lg font-medium">
+              Boots
+            </h2>
+            <Link
+              href={`/vms/${vm.name}/boots`}
+              className="text-sm text-teal-800 underline-offset-4 hover:underline dark:text-teal-300"
+            >
+              Every boot ({boots.boots.length}) and its console log
+            </Link>
+          </div>
+          <BootList vm={vm.name} boots={boots.boots.slice(0, 3)} />
+        </section>
+      ) : null}
       <section aria-labelledby="history-heading" className="mt-8">
         <h2 id="history-heading" className="text-lg font-medium">
           History
